@@ -1,0 +1,144 @@
+//! Key derivation.
+//!
+//! Two independent derivations start from the password:
+//!
+//! * the **placement key** — PBKDF2-HMAC-SHA256 with a fixed, public salt
+//!   ([`PLACEMENT_SALT`]) and [`PLACEMENT_ITERATIONS`]. It is deterministic, so an
+//!   extractor holding only the password and the video can find the header; it is
+//!   all an embedding service ever receives. Being a PBKDF2 output it reveals the
+//!   password only to a brute-force search at 600,000 HMAC iterations per guess —
+//!   the same cost the sealed bytes already offer — and it reveals nothing about
+//!   the encryption key, which uses a different, random salt;
+//! * the **encryption key** — PBKDF2-HMAC-SHA256 with a random 16-byte salt and an
+//!   iteration count that are both stored in the header, then HKDF-SHA256 to split
+//!   the output into the AES-256-GCM key and nonce.
+//!
+//! The placement key is further split with HKDF into the subkeys that drive the
+//! permutation, the whitening keystream, the ±1 direction and the header MAC.
+
+use hkdf::Hkdf;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+/// Salt of the placement-key derivation (public, fixed for every format version).
+pub const PLACEMENT_SALT: &[u8] = b"VidStega placement key v1";
+/// PBKDF2 iterations of the placement-key derivation (fixed for every format version).
+pub const PLACEMENT_ITERATIONS: u32 = 600_000;
+/// Default PBKDF2 iterations of the encryption-key derivation (stored per message).
+pub const DEFAULT_KDF_ITERATIONS: u32 = 600_000;
+/// Fewest encryption-key iterations a header may declare when opened.
+pub const MIN_KDF_ITERATIONS: u32 = 1_000;
+
+/// The key that decides where bits go in each frame. Safe to hand to an
+/// embedding service: it reveals neither the password nor the encryption key.
+#[derive(Clone)]
+pub struct PlacementKey(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for PlacementKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlacementKey(<redacted>)")
+    }
+}
+
+impl PlacementKey {
+    /// Derive the placement key from a password (PBKDF2, 600,000 iterations: ~0.2 s).
+    pub fn derive(password: &[u8]) -> Self {
+        let mut out = Zeroizing::new([0u8; 32]);
+        pbkdf2::pbkdf2_hmac::<Sha256>(password, PLACEMENT_SALT, PLACEMENT_ITERATIONS, &mut out[..]);
+        PlacementKey(out)
+    }
+
+    /// Wrap 32 bytes received from a client.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        PlacementKey(Zeroizing::new(bytes))
+    }
+
+    /// The raw 32 bytes, for sending to an embedding service.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub(crate) fn subkeys(&self) -> Subkeys {
+        let hk = Hkdf::<Sha256>::new(None, &self.0[..]);
+        let expand = |info: &[u8]| {
+            let mut k = Zeroizing::new([0u8; 32]);
+            hk.expand(info, &mut k[..])
+                .expect("32 bytes is a valid HKDF-SHA256 length");
+            k
+        };
+        Subkeys {
+            permutation: expand(b"vidstega v1 permutation"),
+            whitening: expand(b"vidstega v1 whitening"),
+            direction: expand(b"vidstega v1 direction"),
+            header_mac: expand(b"vidstega v1 header mac"),
+        }
+    }
+}
+
+/// Subkeys split from the placement key.
+#[derive(Clone)]
+pub(crate) struct Subkeys {
+    pub permutation: Zeroizing<[u8; 32]>,
+    pub whitening: Zeroizing<[u8; 32]>,
+    pub direction: Zeroizing<[u8; 32]>,
+    pub header_mac: Zeroizing<[u8; 32]>,
+}
+
+/// AES-256-GCM key and nonce for one sealed message.
+pub(crate) struct CipherKey {
+    pub key: Zeroizing<[u8; 32]>,
+    pub nonce: [u8; 12],
+}
+
+/// Derive the AES-256-GCM key and nonce from the password and the message's salt.
+///
+/// The salt is random per message, so every message gets a fresh key and the
+/// derived nonce is never reused under a key.
+pub(crate) fn cipher_key(password: &[u8], salt: &[u8; 16], iterations: u32) -> CipherKey {
+    let mut master = Zeroizing::new([0u8; 32]);
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut master[..]);
+    let hk = Hkdf::<Sha256>::new(None, &master[..]);
+    let mut key = Zeroizing::new([0u8; 32]);
+    let mut nonce = [0u8; 12];
+    hk.expand(b"vidstega v1 aes-256-gcm key", &mut key[..])
+        .expect("valid length");
+    hk.expand(b"vidstega v1 aes-256-gcm nonce", &mut nonce)
+        .expect("valid length");
+    CipherKey { key, nonce }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subkeys_are_distinct_and_deterministic() {
+        let key = PlacementKey::from_bytes([7u8; 32]);
+        let a = key.subkeys();
+        let b = key.subkeys();
+        assert_eq!(*a.permutation, *b.permutation);
+        let all = [*a.permutation, *a.whitening, *a.direction, *a.header_mac];
+        for i in 0..all.len() {
+            for j in i + 1..all.len() {
+                assert_ne!(all[i], all[j]);
+            }
+        }
+    }
+
+    #[test]
+    fn cipher_key_depends_on_salt_and_password() {
+        let a = cipher_key(b"pw", &[1; 16], 1000);
+        let b = cipher_key(b"pw", &[2; 16], 1000);
+        let c = cipher_key(b"pX", &[1; 16], 1000);
+        assert_ne!(*a.key, *b.key);
+        assert_ne!(*a.key, *c.key);
+        assert_ne!(a.nonce, b.nonce);
+    }
+
+    #[test]
+    fn debug_does_not_print_the_key() {
+        let key = PlacementKey::from_bytes([0xAB; 32]);
+        let shown = format!("{key:?}");
+        assert!(!shown.to_lowercase().contains("ab"), "{shown}");
+    }
+}
