@@ -7,6 +7,9 @@
 //! thread and on all cores, with PBKDF2 at its minimum of 1,000 iterations
 //! (≈0.3 ms, negligible at this size) and compression off.
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use vidstega_core::*;
 
@@ -14,7 +17,9 @@ const W: u32 = 2560;
 const H: u32 = 1440;
 
 fn noise(seed: u64, n: usize) -> Vec<u8> {
-    (0..n as u64).map(|i| mix64(seed ^ i.wrapping_mul(0x9e37_79b9)) as u8).collect()
+    (0..n as u64)
+        .map(|i| mix64(seed ^ i.wrapping_mul(0x9e37_79b9)) as u8)
+        .collect()
 }
 
 fn params() -> SealParams {
@@ -79,8 +84,12 @@ fn sealing(c: &mut Criterion) {
     group.bench_function("seal, 1 core", |b| {
         b.iter(|| pool.install(|| seal(&msg, b"pw", &params()).unwrap()))
     });
-    group.bench_function("seal, all cores", |b| b.iter(|| seal(&msg, b"pw", &params()).unwrap()));
-    group.bench_function("unseal, 1 core", |b| b.iter(|| pool.install(|| unseal(&env, b"pw").unwrap())));
+    group.bench_function("seal, all cores", |b| {
+        b.iter(|| seal(&msg, b"pw", &params()).unwrap())
+    });
+    group.bench_function("unseal, 1 core", |b| {
+        b.iter(|| pool.install(|| unseal(&env, b"pw").unwrap()))
+    });
     group.finish();
 }
 

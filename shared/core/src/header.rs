@@ -119,7 +119,12 @@ mod tests {
         let tag = mac(&key, &b[..MAC_OFFSET]).finalize().into_bytes();
         b[MAC_OFFSET..].copy_from_slice(&tag[..FRAME_HEADER_LEN - MAC_OFFSET]);
         match FrameHeader::parse(&b, &key, PlaneSet::Luma) {
-            Err(e @ CoreError::UnsupportedVersion { found: 2, supported: 1 }) => {
+            Err(
+                e @ CoreError::UnsupportedVersion {
+                    found: 2,
+                    supported: 1,
+                },
+            ) => {
                 assert!(e.to_string().contains("upgrade"));
             }
             other => panic!("{other:?}"),

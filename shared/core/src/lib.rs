@@ -40,8 +40,8 @@ pub use assembly::BodyAssembly;
 pub use bits::{byte_span, BodyBits};
 pub use capacity::{capacity, max_message_len, Capacity};
 pub use envelope::{
-    seal, seal_with_salt, slot_checksum, unseal, Envelope, EnvelopeHeader, SealParams, ENVELOPE_HEADER_LEN, ENVELOPE_MAGIC,
-    FORMAT_VERSION, MAX_MESSAGE_LEN, SHARD_CHECKSUM_LEN, TAG_LEN,
+    seal, seal_with_salt, slot_checksum, unseal, Envelope, EnvelopeHeader, SealParams, ENVELOPE_HEADER_LEN,
+    ENVELOPE_MAGIC, FORMAT_VERSION, MAX_MESSAGE_LEN, SHARD_CHECKSUM_LEN, TAG_LEN,
 };
 pub use error::{CoreError, ErrorClass, Result};
 pub use geometry::{FrameGeometry, PlaneDims, PlaneSet};

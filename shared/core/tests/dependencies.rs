@@ -29,7 +29,12 @@ fn core_depends_on_no_io_framework() {
         .unwrap()
         .parse()
         .unwrap();
-    let mut todo: Vec<String> = manifest["dependencies"].as_table().unwrap().keys().cloned().collect();
+    let mut todo: Vec<String> = manifest["dependencies"]
+        .as_table()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
     let mut seen = BTreeSet::new();
     while let Some(d) = todo.pop() {
         if seen.insert(d.clone()) {

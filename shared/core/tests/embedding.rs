@@ -24,7 +24,9 @@ fn fast() -> SealParams {
 }
 
 fn noise(seed: u64, n: usize) -> Vec<u8> {
-    (0..n as u64).map(|i| mix64(seed.wrapping_mul(0x1_0000_0001) ^ i) as u8).collect()
+    (0..n as u64)
+        .map(|i| mix64(seed.wrapping_mul(0x1_0000_0001) ^ i) as u8)
+        .collect()
 }
 
 /// A video: frames of planes.
@@ -55,7 +57,11 @@ fn embed_all(layout: &Layout, env: &Envelope, v: &mut Video) -> Vec<FrameStats> 
     let body = BodyBits::whole(env.body().to_vec());
     v.iter_mut()
         .enumerate()
-        .map(|(f, frame)| layout.embed_frame(f as u64, &body, &mut planes_mut(frame)).unwrap())
+        .map(|(f, frame)| {
+            layout
+                .embed_frame(f as u64, &body, &mut planes_mut(frame))
+                .unwrap()
+        })
         .collect()
 }
 
@@ -74,10 +80,22 @@ fn extract_all(key: &PlacementKey, geometry: &FrameGeometry, v: &Video, password
 fn round_trip_for_many_message_sizes() {
     let g = FrameGeometry::yuv420(64, 48).unwrap();
     let frames = 12;
-    let params = SealParams { compress: false, ..fast() };
+    let params = SealParams {
+        compress: false,
+        ..fast()
+    };
     let cap = capacity(&g, PlaneSet::Luma, frames, &params).unwrap();
     assert!(cap.max_message_bytes > 1000, "{cap:?}");
-    for len in [1usize, 2, 3, 17, 255, 1001, cap.max_message_bytes as usize - 1, cap.max_message_bytes as usize] {
+    for len in [
+        1usize,
+        2,
+        3,
+        17,
+        255,
+        1001,
+        cap.max_message_bytes as usize - 1,
+        cap.max_message_bytes as usize,
+    ] {
         let msg = noise(len as u64, len);
         let env = seal(&msg, PASSWORD, &params).unwrap();
         let layout = Layout::for_embedding(key(), env.header(), &g, PlaneSet::Luma, frames).unwrap();
@@ -90,7 +108,11 @@ fn round_trip_for_many_message_sizes() {
     let env = seal(&msg, PASSWORD, &params).unwrap();
     let e = Layout::for_embedding(key(), env.header(), &g, PlaneSet::Luma, frames).unwrap_err();
     assert!(matches!(e, CoreError::CapacityExceeded { .. }), "{e}");
-    assert!(e.to_string().contains(&format!("about {} bytes", cap.max_message_bytes)), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("about {} bytes", cap.max_message_bytes)),
+        "{e}"
+    );
 }
 
 #[test]
@@ -118,7 +140,11 @@ fn round_trip_for_many_frame_shapes() {
                 Ok(l) => l,
                 Err(e) => panic!("{g:?} {set:?}: {e}"),
             };
-            let expect = if g.planes().len() == 1 { PlaneSet::Luma } else { set };
+            let expect = if g.planes().len() == 1 {
+                PlaneSet::Luma
+            } else {
+                set
+            };
             assert_eq!(found.plane_set(), expect);
             assert_eq!(extract_all(key(), g, &v, PASSWORD).unwrap(), msg, "{g:?} {set:?}");
         }
@@ -179,10 +205,14 @@ fn segments_embed_independently_in_any_order() {
         let layout = Layout::for_embedding(key(), &header, &g, PlaneSet::Luma, frames).unwrap();
         let bits = layout.segment_bits(frames_range.clone());
         let span = byte_span(&bits);
-        let window = bytes[ENVELOPE_HEADER_LEN + span.start as usize..ENVELOPE_HEADER_LEN + span.end as usize].to_vec();
+        let window = bytes
+            [ENVELOPE_HEADER_LEN + span.start as usize..ENVELOPE_HEADER_LEN + span.end as usize]
+            .to_vec();
         let window = BodyBits::new(bits, window).unwrap();
         for f in frames_range {
-            layout.embed_frame(f, &window, &mut planes_mut(&mut segmented[f as usize])).unwrap();
+            layout
+                .embed_frame(f, &window, &mut planes_mut(&mut segmented[f as usize]))
+                .unwrap();
         }
     }
     assert_eq!(segmented, one_pass);
@@ -197,7 +227,9 @@ fn segments_embed_independently_in_any_order() {
         let asm = assembly.get_or_insert_with(|| BodyAssembly::new(layout.envelope_header().body_bits()));
         let mut part = BodyBits::zeroed(layout.segment_bits(frames_range.clone()));
         for f in frames_range {
-            let check = layout.extract_frame(f, &planes(&one_pass[f as usize]), &mut part).unwrap();
+            let check = layout
+                .extract_frame(f, &planes(&one_pass[f as usize]), &mut part)
+                .unwrap();
             assert!(check.header_intact);
         }
         asm.add(&part).unwrap();
@@ -229,7 +261,11 @@ fn losing_a_whole_segment_is_repaired() {
         embed_all(&layout, &env, &mut v);
         // A segment of 1/8 of the video, anywhere, is lost.
         for start in [0u64, 8, 29, 56] {
-            assert_eq!(extract_without(&v, &g, start..start + 8).unwrap(), msg, "len {len} lost {start}..");
+            assert_eq!(
+                extract_without(&v, &g, start..start + 8).unwrap(),
+                msg,
+                "len {len} lost {start}.."
+            );
         }
         // A third of the video is more than the default parity can rebuild.
         match extract_without(&v, &g, 10..32) {
@@ -272,7 +308,11 @@ fn damaged_frames_are_repaired_and_reported() {
     let mut damaged = Vec::new();
     for f in 0..frames {
         let mut part = BodyBits::zeroed(layout.frame_bits(f));
-        if !layout.extract_frame(f, &planes(&v[f as usize]), &mut part).unwrap().header_intact {
+        if !layout
+            .extract_frame(f, &planes(&v[f as usize]), &mut part)
+            .unwrap()
+            .header_intact
+        {
             damaged.push(f);
         }
         assembly.add(&part).unwrap();
@@ -284,7 +324,15 @@ fn damaged_frames_are_repaired_and_reported() {
 #[test]
 fn tampered_ciphertext_with_valid_checksums_is_detected() {
     let g = FrameGeometry::yuv420(64, 48).unwrap();
-    let env = seal(&noise(8, 1000), PASSWORD, &SealParams { compress: false, ..fast() }).unwrap();
+    let env = seal(
+        &noise(8, 1000),
+        PASSWORD,
+        &SealParams {
+            compress: false,
+            ..fast()
+        },
+    )
+    .unwrap();
     let h = env.header().clone();
     let mut bytes = env.to_bytes();
     // Rewrite one data shard and fix up its checksum, as an attacker could.
@@ -307,21 +355,34 @@ fn embedding_changes_only_carrying_samples_by_one() {
     let frames = 6u64;
     for len in [10usize, 3000, 7000] {
         let msg = noise(len as u64, len);
-        let env = seal(&msg, PASSWORD, &SealParams { compress: false, ..fast() }).unwrap();
+        let env = seal(
+            &msg,
+            PASSWORD,
+            &SealParams {
+                compress: false,
+                ..fast()
+            },
+        )
+        .unwrap();
         let layout = Layout::for_embedding(key(), env.header(), &g, PlaneSet::Luma, frames).unwrap();
         let cover = video(&g, frames as usize, 21);
         let mut stego = cover.clone();
         let stats = embed_all(&layout, &env, &mut stego);
         for f in 0..frames as usize {
-            let carrying: std::collections::HashSet<u64> =
-                layout.positions(f as u64, stats[f].carried_bits).into_iter().collect();
+            let carrying: std::collections::HashSet<u64> = layout
+                .positions(f as u64, stats[f].carried_bits)
+                .into_iter()
+                .collect();
             let mut changed = 0;
             for (i, (a, b)) in cover[f][0].iter().zip(&stego[f][0]).enumerate() {
                 let d = (*a as i16 - *b as i16).abs();
                 assert!(d <= 1, "frame {f} sample {i} moved by {d}");
                 if d == 1 {
                     changed += 1;
-                    assert!(carrying.contains(&(i as u64)), "frame {f} sample {i} changed but carries nothing");
+                    assert!(
+                        carrying.contains(&(i as u64)),
+                        "frame {f} sample {i} changed but carries nothing"
+                    );
                 }
             }
             assert_eq!(changed, stats[f].changed_samples);
@@ -340,9 +401,19 @@ fn embedding_changes_only_carrying_samples_by_one() {
 fn saturated_frames_never_wrap() {
     let g = FrameGeometry::gray(64, 64).unwrap();
     let msg = noise(4, 2000);
-    let env = seal(&msg, PASSWORD, &SealParams { compress: false, ..fast() }).unwrap();
+    let env = seal(
+        &msg,
+        PASSWORD,
+        &SealParams {
+            compress: false,
+            ..fast()
+        },
+    )
+    .unwrap();
     let layout = Layout::for_embedding(key(), env.header(), &g, PlaneSet::Luma, 8).unwrap();
-    let mut v: Video = (0..8).map(|f| vec![vec![if f % 2 == 0 { 0u8 } else { 255 }; 4096]]).collect();
+    let mut v: Video = (0..8)
+        .map(|f| vec![vec![if f % 2 == 0 { 0u8 } else { 255 }; 4096]])
+        .collect();
     embed_all(&layout, &env, &mut v);
     for (f, frame) in v.iter().enumerate() {
         let allowed: &[u8] = if f % 2 == 0 { &[0, 1] } else { &[254, 255] };
@@ -356,7 +427,10 @@ fn full_rate_round_trip() {
     // A frame using every sample takes the dense walk in both directions.
     let g = FrameGeometry::gray(128, 96).unwrap();
     let frames = 3u64;
-    let params = SealParams { compress: false, ..fast() };
+    let params = SealParams {
+        compress: false,
+        ..fast()
+    };
     let cap = capacity(&g, PlaneSet::Luma, frames, &params).unwrap();
     let msg = noise(77, cap.max_message_bytes as usize);
     let env = seal(&msg, PASSWORD, &params).unwrap();

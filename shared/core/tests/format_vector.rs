@@ -23,26 +23,49 @@ fn compute() -> Vec<(String, String)> {
     let layout = Layout::for_embedding(&key, env.header(), &g, PlaneSet::Luma, 2).unwrap();
     let body = BodyBits::whole(env.body().to_vec());
     let mut out = vec![
-        ("password".to_string(), String::from_utf8_lossy(password).into_owned()),
-        ("message".to_string(), String::from_utf8_lossy(message).into_owned()),
+        (
+            "password".to_string(),
+            String::from_utf8_lossy(password).into_owned(),
+        ),
+        (
+            "message".to_string(),
+            String::from_utf8_lossy(message).into_owned(),
+        ),
         ("placement_key".to_string(), hex::encode(key.as_bytes())),
         ("envelope".to_string(), hex::encode(env.to_bytes())),
         ("body_bits".to_string(), env.header().body_bits().to_string()),
     ];
     for f in 0..2u64 {
         let r = layout.frame_bits(f);
-        out.push((format!("frame{f}_payload_bits"), format!("{}..{}", r.start, r.end)));
+        out.push((
+            format!("frame{f}_payload_bits"),
+            format!("{}..{}", r.start, r.end),
+        ));
         let pos: Vec<String> = layout.positions(f, 16).iter().map(u64::to_string).collect();
         out.push((format!("frame{f}_positions_0_15"), pos.join(",")));
         let carried = layout.carried_bits(f, &body).unwrap();
-        let bits: String = (0..32).map(|i| if carried[i / 8] >> (7 - i % 8) & 1 == 1 { '1' } else { '0' }).collect();
+        let bits: String = (0..32)
+            .map(|i| {
+                if carried[i / 8] >> (7 - i % 8) & 1 == 1 {
+                    '1'
+                } else {
+                    '0'
+                }
+            })
+            .collect();
         out.push((format!("frame{f}_carried_bits_0_31"), bits));
         let mut plane: Vec<u8> = (0..1024u32)
             .map(|i| ((i % 32) * 7 + (i / 32) * 13 + f as u32 * 31) as u8)
             .collect();
         let stats = layout.embed_frame(f, &body, &mut [plane.as_mut_slice()]).unwrap();
-        out.push((format!("frame{f}_changed_samples"), stats.changed_samples.to_string()));
-        out.push((format!("frame{f}_stego_sha256"), hex::encode(Sha256::digest(&plane))));
+        out.push((
+            format!("frame{f}_changed_samples"),
+            stats.changed_samples.to_string(),
+        ));
+        out.push((
+            format!("frame{f}_stego_sha256"),
+            hex::encode(Sha256::digest(&plane)),
+        ));
         if f == 0 {
             let found = Layout::locate(&key, &g, 0, &[plane.as_slice()]).unwrap();
             assert_eq!(found.envelope_header(), env.header());
