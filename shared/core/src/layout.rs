@@ -25,7 +25,7 @@ use crate::error::{CoreError, Result};
 use crate::geometry::{FrameGeometry, PlaneSet};
 use crate::header::{FrameHeader, FRAME_HEADER_LEN, HEADER_BITS};
 use crate::keys::{PlacementKey, Subkeys};
-use crate::permutation::FramePermutation;
+use crate::permutation::{FramePermutation, BLOCK};
 use crate::schedule::BitSchedule;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 use chacha20::ChaCha20;
@@ -82,6 +82,11 @@ pub struct FrameCheck {
 
 fn check_domain(geometry: &FrameGeometry, set: PlaneSet) -> Result<u64> {
     let domain = geometry.samples(set);
+    if domain > FramePermutation::MAX_DOMAIN {
+        return Err(CoreError::InvalidFrame(format!(
+            "{domain} samples per frame is more than the 2^32-1 the format addresses"
+        )));
+    }
     if domain < MIN_FRAME_SAMPLES {
         let p = geometry.planes()[0];
         return Err(CoreError::FrameTooSmall {
@@ -104,7 +109,7 @@ fn frame_hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
 
 fn permutation_for(subkeys: &Subkeys, set: PlaneSet, domain: u64, frame: u64) -> FramePermutation {
     let h = frame_hmac(&subkeys.permutation, &[&[set.code()], &frame.to_le_bytes()]);
-    let k = |i: usize| u64::from_le_bytes(h[i * 8..i * 8 + 8].try_into().unwrap());
+    let k = |i: usize| u32::from_le_bytes(h[i * 4..i * 4 + 4].try_into().unwrap());
     FramePermutation::new(domain, [k(0), k(1), k(2), k(3)])
 }
 
@@ -421,13 +426,24 @@ fn walk_embed(
 ) -> u64 {
     if !dense {
         let mut changed = 0u64;
-        for i in 0..total {
-            let p = perm.forward(i);
+        let mut apply = |i: u64, p: u64| {
             let (k, o) = locate(offsets, n, p);
             let s = planes[k][o];
             let bit = get_bit(carried, i);
             planes[k][o] = matched(s, bit, moves_up(p, dkey));
             changed += ((s ^ bit) & 1) as u64;
+        };
+        let mut block = [0u32; BLOCK];
+        let mut i = 0;
+        while i + BLOCK as u64 <= total {
+            perm.forward_block(i, &mut block);
+            for (j, &p) in block.iter().enumerate() {
+                apply(i + j as u64, p as u64);
+            }
+            i += BLOCK as u64;
+        }
+        for i in i..total {
+            apply(i, perm.forward(i));
         }
         changed
     } else {
@@ -443,15 +459,26 @@ fn walk_embed(
                     .map(|(c, chunk)| {
                         let mut changed = 0u64;
                         let first = base + (c * CHUNK) as u64;
-                        for (o, s) in chunk.iter_mut().enumerate() {
-                            let p = first + o as u64;
-                            let i = perm.inverse(p);
-                            // Branch-free: samples past the carried bits keep their value.
+                        // Branch-free: samples past the carried bits keep their value.
+                        let mut apply = |s: &mut u8, p: u64, i: u64| {
                             let inside = (i < total) as u8;
                             let bit = get_bit(carried, i.min(total - 1));
                             let want = (bit & inside) | (*s & 1 & !inside);
                             changed += ((*s ^ want) & 1) as u64;
                             *s = matched(*s, want, moves_up(p, dkey));
+                        };
+                        let mut block = [0u32; BLOCK];
+                        let mut blocks = chunk.chunks_exact_mut(BLOCK);
+                        let mut p = first;
+                        for samples in &mut blocks {
+                            perm.inverse_block(p, &mut block);
+                            for (j, s) in samples.iter_mut().enumerate() {
+                                apply(s, p + j as u64, block[j] as u64);
+                            }
+                            p += BLOCK as u64;
+                        }
+                        for (j, s) in blocks.into_remainder().iter_mut().enumerate() {
+                            apply(s, p + j as u64, perm.inverse(p + j as u64));
                         }
                         changed
                     })
@@ -473,11 +500,22 @@ fn walk_extract(
     let len = total.div_ceil(8) as usize;
     if !dense {
         let mut buf = vec![0u8; len];
-        for i in 0..total {
-            let (k, o) = locate(offsets, n, perm.forward(i));
-            if planes[k][o] & 1 == 1 {
-                set_bit(&mut buf, i);
+        // Branch-free: OR each sample's LSB into place.
+        let mut read = |i: u64, p: u64| {
+            let (k, o) = locate(offsets, n, p);
+            buf[(i >> 3) as usize] |= (planes[k][o] & 1) << (7 - (i & 7));
+        };
+        let mut block = [0u32; BLOCK];
+        let mut i = 0;
+        while i + BLOCK as u64 <= total {
+            perm.forward_block(i, &mut block);
+            for (j, &p) in block.iter().enumerate() {
+                read(i + j as u64, p as u64);
             }
+            i += BLOCK as u64;
+        }
+        for i in i..total {
+            read(i, perm.forward(i));
         }
         buf
     } else {
@@ -491,13 +529,27 @@ fn walk_extract(
                 .enumerate()
                 .map(|(c, chunk)| {
                     let first = base + (c * CHUNK) as u64;
-                    let mut ones = Vec::with_capacity(chunk.len() / 2 + 16);
-                    for (o, s) in chunk.iter().enumerate() {
-                        let i = perm.inverse(first + o as u64);
-                        if s & 1 == 1 && i < total {
-                            ones.push(i as u32);
+                    // Branch-free compaction: always write, advance only on a one.
+                    let mut ones = vec![0u32; chunk.len()];
+                    let mut count = 0usize;
+                    let mut note = |s: u8, i: u64| {
+                        ones[count] = i as u32;
+                        count += ((s & 1 == 1) & (i < total)) as usize;
+                    };
+                    let mut block = [0u32; BLOCK];
+                    let mut blocks = chunk.chunks_exact(BLOCK);
+                    let mut p = first;
+                    for samples in &mut blocks {
+                        perm.inverse_block(p, &mut block);
+                        for (j, &s) in samples.iter().enumerate() {
+                            note(s, block[j] as u64);
                         }
+                        p += BLOCK as u64;
                     }
+                    for (j, &s) in blocks.remainder().iter().enumerate() {
+                        note(s, perm.inverse(p + j as u64));
+                    }
+                    ones.truncate(count);
                     ones
                 })
                 .collect();
