@@ -155,6 +155,51 @@ fn locate(offsets: &[u64; 4], planes: usize, p: u64) -> (usize, usize) {
     (k, (p - offsets[k]) as usize)
 }
 
+/// Checks that a sealed body fits `frame_count` frames of `geometry` using
+/// `plane_set`, returning the samples per frame. Needs no key, so a planner
+/// can refuse an oversized job before any embedding starts.
+pub fn check_fits(
+    envelope: &EnvelopeHeader,
+    geometry: &FrameGeometry,
+    plane_set: PlaneSet,
+    frame_count: u64,
+) -> Result<u64> {
+    let plane_set = if geometry.planes().len() == 1 {
+        PlaneSet::Luma
+    } else {
+        plane_set
+    };
+    let domain = check_domain(geometry, plane_set)?;
+    if frame_count == 0 || frame_count > u32::MAX as u64 {
+        return Err(CoreError::InvalidParameter(format!(
+            "frame count {frame_count} is outside 1..={}",
+            u32::MAX
+        )));
+    }
+    let per_frame = domain - HEADER_BITS;
+    let available = per_frame * frame_count;
+    let needed = envelope.body_bits();
+    if needed > available {
+        let params = SealParams {
+            data_shards: envelope.data_shards,
+            parity_shards: envelope.parity_shards,
+            ..SealParams::default()
+        };
+        let fits = crate::capacity::max_message_len(&params, available).unwrap_or(0);
+        return Err(CoreError::CapacityExceeded {
+            needed_bits: needed,
+            available_bits: available,
+            frames: frame_count,
+            per_frame_bits: per_frame,
+            hint: format!(
+                "about {fits} bytes of (compressed) message fit; use a longer or higher-resolution video, \
+                 embed in all planes, or lower the parity"
+            ),
+        });
+    }
+    Ok(domain)
+}
+
 impl Layout {
     /// The layout for embedding a sealed message into `frame_count` frames of `geometry`.
     ///
@@ -174,34 +219,8 @@ impl Layout {
         } else {
             plane_set
         };
-        let domain = check_domain(geometry, plane_set)?;
-        if frame_count == 0 || frame_count > u32::MAX as u64 {
-            return Err(CoreError::InvalidParameter(format!(
-                "frame count {frame_count} is outside 1..={}",
-                u32::MAX
-            )));
-        }
-        let per_frame = domain - HEADER_BITS;
-        let available = per_frame * frame_count;
+        let domain = check_fits(envelope, geometry, plane_set, frame_count)?;
         let needed = envelope.body_bits();
-        if needed > available {
-            let params = SealParams {
-                data_shards: envelope.data_shards,
-                parity_shards: envelope.parity_shards,
-                ..SealParams::default()
-            };
-            let fits = crate::capacity::max_message_len(&params, available).unwrap_or(0);
-            return Err(CoreError::CapacityExceeded {
-                needed_bits: needed,
-                available_bits: available,
-                frames: frame_count,
-                per_frame_bits: per_frame,
-                hint: format!(
-                    "about {fits} bytes of (compressed) message fit; use a longer or higher-resolution video, \
-                     embed in all planes, or lower the parity"
-                ),
-            });
-        }
         let subkeys = key.subkeys();
         let header = FrameHeader {
             envelope: envelope.clone(),

@@ -49,6 +49,6 @@ pub use header::{FrameHeader, FRAME_HEADER_LEN, HEADER_BITS};
 pub use keys::{
     PlacementKey, DEFAULT_KDF_ITERATIONS, MIN_KDF_ITERATIONS, PLACEMENT_ITERATIONS, PLACEMENT_SALT,
 };
-pub use layout::{FrameCheck, FrameStats, Layout, MIN_FRAME_SAMPLES};
+pub use layout::{check_fits, FrameCheck, FrameStats, Layout, MIN_FRAME_SAMPLES};
 pub use permutation::{mix64, FramePermutation};
 pub use schedule::BitSchedule;

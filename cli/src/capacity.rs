@@ -1,0 +1,120 @@
+//! `vidstega capacity` and `vidstega inspect`.
+
+use crate::args::{workers, CapacityArgs, InspectArgs, Planes};
+use anyhow::Result;
+use serde_json::json;
+use vidstega_core::{capacity, PlaneSet, SealParams};
+use vidstega_media::{choose_raw_format, ensure_tools, probe, LosslessCodec};
+use vidstega_pipeline::{geometry_of, gop_segments, target_frames, PlanSettings};
+
+/// Runs `vidstega capacity`.
+pub fn capacity_cmd(args: CapacityArgs) -> Result<()> {
+    ensure_tools()?;
+    let media = probe(&args.input)?;
+    let format = choose_raw_format(&media.video, Some(&LosslessCodec::default())).format;
+    let geometry = geometry_of(&format)?;
+    let set = match args.layout.planes {
+        Planes::Luma => PlaneSet::Luma,
+        Planes::All => PlaneSet::All,
+    };
+    let params = SealParams {
+        parity_shards: args.layout.parity,
+        ..SealParams::default()
+    };
+    let c = capacity(&geometry, set, media.video.frame_count, &params)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "frames": c.frames,
+                "width": format.width,
+                "height": format.height,
+                "pixel_format": format.pixel.ffmpeg_name(),
+                "planes": format!("{:?}", args.layout.planes).to_lowercase(),
+                "samples_per_frame": c.samples_per_frame,
+                "payload_bits_per_frame": c.payload_bits_per_frame,
+                "max_message_bytes": c.max_message_bytes,
+            }))?
+        );
+    } else {
+        println!(
+            "{} can carry {} bytes of message ({} frames of {}x{} {}, {} planes, parity {}/16); \
+             text compresses, so more text fits",
+            args.input.display(),
+            c.max_message_bytes,
+            c.frames,
+            format.width,
+            format.height,
+            format.pixel.ffmpeg_name(),
+            format!("{:?}", args.layout.planes).to_lowercase(),
+            args.layout.parity
+        );
+    }
+    Ok(())
+}
+
+/// Runs `vidstega inspect`.
+pub fn inspect_cmd(args: InspectArgs) -> Result<()> {
+    ensure_tools()?;
+    let media = probe(&args.input)?;
+    let v = &media.video;
+    let settings = PlanSettings::default();
+    let target = target_frames(
+        v.frame_count,
+        workers(args.jobs),
+        settings.min_segment_frames,
+        settings.max_segment_frames,
+    );
+    let segments = gop_segments(v.frame_count, &v.keyframes, target)?;
+    let choice = choose_raw_format(v, Some(&settings.codec));
+    let report = json!({
+        "file": args.input,
+        "format": media.format_name,
+        "size_bytes": media.size_bytes,
+        "duration_seconds": media.duration_seconds,
+        "video": {
+            "codec": v.codec_name,
+            "width": v.width,
+            "height": v.height,
+            "pix_fmt": v.pix_fmt,
+            "frame_rate": v.frame_rate().to_string(),
+            "frame_count": v.frame_count,
+            "keyframes": v.keyframes.len(),
+            "rotation_degrees": v.rotation_degrees,
+            "variable_frame_rate": v.is_variable_frame_rate,
+        },
+        "audio": media.audio.iter().map(|a| json!({"index": a.index, "codec": a.codec_name, "channels": a.channels, "sample_rate": a.sample_rate})).collect::<Vec<_>>(),
+        "subtitles": media.subtitles.len(),
+        "raw_format": choice.format.to_string(),
+        "warnings": choice.warnings,
+        "segments": segments.iter().map(|r| json!({"start": r.start, "end": r.end})).collect::<Vec<_>>(),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{}: {} {}x{} {} at {} fps, {} frames, {} keyframes, {} audio stream(s), {} subtitle stream(s)",
+            args.input.display(),
+            v.codec_name,
+            v.width,
+            v.height,
+            v.pix_fmt.as_deref().unwrap_or("?"),
+            v.frame_rate(),
+            v.frame_count,
+            v.keyframes.len(),
+            media.audio.len(),
+            media.subtitles.len()
+        );
+        if v.is_variable_frame_rate {
+            println!("variable frame rate: {}", v.variable_frame_rate_detail);
+        }
+        for w in &choice.warnings {
+            println!("warning: {w}");
+        }
+        println!("segments ({}):", segments.len());
+        for (i, r) in segments.iter().enumerate() {
+            println!("  {i:4}: frames {}..{}", r.start, r.end);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! `vidstega embed`: seal locally, then run the local pipeline.
+//!
+//! The work folder `.<output name>.vidstega/` beside the output holds the
+//! folder store (sealed payload, plan, encoded segments) and the SQLite job
+//! table. Running the same command again after an interruption resumes: the
+//! finished segments are kept. The payload stored there is sealed
+//! (encrypted); the password, key and message are never written.
+
+use crate::args::{workers, Codec, EmbedArgs, Planes};
+use crate::outfile::{check_writable, parent, partial_name};
+use crate::progress::Bars;
+use crate::secrets;
+use anyhow::{Context, Result};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use vidstega_core::{seal, unseal, Envelope, PlacementKey, PlaneSet, SealParams};
+use vidstega_local::{FolderStore, SqliteJobStore};
+use vidstega_media::{ensure_tools, LosslessCodec, OutputContainer, X264Preset};
+use vidstega_pipeline::{run_embed, JobRecord, ObjectStore, PlanSettings};
+
+#[derive(Serialize)]
+struct Summary {
+    output: PathBuf,
+    output_bytes: u64,
+    frames: u64,
+    segments: usize,
+    segments_embedded: u32,
+    segments_resumed: u32,
+    message_bytes: usize,
+    payload_bytes: u64,
+    max_embedding_rate: f64,
+    changed_samples: u64,
+    audio_streams: usize,
+    seconds: f64,
+    warnings: Vec<String>,
+}
+
+fn job_id(input: &Path, output: &Path, args: &EmbedArgs) -> Result<String> {
+    let meta = std::fs::metadata(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = Sha256::new();
+    h.update(input.as_os_str().as_encoded_bytes());
+    h.update(meta.len().to_le_bytes());
+    h.update(mtime.to_le_bytes());
+    h.update(output.as_os_str().as_encoded_bytes());
+    h.update(format!(
+        "{:?}{}{:?}{}",
+        args.layout.planes, args.layout.parity, args.codec, args.kdf_iterations
+    ));
+    Ok(hex::encode(&h.finalize()[..8]))
+}
+
+/// Runs `vidstega embed`.
+pub fn run(args: EmbedArgs) -> Result<()> {
+    let started = Instant::now();
+    OutputContainer::from_path(&args.output)?;
+    check_writable(&args.output, args.force)?;
+    ensure_tools()?;
+    let input = std::fs::canonicalize(&args.input)
+        .with_context(|| format!("cannot read the input video {}", args.input.display()))?;
+    let message = secrets::message(args.message.as_deref(), args.message_file.as_deref())?;
+    let password = secrets::password(&args.password, true)?;
+    let output_dir = std::fs::canonicalize(parent(&args.output))?;
+    let output_name = args
+        .output
+        .file_name()
+        .context("the output needs a file name")?
+        .to_owned();
+    let output = output_dir.join(&output_name);
+    let id = job_id(&input, &output, &args)?;
+
+    let work = output_dir.join(format!(".{}.vidstega", output_name.to_string_lossy()));
+    let marker = work.join("job-id");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(id.as_str()) && work.exists() {
+        std::fs::remove_dir_all(&work).with_context(|| format!("cannot clear {}", work.display()))?;
+    }
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    std::fs::write(&marker, &id)?;
+    let scratch = work.join("scratch");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch)?;
+    let store = FolderStore::open(work.join("store"))?;
+    let jobs = SqliteJobStore::open(&work.join("jobs.sqlite"))?;
+
+    let params = SealParams {
+        kdf_iterations: args.kdf_iterations,
+        parity_shards: args.layout.parity,
+        ..SealParams::default()
+    };
+    params.validate()?;
+    let envelope_key = format!("jobs/{id}/payload.sealed");
+    // Resume only with the very same message and password; otherwise start over.
+    let previous = store
+        .size(&envelope_key)?
+        .and_then(|_| store.read_all(&envelope_key).ok())
+        .and_then(|b| Envelope::parse(&b).ok())
+        .filter(|env| unseal(env, &password).map(|m| m == *message).unwrap_or(false));
+    let (key, envelope) = match previous {
+        Some(env) => (PlacementKey::derive(&password), env),
+        None => {
+            let (key, env) = rayon::join(
+                || PlacementKey::derive(&password),
+                || seal(&message, &password, &params),
+            );
+            let env = env?;
+            store.write_bytes(&envelope_key, &env.to_bytes())?;
+            (key, env)
+        }
+    };
+    let ext = input
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let video_key = format!("jobs/{id}/source.{ext}");
+    store.link_external(&video_key, &input)?;
+    let job = JobRecord::new(&id, &video_key, &envelope_key, "output");
+    let settings = PlanSettings {
+        plane_set: match args.layout.planes {
+            Planes::Luma => PlaneSet::Luma,
+            Planes::All => PlaneSet::All,
+        },
+        codec: match args.codec {
+            Codec::H264 => LosslessCodec::H264 {
+                preset: X264Preset::Ultrafast,
+            },
+            Codec::Ffv1 => LosslessCodec::Ffv1,
+        },
+        workers: workers(args.jobs),
+        ..PlanSettings::default()
+    };
+    let bars = Bars::new(args.json);
+    let partial = partial_name(&output);
+    let _ = std::fs::remove_file(&partial);
+    let run = run_embed(&store, &jobs, &scratch, &job, &key, &settings, &partial, &bars);
+    bars.finish();
+    let run = match run {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e.into());
+        }
+    };
+    std::fs::rename(&partial, &output)
+        .with_context(|| format!("cannot move the result to {}", output.display()))?;
+    if !args.keep_work {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    let plan = &run.planned.plan;
+    let summary = Summary {
+        output_bytes: std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0),
+        output,
+        frames: plan.frame_count,
+        segments: plan.segments.len(),
+        segments_embedded: run.embedded,
+        segments_resumed: run.skipped,
+        message_bytes: message.len(),
+        payload_bytes: envelope.header().body_len(),
+        max_embedding_rate: {
+            let g = vidstega_pipeline::geometry_of(&plan.raw_format()?)?;
+            let samples = g.samples(plan.plane_set()) as f64;
+            (vidstega_core::HEADER_BITS as f64 + (plan.body_bits as f64 / plan.frame_count as f64).ceil())
+                / samples
+        },
+        changed_samples: run.changed_samples,
+        audio_streams: run.concat.audio_streams,
+        seconds: started.elapsed().as_secs_f64(),
+        warnings: bars
+            .warnings()
+            .into_iter()
+            .chain(run.concat.warnings.clone())
+            .collect(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        for w in &run.concat.warnings {
+            eprintln!("warning: {w}");
+        }
+        eprintln!(
+            "embedded {} bytes ({} sealed) in {} frames, {} segments ({} resumed), at most {:.3}% of samples per frame",
+            summary.message_bytes,
+            summary.payload_bytes,
+            summary.frames,
+            summary.segments,
+            summary.segments_resumed,
+            summary.max_embedding_rate * 100.0
+        );
+        eprintln!(
+            "wrote {} ({} bytes, {} audio stream(s) copied) in {:.1} s",
+            summary.output.display(),
+            summary.output_bytes,
+            summary.audio_streams,
+            summary.seconds
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! `vidstega extract`: recover the message from a stego video.
+
+use crate::args::{workers, ExtractArgs};
+use crate::outfile::{check_writable, write_atomic};
+use crate::progress::Bars;
+use crate::secrets;
+use anyhow::{Context, Result};
+use base64::Engine;
+use serde::Serialize;
+use std::io::Write;
+use vidstega_core::PlacementKey;
+use vidstega_media::ensure_tools;
+use vidstega_pipeline::extract_file;
+
+#[derive(Serialize)]
+struct Summary {
+    message_bytes: usize,
+    frames: u64,
+    damaged_frames: Vec<u64>,
+    output: Option<std::path::PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_base64: Option<String>,
+    warnings: Vec<String>,
+}
+
+/// Runs `vidstega extract`.
+pub fn run(args: ExtractArgs) -> Result<()> {
+    if let Some(out) = &args.output {
+        check_writable(out, args.force)?;
+    }
+    ensure_tools()?;
+    std::fs::metadata(&args.input)
+        .with_context(|| format!("cannot read the stego video {}", args.input.display()))?;
+    let password = secrets::password(&args.password, false)?;
+    let key = PlacementKey::derive(&password);
+    let bars = Bars::new(args.json || args.output.is_none());
+    let result = extract_file(&args.input, &key, &password, workers(args.jobs), &bars);
+    bars.finish();
+    let extracted = result?;
+    if let Some(out) = &args.output {
+        write_atomic(out, &extracted.message)?;
+    }
+    if args.json {
+        let text = if args.output.is_none() {
+            String::from_utf8(extracted.message.clone()).ok()
+        } else {
+            None
+        };
+        let summary = Summary {
+            message_bytes: extracted.message.len(),
+            frames: extracted.frames,
+            damaged_frames: extracted.damaged_frames.clone(),
+            output: args.output.clone(),
+            message_base64: (args.output.is_none() && text.is_none())
+                .then(|| base64::engine::general_purpose::STANDARD.encode(&extracted.message)),
+            message_text: text,
+            warnings: bars.warnings(),
+        };
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        if !extracted.damaged_frames.is_empty() {
+            eprintln!(
+                "note: {} damaged frame(s) were repaired by the error correction",
+                extracted.damaged_frames.len()
+            );
+        }
+        match &args.output {
+            Some(out) => eprintln!(
+                "recovered {} bytes into {}",
+                extracted.message.len(),
+                out.display()
+            ),
+            None => {
+                let mut stdout = std::io::stdout().lock();
+                stdout.write_all(&extracted.message)?;
+                stdout.flush()?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Progress bars (indicatif) for the pipeline's stages and segments.
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use vidstega_pipeline::Progress;
+
+/// One bar for the stage, one per running segment. Hidden when `quiet` or
+/// when standard error is not a terminal; warnings are kept for the summary.
+pub struct Bars {
+    multi: MultiProgress,
+    main: ProgressBar,
+    segments: Mutex<HashMap<u32, ProgressBar>>,
+    warnings: Mutex<Vec<String>>,
+    quiet: bool,
+}
+
+impl Bars {
+    /// Bars on standard error (or none when `quiet`).
+    pub fn new(quiet: bool) -> Self {
+        let target = if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let multi = MultiProgress::with_draw_target(target);
+        let main = multi.add(ProgressBar::new(0));
+        main.set_style(
+            ProgressStyle::with_template(
+                "{msg:>8} [{elapsed_precise}] {wide_bar} {pos}/{len} frames ({eta})",
+            )
+            .expect("valid template"),
+        );
+        Bars {
+            multi,
+            main,
+            segments: Mutex::new(HashMap::new()),
+            warnings: Mutex::new(Vec::new()),
+            quiet,
+        }
+    }
+
+    /// Warnings reported so far.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().unwrap().clone()
+    }
+
+    /// Removes the bars.
+    pub fn finish(&self) {
+        self.main.finish_and_clear();
+    }
+}
+
+impl Progress for Bars {
+    fn stage(&self, name: &str, total_frames: u64) {
+        self.main.set_message(name.to_string());
+        self.main.set_length(total_frames);
+        self.main.set_position(0);
+    }
+
+    fn segment_started(&self, index: u32, frames: u64) {
+        let bar = self.multi.add(ProgressBar::new(frames));
+        bar.set_style(
+            ProgressStyle::with_template("  segment {prefix:>4} {bar:30} {pos}/{len}")
+                .expect("valid template"),
+        );
+        bar.set_prefix(index.to_string());
+        self.segments.lock().unwrap().insert(index, bar);
+    }
+
+    fn frames(&self, index: u32, frames: u64) {
+        self.main.inc(frames);
+        if let Some(bar) = self.segments.lock().unwrap().get(&index) {
+            bar.inc(frames);
+        }
+    }
+
+    fn segment_finished(&self, index: u32, _skipped: bool) {
+        if let Some(bar) = self.segments.lock().unwrap().remove(&index) {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        self.warnings.lock().unwrap().push(message.to_string());
+        if !self.quiet {
+            let _ = self.multi.println(format!("warning: {message}"));
+        }
+    }
+}

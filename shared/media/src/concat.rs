@@ -1,0 +1,533 @@
+//! Joining encoded segments into the final video, with the source's audio,
+//! subtitles, metadata and rotation, all without re-encoding.
+//!
+//! Why the concat demuxer with explicit durations: segments are NUT files
+//! whose video starts at timestamp 0. The concat demuxer shifts each file by
+//! the running total of the previous files' durations, and NUT's own
+//! duration estimate is not exact, which would leave duplicated or missing
+//! timestamps at every joint. Writing `duration` lines computed from the
+//! frame counts (cumulative, rounded once to microseconds, so rounding never
+//! accumulates) gives perfectly even timestamps: the output has the
+//! source's frame count and exact frame rate, and stays in sync with the
+//! audio copied from the source.
+//!
+//! Audio is always stream-copied (bit-identical packets); subtitles are
+//! copied when the output container can hold their codec and dropped with a
+//! warning otherwise. The output container follows the output file's
+//! extension unless [`ConcatOptions::container`] says otherwise.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use crate::encode::{EncodedSegment, LosslessCodec};
+use crate::error::MediaError;
+use crate::probe::{probe, MediaInfo};
+use crate::process::StderrDrain;
+use crate::tools::{ffmpeg_command, spawn_ffmpeg, Tool};
+
+/// Containers the stego video can be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutputContainer {
+    /// Matroska (`.mkv`): holds every codec; the default.
+    Matroska,
+    /// MP4 (`.mp4`, `.m4v`): lossless H.264 only, and a limited set of audio codecs.
+    Mp4,
+    /// QuickTime (`.mov`).
+    Mov,
+}
+
+impl OutputContainer {
+    /// The container for an output path's extension (case-insensitive).
+    pub fn from_path(path: &Path) -> Result<Self, MediaError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        match ext.as_str() {
+            "mkv" => Ok(OutputContainer::Matroska),
+            "mp4" | "m4v" => Ok(OutputContainer::Mp4),
+            "mov" => Ok(OutputContainer::Mov),
+            _ => Err(MediaError::IncompatibleContainer {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "the extension {:?} is not a supported output container; name the output .mkv (recommended), \
+                     .mp4 or .mov",
+                    if ext.is_empty() { "(none)".to_string() } else { format!(".{ext}") }
+                ),
+            }),
+        }
+    }
+
+    /// FFmpeg's muxer name.
+    pub fn muxer(self) -> &'static str {
+        match self {
+            OutputContainer::Matroska => "matroska",
+            OutputContainer::Mp4 => "mp4",
+            OutputContainer::Mov => "mov",
+        }
+    }
+
+    /// The usual file extension, without dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputContainer::Matroska => "mkv",
+            OutputContainer::Mp4 => "mp4",
+            OutputContainer::Mov => "mov",
+        }
+    }
+
+    /// Whether stream-copying `codec` (ffprobe's audio codec name) into this
+    /// container works with FFmpeg 5.1 (measured; FLAC and TrueHD in MP4
+    /// are still "experimental" there and are refused).
+    pub fn holds_audio(self, codec: &str) -> bool {
+        match self {
+            OutputContainer::Matroska => true,
+            OutputContainer::Mp4 => MP4_AUDIO.contains(&codec),
+            OutputContainer::Mov => MOV_AUDIO.contains(&codec) || codec.starts_with("pcm_"),
+        }
+    }
+
+    /// Whether this container can hold subtitles of `codec`.
+    pub fn holds_subtitle(self, codec: &str) -> bool {
+        match self {
+            OutputContainer::Matroska => MKV_SUBTITLES.contains(&codec),
+            OutputContainer::Mp4 => ["mov_text", "dvd_subtitle"].contains(&codec),
+            OutputContainer::Mov => codec == "mov_text",
+        }
+    }
+
+    /// Whether this container can hold video from `codec`.
+    pub fn holds_video(self, codec: &LosslessCodec) -> bool {
+        !matches!((self, codec), (OutputContainer::Mp4, LosslessCodec::Ffv1))
+    }
+
+    /// Whether FFmpeg 5.1 writes the display rotation into this container.
+    /// Its Matroska muxer does not (measured), so rotated sources play
+    /// unrotated from `.mkv`.
+    pub fn keeps_rotation(self) -> bool {
+        !matches!(self, OutputContainer::Matroska)
+    }
+}
+
+impl fmt::Display for OutputContainer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OutputContainer::Matroska => "Matroska (.mkv)",
+            OutputContainer::Mp4 => "MP4 (.mp4)",
+            OutputContainer::Mov => "QuickTime (.mov)",
+        })
+    }
+}
+
+const MP4_AUDIO: &[&str] = &[
+    "aac", "mp3", "mp2", "ac3", "eac3", "alac", "opus", "vorbis", "dts", "mp4als", "qcelp", "evrc",
+];
+const MOV_AUDIO: &[&str] = &[
+    "aac",
+    "mp3",
+    "mp2",
+    "ac3",
+    "eac3",
+    "alac",
+    "dts",
+    "vorbis",
+    "adpcm_ima_qt",
+    "adpcm_ms",
+    "amr_nb",
+    "amr_wb",
+    "gsm",
+    "ilbc",
+    "qdm2",
+    "qdmc",
+    "mace3",
+    "mace6",
+    "speex",
+];
+const MKV_SUBTITLES: &[&str] = &[
+    "subrip",
+    "srt",
+    "ass",
+    "ssa",
+    "webvtt",
+    "dvd_subtitle",
+    "dvb_subtitle",
+    "hdmv_pgs_subtitle",
+    "text",
+];
+
+/// Options for [`concat()`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConcatOptions {
+    /// Container to write; `None` picks it from the output's extension
+    /// (useful when the caller writes to a temporary name first).
+    pub container: Option<OutputContainer>,
+    /// Probe the result and check frame count, frame rate and audio streams
+    /// (reads the whole output once, without decoding). On by default.
+    pub verify: bool,
+}
+
+impl Default for ConcatOptions {
+    fn default() -> Self {
+        ConcatOptions {
+            container: None,
+            verify: true,
+        }
+    }
+}
+
+/// What [`concat()`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConcatReport {
+    /// The container written.
+    pub container: OutputContainer,
+    /// How many audio streams were copied.
+    pub audio_streams: usize,
+    /// How many subtitle streams were copied.
+    pub subtitle_streams: usize,
+    /// Things that were not carried over, for the user.
+    pub warnings: Vec<String>,
+}
+
+/// Joins `segments` (in order) into `output`, adding every audio stream of
+/// `source` (copied, never re-encoded), the subtitles the container can hold,
+/// chapters, global and video-stream metadata, and the display rotation.
+///
+/// The segments must hold exactly `source`'s frames, all at the same rate and
+/// from the same encoder. `output` is written at exactly that path
+/// (overwritten if present).
+pub fn concat(
+    segments: &[EncodedSegment],
+    source: &MediaInfo,
+    output: &Path,
+    options: &ConcatOptions,
+) -> Result<ConcatReport, MediaError> {
+    let Some(first) = segments.first() else {
+        return Err(MediaError::SegmentFrames {
+            segments: 0,
+            source_frames: source.video.frame_count,
+        });
+    };
+    let total: u64 = segments.iter().map(|s| s.frames).sum();
+    if total != source.video.frame_count {
+        return Err(MediaError::SegmentFrames {
+            segments: total,
+            source_frames: source.video.frame_count,
+        });
+    }
+    if let Some(odd) = segments
+        .iter()
+        .find(|s| s.frame_rate != first.frame_rate || s.codec != first.codec)
+    {
+        return Err(MediaError::UnsupportedFrameFormat {
+            detail: format!(
+                "segment {} was encoded as {} at {} fps but the first as {} at {} fps; all segments must match \
+                 (this is a bug in the caller)",
+                odd.path.display(),
+                odd.codec,
+                odd.frame_rate,
+                first.codec,
+                first.frame_rate
+            ),
+        });
+    }
+    let container = match options.container {
+        Some(c) => c,
+        None => OutputContainer::from_path(output)?,
+    };
+    let incompatible = |detail: String| MediaError::IncompatibleContainer {
+        path: output.to_path_buf(),
+        detail,
+    };
+    if !container.holds_video(&first.codec) {
+        return Err(incompatible(format!(
+            "{} video cannot be stored in {container}; name the output .mkv (or .mov), or use the H.264 codec",
+            first.codec
+        )));
+    }
+    let mut warnings = Vec::new();
+    for a in &source.audio {
+        if !container.holds_audio(&a.codec_name) {
+            return Err(incompatible(format!(
+                "the source's audio stream #{} is {}, which FFmpeg cannot copy into {container} without \
+                 re-encoding; name the output .mkv instead",
+                a.index, a.codec_name
+            )));
+        }
+    }
+    let mut subtitle_maps = Vec::new();
+    for s in &source.subtitles {
+        if container.holds_subtitle(&s.codec_name) {
+            subtitle_maps.push(s.index);
+        } else {
+            warnings.push(format!(
+                "subtitle stream #{} ({}) was dropped: {container} cannot hold it; use .mkv to keep \
+                 text subtitles such as SubRip/ASS",
+                s.index, s.codec_name
+            ));
+        }
+    }
+    let mut attachment_maps = Vec::new();
+    for o in &source.other_streams {
+        if o.codec_type == "attachment" && container == OutputContainer::Matroska {
+            attachment_maps.push(o.index);
+        } else {
+            warnings.push(format!(
+                "stream #{} ({}{}) was not copied",
+                o.index,
+                o.note,
+                o.codec_name
+                    .as_deref()
+                    .map(|c| format!(", {c}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    let rotation = source.video.rotation_degrees;
+    if rotation != 0 && !container.keeps_rotation() {
+        warnings.push(format!(
+            "the source is rotated {rotation}°, but FFmpeg 5.1 cannot store rotation in {container}: the output \
+             will play unrotated; name it .mp4 or .mov to keep the rotation"
+        ));
+    }
+
+    // The concat list, with exact durations.
+    let mut list = tempfile::Builder::new()
+        .prefix("vidstega-concat-")
+        .suffix(".ffconcat")
+        .tempfile()
+        .map_err(|e| MediaError::io("create a temporary file in", std::env::temp_dir(), e))?;
+    let list_text = concat_list(segments)?;
+    list.write_all(list_text.as_bytes())
+        .and_then(|_| list.flush())
+        .map_err(|e| MediaError::io("write", list.path(), e))?;
+
+    let (mut command, ffmpeg_path) = ffmpeg_command()?;
+    command.args(["-nostdin", "-y"]);
+    // Keep the source's offset between the video and the other streams: the
+    // source input is shifted by its container start time, the segments
+    // start at 0, so shift them by the video's own lead.
+    let lead = source
+        .video
+        .start_time_seconds
+        .map(|v| v - source.start_time_seconds)
+        .unwrap_or(0.0);
+    if lead > 0.000_001 {
+        command.arg("-itsoffset").arg(format!("{lead:.6}"));
+    }
+    command
+        .args(["-f", "concat", "-safe", "0", "-i"])
+        .arg(list.path())
+        .arg("-i")
+        .arg(&source.path)
+        .args(["-map", "0:v:0"]);
+    for a in &source.audio {
+        command.arg("-map").arg(format!("1:{}", a.index));
+    }
+    for index in subtitle_maps.iter().chain(&attachment_maps) {
+        command.arg("-map").arg(format!("1:{index}"));
+    }
+    command.args(["-c", "copy", "-map_metadata", "1", "-map_chapters", "1"]);
+    // Any per-stream -map_metadata turns off FFmpeg's automatic copying of
+    // stream tags (language, title, attachment file names), so map every
+    // output stream's tags from its source stream explicitly.
+    let mut stream_tags = vec![("v:0".to_string(), source.video.index)];
+    stream_tags.extend(
+        source
+            .audio
+            .iter()
+            .enumerate()
+            .map(|(n, a)| (format!("a:{n}"), a.index)),
+    );
+    stream_tags.extend(
+        subtitle_maps
+            .iter()
+            .enumerate()
+            .map(|(n, &i)| (format!("s:{n}"), i)),
+    );
+    stream_tags.extend(
+        attachment_maps
+            .iter()
+            .enumerate()
+            .map(|(n, &i)| (format!("t:{n}"), i)),
+    );
+    for (out_spec, in_index) in stream_tags {
+        command
+            .arg(format!("-map_metadata:s:{out_spec}"))
+            .arg(format!("1:s:{in_index}"));
+    }
+    if rotation != 0 {
+        command.arg("-metadata:s:v:0").arg(format!("rotate={rotation}"));
+    }
+    command.args(["-f", container.muxer()]).arg(output);
+
+    let mut child = spawn_ffmpeg(&mut command, &ffmpeg_path)?;
+    drop(child.take_stdin());
+    drop(child.take_stdout());
+    let drain = child.take_stderr().map(StderrDrain::plain);
+    let status = child.as_inner_mut().wait();
+    let stderr = drain.map(StderrDrain::finish).unwrap_or_default();
+    let action = format!("joining {} segments into {}", segments.len(), output.display());
+    let status = status.map_err(|source| MediaError::Pipe {
+        action: action.clone(),
+        source,
+        stderr: stderr.clone(),
+    })?;
+    if !status.success() {
+        return Err(MediaError::ProcessFailed {
+            tool: Tool::Ffmpeg,
+            action,
+            status: status.to_string(),
+            stderr,
+        });
+    }
+
+    let report = ConcatReport {
+        container,
+        audio_streams: source.audio.len(),
+        subtitle_streams: subtitle_maps.len(),
+        warnings,
+    };
+    if options.verify {
+        verify_output(output, source, first, &report)?;
+    }
+    Ok(report)
+}
+
+/// The ffconcat script: each segment with its exact duration.
+fn concat_list(segments: &[EncodedSegment]) -> Result<String, MediaError> {
+    let mut text = String::from("ffconcat version 1.0\n");
+    let rate = segments[0].frame_rate;
+    // Start of frame `n` in whole microseconds, rounded to nearest.
+    let micros = |n: u64| -> i128 {
+        let num = n as i128 * rate.den as i128 * 1_000_000;
+        (2 * num + rate.num as i128) / (2 * rate.num as i128)
+    };
+    let mut frames_before = 0u64;
+    for s in segments {
+        let path = std::fs::canonicalize(&s.path).map_err(|e| MediaError::io("read", &s.path, e))?;
+        let path = path.to_str().ok_or_else(|| MediaError::Io {
+            action: "use",
+            path: path.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the segment path is not valid UTF-8; use a temporary directory with a plain name",
+            ),
+        })?;
+        let duration = micros(frames_before + s.frames) - micros(frames_before);
+        frames_before += s.frames;
+        text.push_str(&format!(
+            "file '{}'\nduration {}.{:06}\n",
+            path.replace('\'', r"'\''"),
+            duration / 1_000_000,
+            duration % 1_000_000
+        ));
+    }
+    Ok(text)
+}
+
+fn verify_output(
+    output: &Path,
+    source: &MediaInfo,
+    first: &EncodedSegment,
+    report: &ConcatReport,
+) -> Result<(), MediaError> {
+    let out = probe(output)?;
+    let fail = |detail: String| MediaError::OutputCheck {
+        path: output.to_path_buf(),
+        detail,
+    };
+    if out.video.frame_count != source.video.frame_count {
+        return Err(fail(format!(
+            "it has {} frames, the source {}",
+            out.video.frame_count, source.video.frame_count
+        )));
+    }
+    if out.video.codec_name != first.codec.ffprobe_codec_name() {
+        return Err(fail(format!(
+            "its video codec is {}, expected {}",
+            out.video.codec_name,
+            first.codec.ffprobe_codec_name()
+        )));
+    }
+    if out.video.frame_rate() != first.frame_rate {
+        return Err(fail(format!(
+            "its frame rate is {}, expected {}",
+            out.video.frame_rate(),
+            first.frame_rate
+        )));
+    }
+    if out.audio.len() != report.audio_streams {
+        return Err(fail(format!(
+            "it has {} audio streams, expected {}",
+            out.audio.len(),
+            report.audio_streams
+        )));
+    }
+    if report.container.keeps_rotation() && out.video.rotation_degrees != source.video.rotation_degrees {
+        return Err(fail(format!(
+            "its rotation is {}°, the source's {}°",
+            out.video.rotation_degrees, source.video.rotation_degrees
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rational::Rational;
+
+    #[test]
+    fn containers_from_extensions() {
+        assert_eq!(
+            OutputContainer::from_path("a.MKV".as_ref()).unwrap(),
+            OutputContainer::Matroska
+        );
+        assert_eq!(
+            OutputContainer::from_path("a.mp4".as_ref()).unwrap(),
+            OutputContainer::Mp4
+        );
+        assert_eq!(
+            OutputContainer::from_path("a.mov".as_ref()).unwrap(),
+            OutputContainer::Mov
+        );
+        let err = OutputContainer::from_path("a.avi".as_ref())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(".mkv"), "{err}");
+        assert!(!OutputContainer::Mp4.holds_video(&LosslessCodec::Ffv1));
+        assert!(OutputContainer::Mp4.holds_audio("aac"));
+        assert!(!OutputContainer::Mp4.holds_audio("flac"));
+        assert!(!OutputContainer::Mp4.holds_audio("pcm_s16le"));
+        assert!(OutputContainer::Mov.holds_audio("pcm_s16le"));
+        assert!(!OutputContainer::Mov.holds_audio("opus"));
+        assert!(OutputContainer::Matroska.holds_subtitle("subrip"));
+        assert!(!OutputContainer::Matroska.holds_subtitle("mov_text"));
+        assert!(OutputContainer::Mp4.holds_subtitle("mov_text"));
+    }
+
+    #[test]
+    fn concat_durations_do_not_accumulate_rounding() {
+        let dir = tempfile::tempdir().unwrap();
+        let rate = Rational::new(30000, 1001);
+        let segments: Vec<EncodedSegment> = (0..3)
+            .map(|i| {
+                let path = dir.path().join(format!("s'{i}.nut"));
+                std::fs::write(&path, b"x").unwrap();
+                EncodedSegment {
+                    path,
+                    frames: 17,
+                    frame_rate: rate,
+                    codec: LosslessCodec::default(),
+                }
+            })
+            .collect();
+        let text = concat_list(&segments).unwrap();
+        let durations: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("duration ")).collect();
+        // 17 frames = 0.5672333.. s; 34 = 1.1344666.. s; 51 = 1.7017 s.
+        assert_eq!(durations, vec!["0.567233", "0.567234", "0.567233"]);
+        assert!(text.contains(r"s'\''0.nut'"), "{text}");
+    }
+}

@@ -1,0 +1,49 @@
+//! VidStega's FFmpeg layer: everything that touches video files.
+//!
+//! VidStega hides data in the least significant bits of decoded video
+//! frames, so it needs four things from FFmpeg, each exact to the bit and to
+//! the frame:
+//!
+//! 1. [`probe`]: what is in a file, including the exact frame count and the
+//!    display-order keyframe positions, without decoding;
+//! 2. [`FrameReader`]: frames `start..end` of the video as raw 8-bit planar
+//!    buffers ([`RawFormat`]), frame-exact even for open-GOP and B-frame
+//!    sources, streamed one frame at a time;
+//! 3. [`FrameWriter`]: raw frames into a lossless segment file
+//!    ([`LosslessCodec`]), bit-exact on decode;
+//! 4. [`concat()`]: segments joined, with the source's audio copied
+//!    bit-identically, subtitles, metadata and rotation, keeping frame count,
+//!    frame rate and audio sync.
+//!
+//! It runs the system's `ffmpeg`/`ffprobe` (never downloads them; see
+//! [`ensure_tools`] and the `VIDSTEGA_FFMPEG` / `VIDSTEGA_FFPROBE`
+//! overrides), because linking libav* would tie the build to one FFmpeg
+//! version and make cross-platform builds painful. Needs FFmpeg 5.1 or newer.
+//!
+//! The choice of default codec and container is measured and explained in
+//! `docs/codec.md`.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod concat;
+mod decode;
+mod encode;
+mod error;
+mod pixel;
+mod probe;
+mod process;
+mod rational;
+mod tools;
+
+pub use concat::{concat, ConcatOptions, ConcatReport, OutputContainer};
+pub use decode::FrameReader;
+pub use encode::{EncodeSettings, EncodedSegment, FrameWriter, LosslessCodec, X264Preset, SEGMENT_EXTENSION};
+pub use error::{MediaError, StderrTail};
+pub use pixel::{choose_raw_format, PlanarFormat, RawFormat, RawFormatChoice};
+pub use probe::{
+    detect_variable_frame_rate, probe, AudioStreamInfo, ColorInfo, MediaInfo, OtherStreamInfo,
+    SubtitleStreamInfo, TimestampSource, VideoStreamInfo,
+};
+pub use rational::Rational;
+pub use tools::{ensure_tools, locate, Tool, ToolVersions, FFMPEG_ENV, FFPROBE_ENV};

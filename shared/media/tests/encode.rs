@@ -1,0 +1,158 @@
+//! `FrameWriter`: frames written then decoded back must be byte-identical.
+
+mod common;
+
+use common::hash;
+use vidstega_media::{
+    choose_raw_format, probe, EncodeSettings, FrameReader, FrameWriter, LosslessCodec, MediaError,
+    PlanarFormat, Rational, RawFormat, X264Preset,
+};
+
+/// Pseudo-random frames (xorshift): worst case for the encoder, and every
+/// byte value including those outside "limited range" appears.
+fn random_frames(format: RawFormat, count: usize, seed: u64) -> Vec<Vec<u8>> {
+    let mut state = seed | 1;
+    (0..count)
+        .map(|_| {
+            (0..format.frame_len())
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 24) as u8
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn settings(codec: LosslessCodec) -> EncodeSettings {
+    EncodeSettings {
+        codec,
+        frame_rate: Rational::new(30000, 1001),
+        color: Default::default(),
+        sample_aspect_ratio: None,
+    }
+}
+
+fn round_trip(codec: LosslessCodec, format: RawFormat) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seg.nut");
+    let frames = random_frames(format, 6, 0x5eed ^ format.frame_len() as u64);
+    let mut writer = FrameWriter::create(&path, format, &settings(codec)).unwrap();
+    for f in &frames {
+        writer.write_frame(f).unwrap();
+    }
+    let segment = writer.finish().unwrap();
+    assert_eq!(segment.frames, 6);
+
+    let info = probe(&path).unwrap();
+    assert_eq!(info.video.codec_name, codec.ffprobe_codec_name());
+    assert_eq!(info.video.frame_count, 6);
+    assert_eq!(info.video.frame_rate(), Rational::new(30000, 1001));
+    // Read back in the layout the file reports: it must be the one written.
+    let read_format = choose_raw_format(&info.video, None);
+    assert!(read_format.warnings.is_empty(), "{:?}", read_format.warnings);
+    assert_eq!(read_format.format, format, "{codec} stored a different layout");
+    let mut reader = FrameReader::open(&info, 0..6, format).unwrap();
+    let mut buf = vec![0u8; format.frame_len()];
+    let mut i = 0;
+    while let Some(index) = reader.read_frame(&mut buf).unwrap() {
+        assert_eq!(
+            hash(&buf),
+            hash(&frames[index as usize]),
+            "{codec} {format}: frame {index} changed"
+        );
+        i += 1;
+    }
+    assert_eq!(i, 6);
+}
+
+fn h264() -> LosslessCodec {
+    LosslessCodec::H264 {
+        preset: X264Preset::Ultrafast,
+    }
+}
+
+#[test]
+fn h264_is_bit_exact_in_each_layout() {
+    round_trip(h264(), RawFormat::new(160, 120, PlanarFormat::Yuv420p));
+    round_trip(h264(), RawFormat::new(160, 121, PlanarFormat::Yuv422p));
+    round_trip(h264(), RawFormat::new(161, 121, PlanarFormat::Yuv444p));
+    let mut full = RawFormat::new(160, 120, PlanarFormat::Yuv420p);
+    full.full_range = true;
+    round_trip(h264(), full);
+}
+
+#[test]
+fn h264_with_b_frames_is_bit_exact() {
+    round_trip(
+        LosslessCodec::H264 {
+            preset: X264Preset::Veryfast,
+        },
+        RawFormat::new(160, 120, PlanarFormat::Yuv420p),
+    );
+}
+
+#[test]
+fn ffv1_is_bit_exact_in_each_layout_and_odd_sizes() {
+    round_trip(
+        LosslessCodec::Ffv1,
+        RawFormat::new(321, 241, PlanarFormat::Yuv420p),
+    );
+    round_trip(
+        LosslessCodec::Ffv1,
+        RawFormat::new(321, 241, PlanarFormat::Yuv422p),
+    );
+    round_trip(
+        LosslessCodec::Ffv1,
+        RawFormat::new(161, 119, PlanarFormat::Yuv444p),
+    );
+    round_trip(LosslessCodec::Ffv1, RawFormat::new(161, 119, PlanarFormat::Gray));
+}
+
+#[test]
+fn h264_odd_420_is_refused_and_the_policy_avoids_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = RawFormat::new(321, 241, PlanarFormat::Yuv420p);
+    let err = FrameWriter::create(&dir.path().join("x.nut"), odd, &settings(h264())).unwrap_err();
+    assert!(matches!(err, MediaError::UnsupportedFrameFormat { .. }), "{err}");
+    assert!(err.to_string().contains("yuv444p"), "{err}");
+
+    let src = common::make_video(
+        dir.path(),
+        "odd.mkv",
+        "testsrc2=s=320x240:d=0.2,scale=321:241",
+        &["-c:v", "ffv1", "-pix_fmt", "yuv420p"],
+    );
+    let info = probe(&src).unwrap();
+    assert_eq!((info.video.width, info.video.height), (321, 241));
+    let choice = choose_raw_format(&info.video, Some(&h264()));
+    assert_eq!(choice.format.pixel, PlanarFormat::Yuv444p);
+    assert!(
+        choice.warnings.iter().any(|w| w.contains("odd size")),
+        "{:?}",
+        choice.warnings
+    );
+    let choice = choose_raw_format(&info.video, Some(&LosslessCodec::Ffv1));
+    assert_eq!(choice.format.pixel, PlanarFormat::Yuv420p);
+    assert!(choice.warnings.is_empty());
+}
+
+#[test]
+fn encoder_failure_reports_ffmpeg_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory that does not exist: ffmpeg cannot open the output.
+    let path = dir.path().join("missing-dir").join("seg.nut");
+    let format = RawFormat::new(16, 16, PlanarFormat::Yuv420p);
+    let frame = vec![0u8; format.frame_len()];
+    let result = FrameWriter::create(&path, format, &settings(h264())).and_then(|mut w| {
+        for _ in 0..50 {
+            w.write_frame(&frame)?;
+        }
+        w.finish()
+    });
+    let err = result.unwrap_err();
+    assert!(matches!(err, MediaError::ProcessFailed { .. }), "{err}");
+    assert!(err.to_string().contains("No such file or directory"), "{err}");
+}

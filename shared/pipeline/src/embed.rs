@@ -1,0 +1,187 @@
+//! The `embed-segment` step: one segment, streamed.
+//!
+//! Three stages run at once and hand frames along bounded channels:
+//! the decoder (ffmpeg → raw frames) → the embedder (this thread; rayon inside
+//! a frame) → the encoder (raw frames → lossless ffmpeg). A fixed pool of
+//! frame buffers circulates between them, so memory stays at a handful of
+//! frames whatever the segment's length.
+
+use crate::error::{PipelineError, Result};
+use crate::plan::{geometry_of, Plan};
+use crate::ports::{Finished, JobStore, ObjectStore};
+use crate::progress::Progress;
+use crossbeam_channel::bounded;
+use std::path::Path;
+use std::time::Instant;
+use vidstega_core::{byte_span, BodyBits, Envelope, Layout, PlacementKey, ENVELOPE_HEADER_LEN};
+use vidstega_media::{EncodeSettings, FrameReader, FrameWriter, LosslessCodec, MediaInfo};
+
+/// Frame buffers per segment pipeline: one being decoded, one embedded, one
+/// encoded, one queued.
+pub const FRAME_BUFFERS: usize = 4;
+
+/// What [`embed_segment`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentOutcome {
+    /// Embedded and stored now.
+    Embedded {
+        /// Frames embedded.
+        frames: u64,
+        /// Samples changed by ±1.
+        changed_samples: u64,
+        /// Wall time.
+        millis: u64,
+    },
+    /// Already done (a rerun or a duplicate delivery): nothing was redone.
+    AlreadyDone,
+}
+
+/// Embeds segment `index` of `plan` and stores its encoded file.
+///
+/// Idempotent: a segment whose row is done and whose file exists is skipped;
+/// a retried segment overwrites its own file with identical content.
+#[allow(clippy::too_many_arguments)]
+pub fn embed_segment(
+    objects: &dyn ObjectStore,
+    jobs: &dyn JobStore,
+    scratch: &Path,
+    plan: &Plan,
+    media: &MediaInfo,
+    codec: LosslessCodec,
+    index: u32,
+    key: &PlacementKey,
+    progress: &dyn Progress,
+) -> Result<SegmentOutcome> {
+    let seg =
+        plan.segments.iter().find(|s| s.index == index).ok_or_else(|| {
+            PipelineError::InvalidInput(format!("job {} has no segment {index}", plan.job_id))
+        })?;
+    let segment_key = plan.segment_key(index);
+    let row_done = jobs
+        .segments(&plan.job_id)?
+        .iter()
+        .any(|s| s.index == index && s.done);
+    if row_done && objects.size(&segment_key)?.is_some() {
+        progress.frames(index, seg.frame_end - seg.frame_start);
+        progress.segment_finished(index, true);
+        return Ok(SegmentOutcome::AlreadyDone);
+    }
+    let started = Instant::now();
+    progress.segment_started(index, seg.frame_end - seg.frame_start);
+
+    // This segment's share of the sealed body, by range read.
+    let header =
+        Envelope::parse_header(&objects.read_range(&plan.envelope_key, 0..ENVELOPE_HEADER_LEN as u64)?)?;
+    let bits = seg.bit_start..seg.bit_end;
+    let span = byte_span(&bits);
+    let base = ENVELOPE_HEADER_LEN as u64;
+    let window = BodyBits::new(
+        bits,
+        objects.read_range(&plan.envelope_key, base + span.start..base + span.end)?,
+    )?;
+    let format = plan.raw_format()?;
+    let geometry = geometry_of(&format)?;
+    let layout = Layout::for_embedding(key, &header, &geometry, plan.plane_set(), plan.frame_count)?;
+
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("{}-{index:05}-", plan.job_id))
+        .suffix(&format!(".{}", vidstega_media::SEGMENT_EXTENSION))
+        .tempfile_in(scratch)
+        .map_err(|e| {
+            PipelineError::io(
+                format!("cannot create a segment file in {}", scratch.display()),
+                e,
+            )
+        })?
+        .into_temp_path();
+    let settings = EncodeSettings::for_source(&media.video, codec);
+    let frame_len = format.frame_len();
+    let expected = seg.frame_end - seg.frame_start;
+
+    let (empty_tx, empty_rx) = bounded::<Vec<u8>>(FRAME_BUFFERS);
+    let (decoded_tx, decoded_rx) = bounded::<(u64, Vec<u8>)>(FRAME_BUFFERS);
+    let (embedded_tx, embedded_rx) = bounded::<Vec<u8>>(FRAME_BUFFERS);
+    for _ in 0..FRAME_BUFFERS {
+        empty_tx
+            .send(vec![0u8; frame_len])
+            .expect("room for every buffer");
+    }
+
+    let mut changed = 0u64;
+    let (decoded, embedded, encoded) = std::thread::scope(|s| {
+        let decoder = s.spawn(move || -> Result<u64> {
+            let mut reader = FrameReader::open(media, seg.frame_start..seg.frame_end, format)?;
+            let mut n = 0;
+            while let Ok(mut buf) = empty_rx.recv() {
+                match reader.read_frame(&mut buf)? {
+                    Some(f) => {
+                        n += 1;
+                        if decoded_tx.send((f, buf)).is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                }
+            }
+            Ok(n)
+        });
+        let tmp_path: &Path = &tmp;
+        let settings = &settings;
+        let encoder = s.spawn(move || -> Result<u64> {
+            let mut writer = FrameWriter::create(tmp_path, format, settings)?;
+            while let Ok(buf) = embedded_rx.recv() {
+                writer.write_frame(&buf)?;
+                // The decoder may have stopped; a closed pool is fine.
+                let _ = empty_tx.send(buf);
+            }
+            let written = writer.frames_written();
+            if written != expected {
+                return Err(PipelineError::Conflict(format!(
+                    "segment {index} encoded {written} of its {expected} frames"
+                )));
+            }
+            writer.finish()?;
+            Ok(written)
+        });
+        let embedded = (|| -> Result<u64> {
+            let mut n = 0;
+            for (f, mut buf) in decoded_rx.iter() {
+                let mut planes = format.split_planes_mut(&mut buf)?;
+                changed += layout.embed_frame(f, &window, &mut planes)?.changed_samples;
+                n += 1;
+                progress.frames(index, 1);
+                if embedded_tx.send(buf).is_err() {
+                    break;
+                }
+            }
+            Ok(n)
+        })();
+        drop(embedded_tx);
+        drop(decoded_rx);
+        (
+            decoder.join().expect("decoder thread"),
+            embedded,
+            encoder.join().expect("encoder thread"),
+        )
+    });
+    // Report the root cause: a process error beats the "channel closed" it causes downstream.
+    let decoded = decoded?;
+    embedded?;
+    let encoded = encoded?;
+    if decoded != expected || encoded != expected {
+        return Err(PipelineError::Conflict(format!(
+            "segment {index}: decoded {decoded}, encoded {encoded}, expected {expected} frames"
+        )));
+    }
+    objects.put_file(&segment_key, &tmp)?;
+    let millis = started.elapsed().as_millis() as u64;
+    if let Finished::Already = jobs.finish_segment(&plan.job_id, index, millis)? {
+        tracing::info!(job = %plan.job_id, segment = index, "segment was already counted; file refreshed");
+    }
+    progress.segment_finished(index, false);
+    Ok(SegmentOutcome::Embedded {
+        frames: expected,
+        changed_samples: changed,
+        millis,
+    })
+}

@@ -1,0 +1,33 @@
+//! # vidstega-pipeline
+//!
+//! VidStega's pipeline steps — `plan`, `embed-segment`, `concat`, `extract` —
+//! written once against two small ports ([`ObjectStore`], [`JobStore`]) so
+//! the same steps run on one machine (a folder and SQLite, driven by
+//! [`run_embed`]) and on AWS (S3 and DynamoDB, driven by Step Functions).
+//!
+//! Dependencies point one way: the hidden-data core and the ffmpeg layer
+//! below, adapters and entry points above.
+#![deny(missing_docs)]
+
+mod concat;
+pub mod conformance;
+mod embed;
+mod error;
+mod extract;
+mod plan;
+mod ports;
+mod progress;
+mod records;
+mod runner;
+mod segments;
+
+pub use concat::concat_segments;
+pub use embed::{embed_segment, SegmentOutcome, FRAME_BUFFERS};
+pub use error::{media_class, PipelineError, Result};
+pub use extract::{extract_file, Extracted, HEADER_SEARCH_FRAMES};
+pub use plan::{envelope_header, geometry_of, plan_job, source_path, Limits, Plan, PlanSettings, Planned};
+pub use ports::{Created, Finished, JobStore, MediaSource, ObjectStore};
+pub use progress::{NoProgress, Progress};
+pub use records::{now_ms, JobRecord, SegmentRecord, Stage};
+pub use runner::{run_embed, EmbedRun};
+pub use segments::{gop_segments, target_frames};

@@ -1,0 +1,108 @@
+//! The two ports every pipeline step works through.
+//!
+//! [`ObjectStore`] holds objects by key (the uploaded video, the sealed
+//! payload, the plan, encoded segments, the output); [`JobStore`] is the job
+//! and segment table. The local adapters are a folder and SQLite; the AWS
+//! adapters are S3 and DynamoDB. Ports are synchronous: the steps are driven
+//! by ffmpeg processes and rayon, and an async adapter blocks on its runtime
+//! from the worker thread that runs the step.
+//!
+//! Video moves as files and pipes, never as whole byte vectors: ffmpeg reads
+//! an object through [`ObjectStore::media_source`] (a path, or a signed URL)
+//! and segments are uploaded from files.
+
+use crate::error::Result;
+use crate::records::{JobRecord, SegmentRecord, Stage};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// Where ffmpeg reads an object from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MediaSource {
+    /// A local file.
+    Path(PathBuf),
+    /// A URL (e.g. a presigned S3 GET). Never printed: it is a bearer credential.
+    Url(String),
+}
+
+impl MediaSource {
+    /// The argument to give ffmpeg's `-i`.
+    pub fn ffmpeg_input(&self) -> &str {
+        match self {
+            MediaSource::Path(p) => p.to_str().unwrap_or_default(),
+            MediaSource::Url(u) => u,
+        }
+    }
+}
+
+impl fmt::Debug for MediaSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MediaSource::Path(p) => write!(f, "Path({})", p.display()),
+            MediaSource::Url(_) => f.write_str("Url(<signed, redacted>)"),
+        }
+    }
+}
+
+/// Objects by key, like an S3 bucket.
+pub trait ObjectStore: Send + Sync {
+    /// Where ffmpeg can read `key` from without staging the whole object.
+    fn media_source(&self, key: &str) -> Result<MediaSource>;
+    /// The object's size, or `None` if it does not exist.
+    fn size(&self, key: &str) -> Result<Option<u64>>;
+    /// Bytes `range` of the object (for a segment's share of the sealed payload).
+    fn read_range(&self, key: &str, range: Range<u64>) -> Result<Vec<u8>>;
+    /// A whole small object (plans, sealed payloads).
+    fn read_all(&self, key: &str) -> Result<Vec<u8>>;
+    /// Writes a small object.
+    fn write_bytes(&self, key: &str, bytes: &[u8]) -> Result<()>;
+    /// Stores a local file under `key` (may move it: the file is gone afterwards).
+    fn put_file(&self, key: &str, file: &Path) -> Result<()>;
+    /// Deletes an object (absent is fine).
+    fn delete(&self, key: &str) -> Result<()>;
+    /// Keys under a prefix, sorted.
+    fn list(&self, prefix: &str) -> Result<Vec<String>>;
+}
+
+/// What [`JobStore::create_job`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Created {
+    /// A new job row was written.
+    New,
+    /// A job with this id already existed; here it is.
+    Existing(JobRecord),
+}
+
+/// What [`JobStore::finish_segment`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// The segment was marked done now and the job's counter went up.
+    Now {
+        /// Segments done after this one.
+        done: u32,
+    },
+    /// It was already done (a retry or a duplicate): nothing changed.
+    Already,
+}
+
+/// The job and segment table, like one DynamoDB table.
+///
+/// Every write is conditional or idempotent, so retried and duplicated
+/// requests change nothing the second time.
+pub trait JobStore: Send + Sync {
+    /// Writes a new job unless one with its id exists.
+    fn create_job(&self, job: &JobRecord) -> Result<Created>;
+    /// A job by id.
+    fn job(&self, job_id: &str) -> Result<Option<JobRecord>>;
+    /// Records the plan: the segment rows and the total, and moves the job to
+    /// [`Stage::Embedding`]. Writing the same plan again is harmless.
+    fn put_segments(&self, job_id: &str, segments: &[SegmentRecord]) -> Result<()>;
+    /// The job's segments, by index.
+    fn segments(&self, job_id: &str) -> Result<Vec<SegmentRecord>>;
+    /// Marks a segment done (once) and counts it on the job.
+    fn finish_segment(&self, job_id: &str, index: u32, millis: u64) -> Result<Finished>;
+    /// Moves the job to `stage`, recording `error` for [`Stage::Failed`].
+    /// A job that is done or failed stays so.
+    fn set_stage(&self, job_id: &str, stage: Stage, error: Option<&str>) -> Result<()>;
+}
