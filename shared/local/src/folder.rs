@@ -177,6 +177,16 @@ impl ObjectStore for FolderStore {
         fs::remove_file(file).map_err(|e| store_err(format!("cannot remove {}", file.display()), e))
     }
 
+    fn put_stream(&self, key: &str, reader: &mut dyn std::io::Read) -> Result<u64> {
+        let mut tmp = self.temp_file()?;
+        let n = std::io::copy(reader, &mut tmp).map_err(|e| store_err(format!("cannot write {key}"), e))?;
+        tmp.as_file()
+            .sync_data()
+            .map_err(|e| store_err(format!("cannot write {key}"), e))?;
+        self.place(tmp.into_temp_path(), key)?;
+        Ok(n)
+    }
+
     fn delete(&self, key: &str) -> Result<()> {
         match fs::remove_file(self.path(key)?) {
             Ok(()) => Ok(()),

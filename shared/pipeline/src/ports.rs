@@ -59,6 +59,10 @@ pub trait ObjectStore: Send + Sync {
     fn write_bytes(&self, key: &str, bytes: &[u8]) -> Result<()>;
     /// Stores a local file under `key` (may move it: the file is gone afterwards).
     fn put_file(&self, key: &str, file: &Path) -> Result<()>;
+    /// Stores everything `reader` yields under `key`, without holding it all
+    /// in memory or on local disk (S3: a multipart upload). Returns the bytes
+    /// stored. On error nothing is left under `key`.
+    fn put_stream(&self, key: &str, reader: &mut dyn std::io::Read) -> Result<u64>;
     /// Deletes an object (absent is fine).
     fn delete(&self, key: &str) -> Result<()>;
     /// Keys under a prefix, sorted.
