@@ -34,6 +34,7 @@ struct Summary {
     changed_samples: u64,
     audio_streams: usize,
     seconds: f64,
+    peak_rss_bytes: Option<u64>,
     warnings: Vec<String>,
 }
 
@@ -171,6 +172,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         changed_samples: run.changed_samples,
         audio_streams: run.concat.audio_streams,
         seconds: started.elapsed().as_secs_f64(),
+        peak_rss_bytes: crate::memory::peak_rss_bytes(),
         warnings: bars
             .warnings()
             .into_iter()

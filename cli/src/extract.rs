@@ -18,6 +18,8 @@ struct Summary {
     frames: u64,
     damaged_frames: Vec<u64>,
     output: Option<std::path::PathBuf>,
+    seconds: f64,
+    peak_rss_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     message_text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -27,6 +29,7 @@ struct Summary {
 
 /// Runs `vidstega extract`.
 pub fn run(args: ExtractArgs) -> Result<()> {
+    let started = std::time::Instant::now();
     if let Some(out) = &args.output {
         check_writable(out, args.force)?;
     }
@@ -53,6 +56,8 @@ pub fn run(args: ExtractArgs) -> Result<()> {
             frames: extracted.frames,
             damaged_frames: extracted.damaged_frames.clone(),
             output: args.output.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+            peak_rss_bytes: crate::memory::peak_rss_bytes(),
             message_base64: (args.output.is_none() && text.is_none())
                 .then(|| base64::engine::general_purpose::STANDARD.encode(&extracted.message)),
             message_text: text,

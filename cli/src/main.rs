@@ -17,6 +17,7 @@ mod args;
 mod capacity;
 mod embed;
 mod extract;
+mod memory;
 mod outfile;
 mod progress;
 mod secrets;
