@@ -32,7 +32,7 @@ use crate::rational::Rational;
 use crate::tools::{locate, Tool};
 
 /// Everything the pipeline needs to know about a source file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MediaInfo {
     /// The file that was probed.
     pub path: PathBuf,
@@ -57,7 +57,7 @@ pub struct MediaInfo {
 }
 
 /// Where the display order of frames came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TimestampSource {
     /// Every packet had a presentation timestamp: display order is exact.
     Pts,
@@ -68,7 +68,7 @@ pub enum TimestampSource {
 }
 
 /// Colour metadata of the video stream, as ffprobe names it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ColorInfo {
     /// `"tv"` (limited) or `"pc"` (full), if tagged.
     pub range: Option<String>,
@@ -81,7 +81,7 @@ pub struct ColorInfo {
 }
 
 /// The video stream the data is hidden in.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VideoStreamInfo {
     /// Absolute stream index in the file (what `-map 0:<index>` takes).
     pub index: usize,
@@ -128,7 +128,7 @@ pub struct VideoStreamInfo {
 }
 
 /// An audio stream (copied unchanged into the output).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AudioStreamInfo {
     /// Absolute stream index.
     pub index: usize,
@@ -143,7 +143,7 @@ pub struct AudioStreamInfo {
 }
 
 /// A subtitle stream (copied when the output container can hold it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SubtitleStreamInfo {
     /// Absolute stream index.
     pub index: usize,
@@ -154,7 +154,7 @@ pub struct SubtitleStreamInfo {
 }
 
 /// A stream that is not carried over.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OtherStreamInfo {
     /// Absolute stream index.
     pub index: usize,

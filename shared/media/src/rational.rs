@@ -10,7 +10,7 @@ use std::fmt;
 /// A fraction `num/den` as FFmpeg prints it ("30000/1001", "1/90000").
 ///
 /// FFmpeg uses `0/0` for "unknown"; [`Rational::is_valid`] tells those apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Rational {
     /// Numerator.
     pub num: i64,

@@ -11,6 +11,7 @@
 
 mod concat;
 pub mod conformance;
+pub mod contract;
 mod embed;
 mod error;
 mod extract;

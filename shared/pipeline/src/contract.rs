@@ -1,0 +1,254 @@
+//! The payloads passed between the serverless functions and the state
+//! machine, in one place. `events/*.json` are their canonical examples and a
+//! test parses and re-serialises every one.
+//!
+//! Flow: a client gets presigned URLs from `presign` (which creates the job)
+//! and uploads the video, the sealed payload and the placement key — or sends
+//! a [`JobMessage`] to the jobs queue directly. S3 notifications and job
+//! messages reach the `planner` through SQS; it plans the job and starts one
+//! execution named after the job with an [`ExecutionInput`]. The Map state
+//! runs `embed-segment` on each [`SegmentTask`]; then `concat` gets a
+//! [`JobRef`] and returns a [`ConcatResult`]. Any uncaught error goes to
+//! `mark-failed` as a [`FailureInput`].
+
+use serde::{Deserialize, Serialize};
+
+/// Where a job's objects live in the bucket.
+pub mod keys {
+    /// Prefix of client uploads (S3 notifications are filtered on it).
+    pub const UPLOADS: &str = "uploads/";
+    /// Prefix of work files (plan, segments), expired by a lifecycle rule.
+    pub const WORK: &str = "jobs/";
+    /// Prefix of outputs.
+    pub const OUTPUTS: &str = "outputs/";
+
+    /// The source video upload.
+    pub fn video(job_id: &str) -> String {
+        format!("{UPLOADS}{job_id}/video")
+    }
+    /// The sealed payload upload.
+    pub fn payload(job_id: &str) -> String {
+        format!("{UPLOADS}{job_id}/payload.sealed")
+    }
+    /// The placement key upload (32 bytes; deleted when the job ends).
+    pub fn placement_key(job_id: &str) -> String {
+        format!("{UPLOADS}{job_id}/placement.key")
+    }
+    /// The stego video.
+    pub fn output(job_id: &str, extension: &str) -> String {
+        format!("{OUTPUTS}{job_id}.{extension}")
+    }
+    /// The job id of an upload key (`uploads/<id>/...`), if it is one.
+    pub fn job_of_upload(key: &str) -> Option<&str> {
+        let rest = key.strip_prefix(UPLOADS)?;
+        let (id, _) = rest.split_once('/')?;
+        super::valid_job_id(id).then_some(id)
+    }
+}
+
+/// Whether `id` is a well-formed job id: 8 to 64 characters of `[A-Za-z0-9-_]`
+/// (it names the Step Functions execution, which allows at most 80).
+pub fn valid_job_id(id: &str) -> bool {
+    (8..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A job message sent straight to the jobs queue (instead of, or as well as,
+/// relying on the upload notifications).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobMessage {
+    /// The job id (from `presign`, or chosen by the sender).
+    pub job_id: String,
+    /// Key of the source video (default `uploads/<id>/video`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_key: Option<String>,
+    /// Key of the sealed payload (default `uploads/<id>/payload.sealed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_key: Option<String>,
+    /// Key of the placement key (default `uploads/<id>/placement.key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement_key_key: Option<String>,
+    /// Output container extension: `mkv` (default), `mp4` or `mov`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// Planes that carry bits: `luma` (default) or `all`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planes: Option<String>,
+}
+
+/// The input of one execution of the state machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionInput {
+    /// The job.
+    pub job_id: String,
+    /// Bucket of every object of the job.
+    pub bucket: String,
+    /// Key of the plan.
+    pub plan_key: String,
+    /// Key of the Map items (a JSON array of [`SegmentTask`]), for the
+    /// Distributed Map's ItemReader when the plan is too large to pass inline.
+    pub items_key: String,
+    /// Segments in the plan.
+    pub segment_count: u32,
+    /// The Map items inline (empty when `distributed`).
+    pub segments: Vec<SegmentTask>,
+    /// Whether the Distributed Map reads `items_key` instead of `segments`.
+    pub distributed: bool,
+}
+
+/// One Map item: a segment to embed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentTask {
+    /// The job.
+    pub job_id: String,
+    /// The segment's index in the plan.
+    pub index: u32,
+}
+
+/// What `embed-segment` returns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentResult {
+    /// The job.
+    pub job_id: String,
+    /// The segment.
+    pub index: u32,
+    /// Frames embedded.
+    pub frames: u64,
+    /// Wall time, in milliseconds.
+    pub millis: u64,
+    /// Whether it had been done before (a retry or duplicate): nothing was redone.
+    pub already_done: bool,
+}
+
+/// A job named by id (the input of `concat`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRef {
+    /// The job.
+    pub job_id: String,
+}
+
+/// What `concat` returns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConcatResult {
+    /// The job.
+    pub job_id: String,
+    /// Key of the stego video.
+    pub output_key: String,
+    /// Its size.
+    pub bytes: u64,
+    /// Audio streams copied.
+    pub audio_streams: usize,
+    /// Wall time, in milliseconds.
+    pub millis: u64,
+}
+
+/// The error Step Functions' `Catch` passes on (`ResultPath: $.error`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtError {
+    /// The error type: [`ErrorType`] names for our functions, `States.*` for the service's.
+    #[serde(rename = "Error")]
+    pub error: String,
+    /// The message (for Lambda errors, a JSON document with `errorMessage`).
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+/// The input of `mark-failed`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureInput {
+    /// The job.
+    pub job_id: String,
+    /// What went wrong.
+    pub error: CaughtError,
+}
+
+/// The error types our functions raise; the state machine's `Retry` matches
+/// [`ErrorType::Retryable`] only, and `Catch` sends everything to `mark-failed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorType {
+    /// Transient: throttling, network, a killed process. Retried with backoff.
+    Retryable,
+    /// The input is unusable (not a video, too large a message). Not retried.
+    InvalidInput,
+    /// A bug or an inconsistent state. Not retried.
+    Fatal,
+}
+
+impl ErrorType {
+    /// The name Step Functions sees as `Error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::Retryable => "VidStega.Retryable",
+            ErrorType::InvalidInput => "VidStega.InvalidInput",
+            ErrorType::Fatal => "VidStega.Fatal",
+        }
+    }
+
+    /// The type of a pipeline error.
+    pub fn of(error: &crate::PipelineError) -> Self {
+        match error.class() {
+            vidstega_core::ErrorClass::Retryable => ErrorType::Retryable,
+            vidstega_core::ErrorClass::InvalidInput => ErrorType::InvalidInput,
+            vidstega_core::ErrorClass::Fatal => ErrorType::Fatal,
+        }
+    }
+}
+
+impl FailureInput {
+    /// A one-line reason for the job table: the function's `errorMessage`
+    /// when the cause is a Lambda error document, else the cause itself.
+    pub fn reason(&self) -> String {
+        let message = serde_json::from_str::<serde_json::Value>(&self.error.cause)
+            .ok()
+            .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_string))
+            .unwrap_or_else(|| self.error.cause.clone());
+        let message: String = message.chars().take(1000).collect();
+        let message = message.trim();
+        if message.is_empty() {
+            self.error.error.clone()
+        } else {
+            format!("{}: {message}", self.error.error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_keys_name_their_job() {
+        assert_eq!(
+            keys::job_of_upload("uploads/job-1234abcd/video"),
+            Some("job-1234abcd")
+        );
+        assert_eq!(keys::job_of_upload("uploads/x/video"), None);
+        assert_eq!(keys::job_of_upload("outputs/job-1234abcd.mkv"), None);
+        assert_eq!(keys::job_of_upload("uploads/job 1234abcd/video"), None);
+    }
+
+    #[test]
+    fn failure_reason_prefers_the_lambda_message() {
+        let f = FailureInput {
+            job_id: "job-1234abcd".into(),
+            error: CaughtError {
+                error: "VidStega.InvalidInput".into(),
+                cause:
+                    r#"{"errorType":"VidStega.InvalidInput","errorMessage":"the video has no video stream"}"#
+                        .into(),
+            },
+        };
+        assert_eq!(f.reason(), "VidStega.InvalidInput: the video has no video stream");
+        let g = FailureInput {
+            job_id: "job-1234abcd".into(),
+            error: CaughtError {
+                error: "States.Timeout".into(),
+                cause: "".into(),
+            },
+        };
+        assert_eq!(g.reason(), "States.Timeout");
+    }
+}
