@@ -17,8 +17,8 @@
 //! extension unless [`ConcatOptions::container`] says otherwise.
 
 use std::fmt;
-use std::io::Write;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use crate::encode::{EncodedSegment, LosslessCodec};
 use crate::error::MediaError;
@@ -203,6 +203,39 @@ pub fn concat(
     output: &Path,
     options: &ConcatOptions,
 ) -> Result<ConcatReport, MediaError> {
+    concat_inner(segments, source, output, options, None).map(|(report, _)| report)
+}
+
+/// A consumer of a joined video's bytes (e.g. a multipart upload); returns
+/// how many bytes it stored.
+pub type StreamSink<'a> = &'a mut dyn FnMut(&mut dyn Read) -> std::io::Result<u64>;
+
+/// Like [`concat`], but streams the joined video into `sink` instead of a
+/// file, so it never has to fit on local disk. Matroska is written without a
+/// seek index (cues); MP4/MOV are written fragmented. The result is not
+/// re-probed (`verify` needs a file); returns the report and the bytes stored.
+pub fn concat_to_stream(
+    segments: &[EncodedSegment],
+    source: &MediaInfo,
+    container: OutputContainer,
+    sink: StreamSink<'_>,
+) -> Result<(ConcatReport, u64), MediaError> {
+    let name = PathBuf::from(format!("stream.{}", container.extension()));
+    let options = ConcatOptions {
+        container: Some(container),
+        verify: false,
+    };
+    let (report, bytes) = concat_inner(segments, source, &name, &options, Some(sink))?;
+    Ok((report, bytes.unwrap_or(0)))
+}
+
+fn concat_inner(
+    segments: &[EncodedSegment],
+    source: &MediaInfo,
+    output: &Path,
+    options: &ConcatOptions,
+    mut stream: Option<StreamSink<'_>>,
+) -> Result<(ConcatReport, Option<u64>), MediaError> {
     let Some(first) = segments.first() else {
         return Err(MediaError::SegmentFrames {
             segments: 0,
@@ -317,6 +350,7 @@ pub fn concat(
         command.arg("-itsoffset").arg(format!("{lead:.6}"));
     }
     command
+        .args(["-protocol_whitelist", "file,http,https,tcp,tls,crypto"])
         .args(["-f", "concat", "-safe", "0", "-i"])
         .arg(list.path())
         .arg("-i")
@@ -360,15 +394,42 @@ pub fn concat(
     if rotation != 0 {
         command.arg("-metadata:s:v:0").arg(format!("rotate={rotation}"));
     }
-    command.args(["-f", container.muxer()]).arg(output);
+    command.args(["-f", container.muxer()]);
+    if stream.is_some() {
+        if container != OutputContainer::Matroska {
+            // MP4/MOV need to seek back to write their index unless fragmented.
+            command.args(["-movflags", "frag_keyframe+empty_moov+default_base_moof"]);
+        }
+        command.arg("pipe:1");
+    } else {
+        command.arg(output);
+    }
 
     let mut child = spawn_ffmpeg(&mut command, &ffmpeg_path)?;
     drop(child.take_stdin());
-    drop(child.take_stdout());
     let drain = child.take_stderr().map(StderrDrain::plain);
+    let mut streamed = None;
+    let mut sink_error = None;
+    match (stream.as_mut(), child.take_stdout()) {
+        (Some(sink), Some(mut stdout)) => match sink(&mut stdout) {
+            Ok(n) => streamed = Some(n),
+            Err(e) => {
+                let _ = child.as_inner_mut().kill();
+                sink_error = Some(e);
+            }
+        },
+        (_, stdout) => drop(stdout),
+    }
     let status = child.as_inner_mut().wait();
     let stderr = drain.map(StderrDrain::finish).unwrap_or_default();
     let action = format!("joining {} segments into {}", segments.len(), output.display());
+    if let Some(source) = sink_error {
+        return Err(MediaError::Pipe {
+            action: format!("{action} (storing the stream)"),
+            source,
+            stderr,
+        });
+    }
     let status = status.map_err(|source| MediaError::Pipe {
         action: action.clone(),
         source,
@@ -389,10 +450,10 @@ pub fn concat(
         subtitle_streams: subtitle_maps.len(),
         warnings,
     };
-    if options.verify {
+    if options.verify && stream.is_none() {
         verify_output(output, source, first, &report)?;
     }
-    Ok(report)
+    Ok((report, streamed))
 }
 
 /// The ffconcat script: each segment with its exact duration.
@@ -406,7 +467,12 @@ fn concat_list(segments: &[EncodedSegment]) -> Result<String, MediaError> {
     };
     let mut frames_before = 0u64;
     for s in segments {
-        let path = std::fs::canonicalize(&s.path).map_err(|e| MediaError::io("read", &s.path, e))?;
+        // Segments may be files or http(s) URLs (presigned S3 GETs).
+        let path = if crate::probe::is_url(&s.path) {
+            s.path.clone()
+        } else {
+            std::fs::canonicalize(&s.path).map_err(|e| MediaError::io("read", &s.path, e))?
+        };
         let path = path.to_str().ok_or_else(|| MediaError::Io {
             action: "use",
             path: path.clone(),

@@ -36,13 +36,13 @@ mod process;
 mod rational;
 mod tools;
 
-pub use concat::{concat, ConcatOptions, ConcatReport, OutputContainer};
+pub use concat::{concat, concat_to_stream, ConcatOptions, ConcatReport, OutputContainer, StreamSink};
 pub use decode::FrameReader;
 pub use encode::{EncodeSettings, EncodedSegment, FrameWriter, LosslessCodec, X264Preset, SEGMENT_EXTENSION};
 pub use error::{MediaError, StderrTail};
 pub use pixel::{choose_raw_format, PlanarFormat, RawFormat, RawFormatChoice};
 pub use probe::{
-    detect_variable_frame_rate, probe, AudioStreamInfo, ColorInfo, MediaInfo, OtherStreamInfo,
+    detect_variable_frame_rate, is_url, probe, AudioStreamInfo, ColorInfo, MediaInfo, OtherStreamInfo,
     SubtitleStreamInfo, TimestampSource, VideoStreamInfo,
 };
 pub use rational::Rational;

@@ -238,26 +238,40 @@ impl VideoStreamInfo {
     }
 }
 
-/// Probes `path`: streams, exact frame count, keyframes, timestamps.
+/// Whether `path` is an `http://` or `https://` URL rather than a file.
+pub fn is_url(path: &Path) -> bool {
+    path.to_str()
+        .is_some_and(|p| p.starts_with("https://") || p.starts_with("http://"))
+}
+
+/// Probes `path` (a file, or an http(s) URL): streams, exact frame count,
+/// keyframes, timestamps.
 ///
 /// Errors: [`MediaError::Io`] (missing/unreadable), [`MediaError::EmptyFile`],
 /// [`MediaError::NotMedia`], [`MediaError::NoVideoStream`],
 /// [`MediaError::Truncated`], [`MediaError::ToolMissing`].
 pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
-    let meta = std::fs::metadata(path).map_err(|e| MediaError::io("read", path, e))?;
-    if meta.is_dir() {
-        return Err(MediaError::io(
-            "read",
-            path,
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is a directory, not a file"),
-        ));
-    }
-    // Opening it tells "no permission" apart from ffprobe's vaguer errors.
-    std::fs::File::open(path).map_err(|e| MediaError::io("read", path, e))?;
-    if meta.len() == 0 {
-        return Err(MediaError::EmptyFile {
-            path: path.to_path_buf(),
-        });
+    // An http(s) URL (e.g. a presigned S3 GET) is handed to ffprobe as is;
+    // ffmpeg reads it with range requests.
+    let local = !is_url(path);
+    let mut file_len = None;
+    if local {
+        let meta = std::fs::metadata(path).map_err(|e| MediaError::io("read", path, e))?;
+        if meta.is_dir() {
+            return Err(MediaError::io(
+                "read",
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is a directory, not a file"),
+            ));
+        }
+        // Opening it tells "no permission" apart from ffprobe's vaguer errors.
+        std::fs::File::open(path).map_err(|e| MediaError::io("read", path, e))?;
+        if meta.len() == 0 {
+            return Err(MediaError::EmptyFile {
+                path: path.to_path_buf(),
+            });
+        }
+        file_len = Some(meta.len());
     }
     let ffprobe = locate(Tool::Ffprobe)?;
 
@@ -441,7 +455,8 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
             .size
             .as_deref()
             .and_then(|s| s.parse().ok())
-            .unwrap_or(meta.len()),
+            .or(file_len)
+            .unwrap_or(0),
         duration_seconds: format.duration.as_deref().and_then(|d| d.parse().ok()),
         start_time_seconds: format
             .start_time

@@ -19,6 +19,7 @@ mod plan;
 mod ports;
 mod progress;
 mod records;
+mod redact;
 mod runner;
 mod segments;
 
@@ -30,5 +31,6 @@ pub use plan::{envelope_header, geometry_of, plan_job, source_path, Limits, Plan
 pub use ports::{Created, Finished, JobStore, MediaSource, ObjectStore};
 pub use progress::{NoProgress, Progress};
 pub use records::{now_ms, JobRecord, SegmentRecord, Stage};
+pub use redact::redact_urls;
 pub use runner::{run_embed, EmbedRun};
 pub use segments::{gop_segments, target_frames};

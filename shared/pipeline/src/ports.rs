@@ -67,6 +67,14 @@ pub trait ObjectStore: Send + Sync {
     fn delete(&self, key: &str) -> Result<()>;
     /// Keys under a prefix, sorted.
     fn list(&self, prefix: &str) -> Result<Vec<String>>;
+    /// A URL a client can `PUT` the object to without credentials, valid for
+    /// `ttl_seconds` (S3 presigning). Stores that cannot sign say so.
+    fn presign_put(&self, key: &str, ttl_seconds: u64) -> Result<String> {
+        let _ = ttl_seconds;
+        Err(crate::PipelineError::InvalidInput(format!(
+            "this object store cannot sign upload URLs (asked for {key})"
+        )))
+    }
 }
 
 /// What [`JobStore::create_job`] found.

@@ -1,0 +1,68 @@
+//! The `concat` function: join the segments with the source's audio,
+//! streaming the result into the output object (a multipart upload), never
+//! staging it on local disk; then mark the job done and drop its key.
+
+use crate::error::StepError;
+use crate::segment::load_plan;
+use crate::services::Services;
+use std::time::Instant;
+use vidstega_media::{concat_to_stream, EncodedSegment, OutputContainer};
+use vidstega_pipeline::contract::{keys, ConcatResult, ErrorType, JobRef};
+use vidstega_pipeline::{source_path, PipelineError, Stage};
+
+/// Joins a job's segments into its output and marks it done.
+pub fn handle(job: &JobRef, svc: &Services<'_>) -> Result<ConcatResult, StepError> {
+    let started = Instant::now();
+    let (plan, media) = load_plan(svc.objects, &job.job_id)?;
+    let rows = svc.jobs.segments(&job.job_id)?;
+    let pending: Vec<u32> = rows.iter().filter(|s| !s.done).map(|s| s.index).collect();
+    if !pending.is_empty() || rows.len() != plan.segments.len() {
+        return Err(StepError::new(
+            ErrorType::Fatal,
+            format!(
+                "job {} reached concat with segments {pending:?} not done",
+                job.job_id
+            ),
+        ));
+    }
+    svc.jobs.set_stage(&job.job_id, Stage::Concatenating, None)?;
+    let frame_rate = media.video.frame_rate();
+    let mut segments = Vec::with_capacity(plan.segments.len());
+    for s in &plan.segments {
+        segments.push(EncodedSegment {
+            path: source_path(svc.objects.media_source(&plan.segment_key(s.index))?),
+            frames: s.frame_end - s.frame_start,
+            frame_rate,
+            codec: svc.settings.plan.codec,
+        });
+    }
+    let container = OutputContainer::from_path(plan.output_key.as_ref()).map_err(PipelineError::from)?;
+    let mut upload_error = None;
+    let mut sink = |reader: &mut dyn std::io::Read| match svc.objects.put_stream(&plan.output_key, reader) {
+        Ok(n) => Ok(n),
+        Err(e) => {
+            let io = std::io::Error::other(e.to_string());
+            upload_error = Some(e);
+            Err(io)
+        }
+    };
+    let joined = concat_to_stream(&segments, &media, container, &mut sink);
+    let (report, bytes) = match (joined, upload_error) {
+        (_, Some(e)) => return Err(e.into()),
+        (Err(e), None) => return Err(PipelineError::from(e).into()),
+        (Ok(r), None) => r,
+    };
+    svc.jobs.set_stage(&job.job_id, Stage::Done, None)?;
+    // The key is no longer needed; segments expire with the work prefix.
+    svc.objects.delete(&keys::placement_key(&job.job_id))?;
+    for w in &report.warnings {
+        tracing::warn!(job = %job.job_id, warning = %w, "concat");
+    }
+    Ok(ConcatResult {
+        job_id: job.job_id.clone(),
+        output_key: plan.output_key.clone(),
+        bytes,
+        audio_streams: report.audio_streams,
+        millis: started.elapsed().as_millis() as u64,
+    })
+}

@@ -1,0 +1,173 @@
+//! The Function URL handlers: `presign` (create a job, hand out upload
+//! URLs) and `status` (follow a job).
+//!
+//! Responses carry presigned URLs to the caller; nothing here logs them.
+
+use crate::services::Services;
+use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
+use aws_lambda_events::http::{header::CONTENT_TYPE, HeaderValue};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use vidstega_pipeline::contract::{keys, valid_job_id};
+use vidstega_pipeline::{JobRecord, Stage};
+
+fn respond(status: i64, body: Value) -> LambdaFunctionUrlResponse {
+    let mut r = LambdaFunctionUrlResponse::default();
+    r.status_code = status;
+    r.headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.body = Some(body.to_string());
+    r
+}
+
+fn error(status: i64, message: &str) -> LambdaFunctionUrlResponse {
+    respond(status, json!({ "error": message }))
+}
+
+fn method(req: &LambdaFunctionUrlRequest) -> &str {
+    req.request_context.http.method.as_deref().unwrap_or("")
+}
+
+fn body(req: &LambdaFunctionUrlRequest) -> Result<Vec<u8>, String> {
+    let raw = req.body.as_deref().unwrap_or("");
+    if req.is_base64_encoded {
+        base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .map_err(|e| format!("the body is not valid base64: {e}"))
+    } else {
+        Ok(raw.as_bytes().to_vec())
+    }
+}
+
+/// What a client may ask of a new job.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewJob {
+    /// `mkv` (default), `mp4` or `mov`.
+    #[serde(default)]
+    container: Option<String>,
+}
+
+fn new_job_id() -> Result<String, String> {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(format!("job-{}", hex::encode(b)))
+}
+
+/// `POST /jobs` `{"container": "mkv"}` → `201 {job_id, uploads: {video,
+/// payload, placement_key}: {method, url, key}, expires_in_seconds}`.
+pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunctionUrlResponse {
+    if method(req) != "POST" {
+        return error(405, "use POST to create a job");
+    }
+    let bytes = match body(req) {
+        Ok(b) => b,
+        Err(e) => return error(400, &e),
+    };
+    let ask: NewJob = if bytes.iter().all(u8::is_ascii_whitespace) {
+        NewJob::default()
+    } else {
+        match serde_json::from_slice(&bytes) {
+            Ok(a) => a,
+            Err(e) => {
+                return error(
+                    400,
+                    &format!("the body must be JSON like {{\"container\":\"mkv\"}}: {e}"),
+                )
+            }
+        }
+    };
+    let container = ask.container.as_deref().unwrap_or("mkv");
+    if !matches!(container, "mkv" | "mp4" | "mov") {
+        return error(400, "container must be mkv, mp4 or mov");
+    }
+    let id = match new_job_id() {
+        Ok(id) => id,
+        Err(e) => return error(503, &e),
+    };
+    let job = JobRecord::new(
+        &id,
+        &keys::video(&id),
+        &keys::payload(&id),
+        &keys::output(&id, container),
+    );
+    if let Err(e) = svc.jobs.create_job(&job) {
+        tracing::error!(error = %e, "cannot create a job");
+        return error(503, "the job table is unavailable; try again");
+    }
+    let ttl = svc.settings.presign_ttl_seconds;
+    let mut uploads = serde_json::Map::new();
+    for (name, key) in [
+        ("video", keys::video(&id)),
+        ("payload", keys::payload(&id)),
+        ("placement_key", keys::placement_key(&id)),
+    ] {
+        match svc.objects.presign_put(&key, ttl) {
+            Ok(url) => {
+                uploads.insert(name.into(), json!({ "method": "PUT", "url": url, "key": key }));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot sign an upload URL");
+                return error(503, "cannot sign upload URLs; try again");
+            }
+        }
+    }
+    tracing::info!(job = %id, "job created");
+    respond(
+        201,
+        json!({
+            "job_id": id,
+            "uploads": uploads,
+            "expires_in_seconds": ttl,
+            "output_key": job.output_key,
+            "note": "PUT each file with no Content-Type header or application/octet-stream",
+        }),
+    )
+}
+
+/// `GET /jobs/<id>` (or `?job_id=<id>`) → the job's stage, counts, timings and error.
+pub fn status(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunctionUrlResponse {
+    if method(req) != "GET" {
+        return error(405, "use GET");
+    }
+    let from_path = req
+        .raw_path
+        .as_deref()
+        .and_then(|p| p.strip_prefix("/jobs/"))
+        .map(|s| s.trim_end_matches('/').to_string());
+    let id = match from_path.or_else(|| req.query_string_parameters.get("job_id").cloned()) {
+        Some(id) => id,
+        None => return error(400, "name the job: GET /jobs/<job_id> or ?job_id=<job_id>"),
+    };
+    if !valid_job_id(&id) {
+        return error(400, "that is not a job id");
+    }
+    let job = match svc.jobs.job(&id) {
+        Ok(Some(j)) => j,
+        Ok(None) => return error(404, "no such job"),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a job");
+            return error(503, "the job table is unavailable; try again");
+        }
+    };
+    let segment_millis: Vec<Option<u64>> = match svc.jobs.segments(&id) {
+        Ok(s) => s.iter().map(|s| s.millis).collect(),
+        Err(_) => Vec::new(),
+    };
+    respond(
+        200,
+        json!({
+            "job_id": job.job_id,
+            "stage": job.stage.as_str(),
+            "segments_done": job.segments_done,
+            "segments_total": job.segments_total,
+            "error": job.error,
+            "created_ms": job.created_ms,
+            "updated_ms": job.updated_ms,
+            "elapsed_ms": job.updated_ms.saturating_sub(job.created_ms),
+            "segment_millis": segment_millis,
+            "output_key": (job.stage == Stage::Done).then_some(job.output_key),
+        }),
+    )
+}

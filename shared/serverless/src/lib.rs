@@ -1,0 +1,37 @@
+//! # vidstega-serverless
+//!
+//! The handlers behind VidStega's Lambda functions, written against the
+//! pipeline's ports plus one more ([`Workflow`], "start the state machine"),
+//! so the function binaries in `functions/` are a few lines of wiring and the
+//! handlers run in tests on the sample events in `events/`, with local or AWS
+//! adapters.
+//!
+//! | function | handler | input → output |
+//! |---|---|---|
+//! | planner | [`planner::handle`] | SQS batch (S3 notifications, job messages) → batch item failures |
+//! | embed-segment | [`segment::handle`] | [`SegmentTask`] → [`SegmentResult`] |
+//! | concat | [`concat::handle`] | [`JobRef`] → [`ConcatResult`] |
+//! | mark-failed | [`failure::handle`] | [`FailureInput`] → [`JobRef`] |
+//! | presign | [`http::presign`] | Function URL request → job id + upload URLs |
+//! | status | [`http::status`] | Function URL request → job stage and counts |
+//!
+//! Errors leave as [`StepError`], whose type (`VidStega.Retryable`,
+//! `VidStega.InvalidInput`, `VidStega.Fatal`) is what the state machine's
+//! `Retry` and `Catch` match; messages are stripped of URL signatures.
+#![deny(missing_docs)]
+
+pub mod concat;
+mod error;
+pub mod failure;
+pub mod http;
+pub mod planner;
+pub mod segment;
+mod services;
+mod trigger;
+
+pub use error::StepError;
+pub use services::{Services, Settings, Workflow};
+pub use trigger::{parse_trigger, Trigger};
+pub use vidstega_pipeline::contract::{
+    ConcatResult, ExecutionInput, FailureInput, JobMessage, JobRef, SegmentResult, SegmentTask,
+};

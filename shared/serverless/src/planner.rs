@@ -1,0 +1,184 @@
+//! The `planner` function: SQS batches of upload notifications and job
+//! messages → planned jobs and started executions.
+//!
+//! Idempotent under duplicate and out-of-order delivery: the job row is
+//! created once; a job whose uploads are not all there yet is left waiting
+//! (the last upload's notification starts it); planning again yields the
+//! same plan; the execution is named after the job, so a second start is a
+//! no-op. A message that fails for a transient reason is reported as a batch
+//! item failure and comes back (then to the dead-letter queue); a job whose
+//! input is unusable is marked failed with the reason and its message acked.
+
+use crate::error::StepError;
+use crate::services::Services;
+use crate::trigger::{parse_trigger, Trigger};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use vidstega_core::PlaneSet;
+use vidstega_pipeline::contract::{keys, valid_job_id, ErrorType, ExecutionInput, JobMessage, SegmentTask};
+use vidstega_pipeline::{plan_job, Created, JobRecord, Plan, PlanSettings, Stage};
+
+/// What happened to one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing to do (a test event, an object that is not an upload).
+    Ignored,
+    /// The job's uploads are not all there yet.
+    Waiting(String),
+    /// The job was planned and its execution started (`new`: not a duplicate).
+    Started {
+        /// The job.
+        job_id: String,
+        /// Whether this start created the execution.
+        new: bool,
+    },
+    /// The job is already done or failed.
+    AlreadyFinished(String),
+    /// The job's input is unusable; it was marked failed.
+    Rejected(String),
+}
+
+/// Handles one SQS batch, reporting the messages to retry.
+pub fn handle(event: &SqsEvent, svc: &Services<'_>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in &event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        match handle_body(record.body.as_deref().unwrap_or_default(), svc) {
+            Ok(outcomes) => {
+                for o in outcomes {
+                    tracing::info!(message_id = %id, outcome = ?o, "message handled");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(message_id = %id, error_type = e.error_type_name(), error = %e, "message will be retried");
+                response.add_failure(id);
+            }
+        }
+    }
+    response
+}
+
+/// Handles one message body. `Err` means "retry this message".
+pub fn handle_body(body: &str, svc: &Services<'_>) -> Result<Vec<Outcome>, StepError> {
+    let trigger = parse_trigger(body).map_err(|e| StepError::new(ErrorType::InvalidInput, e))?;
+    let messages: Vec<JobMessage> = match trigger {
+        Trigger::TestEvent => return Ok(vec![Outcome::Ignored]),
+        Trigger::Job(m) => vec![m],
+        Trigger::Uploads(uploads) => uploads
+            .iter()
+            .filter(|u| u.bucket == svc.settings.bucket)
+            .filter_map(|u| keys::job_of_upload(&u.key))
+            .map(|job_id| JobMessage {
+                job_id: job_id.to_string(),
+                video_key: None,
+                payload_key: None,
+                placement_key_key: None,
+                container: None,
+                planes: None,
+            })
+            .collect(),
+    };
+    if messages.is_empty() {
+        return Ok(vec![Outcome::Ignored]);
+    }
+    messages.iter().map(|m| start_job(m, svc)).collect()
+}
+
+fn invalid(message: String) -> StepError {
+    StepError::new(ErrorType::InvalidInput, message)
+}
+
+/// Plans a job and starts its execution, once.
+pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepError> {
+    if !valid_job_id(&m.job_id) {
+        return Err(invalid(format!(
+            "job id {:?} is not 8 to 64 letters, digits, '-' or '_'",
+            m.job_id
+        )));
+    }
+    let container = m.container.as_deref().unwrap_or("mkv");
+    if !matches!(container, "mkv" | "mp4" | "mov") {
+        return Err(invalid(format!("container {container:?} is not mkv, mp4 or mov")));
+    }
+    let plane_set = match m.planes.as_deref().unwrap_or("luma") {
+        "luma" => PlaneSet::Luma,
+        "all" => PlaneSet::All,
+        other => return Err(invalid(format!("planes {other:?} is not luma or all"))),
+    };
+    let id = &m.job_id;
+    let record = JobRecord::new(
+        id,
+        &m.video_key.clone().unwrap_or_else(|| keys::video(id)),
+        &m.payload_key.clone().unwrap_or_else(|| keys::payload(id)),
+        &keys::output(id, container),
+    );
+    let job = match svc.jobs.create_job(&record)? {
+        Created::New => record,
+        Created::Existing(existing) => existing,
+    };
+    if job.stage.is_final() {
+        return Ok(Outcome::AlreadyFinished(job.job_id));
+    }
+    let key_key = m
+        .placement_key_key
+        .clone()
+        .unwrap_or_else(|| keys::placement_key(id));
+    for k in [&job.video_key, &job.envelope_key, &key_key] {
+        if svc.objects.size(k)?.is_none() {
+            return Ok(Outcome::Waiting(job.job_id));
+        }
+    }
+    let settings = PlanSettings {
+        plane_set,
+        ..svc.settings.plan.clone()
+    };
+    let planned = match plan_job(svc.objects, svc.jobs, &job, &settings) {
+        Ok(p) => p,
+        Err(e) => {
+            let e = StepError::from(e);
+            if e.error_type == ErrorType::Retryable {
+                return Err(e);
+            }
+            svc.jobs.set_stage(id, Stage::Failed, Some(&e.message))?;
+            svc.objects.delete(&key_key)?;
+            return Ok(Outcome::Rejected(e.message));
+        }
+    };
+    // The probe result lets segment workers skip probing; it must not keep
+    // the signed URL it was probed through.
+    let mut media = planned.media.clone();
+    media.path = job.video_key.clone().into();
+    let media_json = serde_json::to_vec(&media).expect("probe results serialise");
+    svc.objects.write_bytes(&media_key(id), &media_json)?;
+    let items: Vec<SegmentTask> = planned
+        .plan
+        .segments
+        .iter()
+        .map(|s| SegmentTask {
+            job_id: id.clone(),
+            index: s.index,
+        })
+        .collect();
+    let items_key = format!("{}{id}/items.json", keys::WORK);
+    svc.objects
+        .write_bytes(&items_key, &serde_json::to_vec(&items).expect("items serialise"))?;
+    let distributed = items.len() > svc.settings.inline_map_limit;
+    let input = ExecutionInput {
+        job_id: id.clone(),
+        bucket: svc.settings.bucket.clone(),
+        plan_key: Plan::key(id),
+        items_key,
+        segment_count: items.len() as u32,
+        segments: if distributed { Vec::new() } else { items },
+        distributed,
+    };
+    let new = svc.workflow.start(id, &input)?;
+    Ok(Outcome::Started {
+        job_id: id.clone(),
+        new,
+    })
+}
+
+/// Key of a job's stored probe result.
+pub fn media_key(job_id: &str) -> String {
+    format!("{}{job_id}/media.json", keys::WORK)
+}

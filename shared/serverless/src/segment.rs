@@ -1,0 +1,71 @@
+//! The `embed-segment` function: one Map item.
+
+use crate::error::StepError;
+use crate::planner::media_key;
+use crate::services::Services;
+use vidstega_core::PlacementKey;
+use vidstega_media::MediaInfo;
+use vidstega_pipeline::contract::{keys, ErrorType, SegmentResult, SegmentTask};
+use vidstega_pipeline::{embed_segment, source_path, NoProgress, ObjectStore, Plan, SegmentOutcome};
+
+/// Loads a job's plan, and its probe result pointed at a readable source.
+pub fn load_plan(objects: &dyn ObjectStore, job_id: &str) -> Result<(Plan, MediaInfo), StepError> {
+    let fatal = |what: &str, e: serde_json::Error| {
+        StepError::new(ErrorType::Fatal, format!("{what} of job {job_id}: {e}"))
+    };
+    let plan: Plan =
+        serde_json::from_slice(&objects.read_all(&Plan::key(job_id))?).map_err(|e| fatal("the plan", e))?;
+    let mut media: MediaInfo = serde_json::from_slice(&objects.read_all(&media_key(job_id))?)
+        .map_err(|e| fatal("the probe result", e))?;
+    media.path = source_path(objects.media_source(&plan.video_key)?);
+    Ok((plan, media))
+}
+
+/// Reads the job's placement key (32 bytes uploaded by the client).
+pub fn load_key(objects: &dyn ObjectStore, job_id: &str) -> Result<PlacementKey, StepError> {
+    let bytes = objects.read_all(&keys::placement_key(job_id))?;
+    let bytes: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+        StepError::new(
+            ErrorType::InvalidInput,
+            format!(
+                "the placement key of job {job_id} is {} bytes, not 32",
+                bytes.len()
+            ),
+        )
+    })?;
+    Ok(PlacementKey::from_bytes(bytes))
+}
+
+/// Embeds one segment (idempotent: a finished segment is not redone).
+pub fn handle(task: &SegmentTask, svc: &Services<'_>) -> Result<SegmentResult, StepError> {
+    let (plan, media) = load_plan(svc.objects, &task.job_id)?;
+    let key = load_key(svc.objects, &task.job_id)?;
+    let outcome = embed_segment(
+        svc.objects,
+        svc.jobs,
+        &svc.settings.scratch,
+        &plan,
+        &media,
+        svc.settings.plan.codec,
+        task.index,
+        &key,
+        &NoProgress,
+    )?;
+    let seg = &plan.segments[task.index as usize];
+    Ok(match outcome {
+        SegmentOutcome::Embedded { frames, millis, .. } => SegmentResult {
+            job_id: task.job_id.clone(),
+            index: task.index,
+            frames,
+            millis,
+            already_done: false,
+        },
+        SegmentOutcome::AlreadyDone => SegmentResult {
+            job_id: task.job_id.clone(),
+            index: task.index,
+            frames: seg.frame_end - seg.frame_start,
+            millis: 0,
+            already_done: true,
+        },
+    })
+}

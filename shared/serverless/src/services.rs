@@ -1,0 +1,42 @@
+//! What handlers work with: the ports and the settings, built once per
+//! function instance.
+
+use std::path::PathBuf;
+use vidstega_pipeline::contract::ExecutionInput;
+use vidstega_pipeline::{JobStore, ObjectStore, PlanSettings, Result};
+
+/// Starts the state machine for a job.
+pub trait Workflow: Send + Sync {
+    /// Starts the execution named `job_id` with `input`. `Ok(false)` when an
+    /// execution of that name already exists (a duplicate start is harmless).
+    fn start(&self, job_id: &str, input: &ExecutionInput) -> Result<bool>;
+}
+
+/// Settings read once from the environment.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The bucket holding every object.
+    pub bucket: String,
+    /// Local scratch space for one segment file (Lambda: /tmp).
+    pub scratch: PathBuf,
+    /// Planning: codec, limits, segment lengths, Map concurrency.
+    pub plan: PlanSettings,
+    /// Above this many segments the plan goes to the Distributed Map through
+    /// S3 instead of inline in the execution input (256 KB state limit).
+    pub inline_map_limit: usize,
+    /// Lifetime of presigned upload URLs, in seconds.
+    pub presign_ttl_seconds: u64,
+}
+
+/// The ports and settings a handler uses.
+#[derive(Clone, Copy)]
+pub struct Services<'a> {
+    /// Objects (S3, or a folder in tests).
+    pub objects: &'a dyn ObjectStore,
+    /// Jobs and segments (DynamoDB, or SQLite in tests).
+    pub jobs: &'a dyn JobStore,
+    /// The state machine.
+    pub workflow: &'a dyn Workflow,
+    /// Settings.
+    pub settings: &'a Settings,
+}

@@ -1,0 +1,346 @@
+//! Every sample event in `events/` parses into its handler's type, survives
+//! re-serialisation, and drives its handler — here with the local adapters
+//! (a folder and SQLite) and a real video through the real pipeline.
+
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+use aws_lambda_events::event::sqs::SqsEvent;
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use vidstega_core::{seal, PlacementKey, SealParams};
+use vidstega_local::{FolderStore, SqliteJobStore};
+use vidstega_pipeline::contract::{keys, ExecutionInput, FailureInput, JobRef, SegmentTask};
+use vidstega_pipeline::{extract_file, JobStore, NoProgress, ObjectStore, PlanSettings, Stage};
+use vidstega_serverless::planner::{self, Outcome};
+use vidstega_serverless::{concat, failure, http, segment, Services, Settings, Workflow};
+
+const JOB: &str = "job-0123456789abcdef";
+const PASSWORD: &[u8] = b"events test password";
+
+fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
+
+fn load<T: DeserializeOwned>(name: &str) -> T {
+    let text = std::fs::read_to_string(events_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} does not parse: {e}"))
+}
+
+fn round_trip<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug>(name: &str) {
+    let parsed: T = load(name);
+    let again: T = serde_json::from_str(&serde_json::to_string(&parsed).unwrap()).unwrap();
+    assert_eq!(parsed, again, "{name} changes when re-serialised");
+}
+
+#[test]
+fn every_event_parses_and_round_trips() {
+    let mut seen = 0;
+    for entry in walk(&events_dir()) {
+        let rel = entry
+            .strip_prefix(events_dir())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if !rel.ends_with(".json") {
+            continue;
+        }
+        seen += 1;
+        match rel.split('/').next().unwrap() {
+            "planner" => round_trip::<SqsEvent>(&rel),
+            "embed-segment" => round_trip::<SegmentTask>(&rel),
+            "concat" => round_trip::<JobRef>(&rel),
+            "mark-failed" => round_trip::<FailureInput>(&rel),
+            "presign" | "status" => round_trip::<LambdaFunctionUrlRequest>(&rel),
+            other => panic!("events/{rel}: no handler is known for folder {other}"),
+        }
+    }
+    assert!(seen >= 14, "only {seen} events found");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The state machine's start, recorded: executions are named after jobs.
+#[derive(Default)]
+struct RecordedStarts(Mutex<Vec<(String, ExecutionInput)>>);
+
+impl Workflow for RecordedStarts {
+    fn start(&self, job_id: &str, input: &ExecutionInput) -> vidstega_pipeline::Result<bool> {
+        let mut s = self.0.lock().unwrap();
+        if s.iter().any(|(j, _)| j == job_id) {
+            return Ok(false);
+        }
+        s.push((job_id.to_string(), input.clone()));
+        Ok(true)
+    }
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: FolderStore,
+    jobs: SqliteJobStore,
+    workflow: RecordedStarts,
+    settings: Settings,
+    video: PathBuf,
+}
+
+impl World {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FolderStore::open(dir.path().join("bucket")).unwrap();
+        let jobs = SqliteJobStore::open(&dir.path().join("jobs.sqlite")).unwrap();
+        let scratch = dir.path().join("scratch");
+        std::fs::create_dir_all(&scratch).unwrap();
+        let video = dir.path().join("cover.mp4");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=s=320x240:r=25,noise=alls=10:allf=t",
+            ])
+            .args(["-f", "lavfi", "-i", "sine=f=440:r=48000"])
+            .args([
+                "-t", "3", "-c:v", "libx264", "-preset", "veryfast", "-g", "15", "-pix_fmt", "yuv420p",
+            ])
+            .args(["-c:a", "aac", "-shortest"])
+            .arg(&video)
+            .status()
+            .expect("ffmpeg must be installed (scripts/ensure-tools.sh installs it)");
+        assert!(status.success());
+        let settings = Settings {
+            bucket: "vidstega-media".into(),
+            scratch,
+            plan: PlanSettings {
+                workers: 2,
+                min_segment_frames: 10,
+                ..PlanSettings::default()
+            },
+            inline_map_limit: 40,
+            presign_ttl_seconds: 900,
+        };
+        World {
+            _dir: dir,
+            store,
+            jobs,
+            workflow: RecordedStarts::default(),
+            settings,
+            video,
+        }
+    }
+
+    fn services(&self) -> Services<'_> {
+        Services {
+            objects: &self.store,
+            jobs: &self.jobs,
+            workflow: &self.workflow,
+            settings: &self.settings,
+        }
+    }
+
+    fn upload(&self, message: &[u8]) {
+        let copy = self.video.with_extension("upload.mp4");
+        std::fs::copy(&self.video, &copy).unwrap();
+        self.store.put_file(&keys::video(JOB), &copy).unwrap();
+        let params = SealParams {
+            kdf_iterations: 1000,
+            ..SealParams::default()
+        };
+        let env = seal(message, PASSWORD, &params).unwrap();
+        self.store
+            .write_bytes(&keys::payload(JOB), &env.to_bytes())
+            .unwrap();
+        let key = PlacementKey::derive(PASSWORD);
+        self.store
+            .write_bytes(&keys::placement_key(JOB), key.as_bytes())
+            .unwrap();
+    }
+}
+
+fn body(r: &aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlResponse) -> serde_json::Value {
+    serde_json::from_str(r.body.as_deref().unwrap()).unwrap()
+}
+
+#[test]
+fn handlers_run_a_job_from_notifications_to_output() {
+    let w = World::new();
+    let svc = w.services();
+
+    // The test event and a malformed message.
+    let r = planner::handle(&load("planner/s3-test-event.json"), &svc);
+    assert!(r.batch_item_failures.is_empty());
+    let r = planner::handle(&load("planner/malformed-message.json"), &svc);
+    assert_eq!(
+        r.batch_item_failures.len(),
+        1,
+        "a malformed message goes back (and on to the DLQ)"
+    );
+
+    // Notifications before the uploads exist: the job waits.
+    let notes: SqsEvent = load("planner/s3-upload-notifications.json");
+    let r = planner::handle(&notes, &svc);
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(w.jobs.job(JOB).unwrap().unwrap().stage, Stage::Queued);
+    assert!(w.workflow.0.lock().unwrap().is_empty());
+
+    // Uploads land; the same notifications, delivered again, start it once.
+    let message = b"The drop is at the old mill, Tuesday 04:00.".to_vec();
+    w.upload(&message);
+    let outcome = planner::handle_body(notes.records[0].body.as_deref().unwrap(), &svc).unwrap();
+    assert_eq!(
+        outcome,
+        vec![Outcome::Started {
+            job_id: JOB.into(),
+            new: true
+        }]
+    );
+    for _ in 0..2 {
+        let r = planner::handle(&notes, &svc);
+        assert!(r.batch_item_failures.is_empty());
+    }
+    let r = planner::handle(&load("planner/job-message.json"), &svc);
+    assert!(r.batch_item_failures.is_empty());
+    let starts = w.workflow.0.lock().unwrap().clone();
+    assert_eq!(starts.len(), 1, "one execution per job");
+    let input = &starts[0].1;
+    assert!(input.segment_count >= 3, "{input:?}");
+    assert_eq!(input.segments.len() as u32, input.segment_count);
+    let job = w.jobs.job(JOB).unwrap().unwrap();
+    assert_eq!(
+        (job.stage, job.segments_total),
+        (Stage::Embedding, input.segment_count)
+    );
+    // The stored probe result holds no URL or local path of the source.
+    let media = String::from_utf8(w.store.read_all(&format!("jobs/{JOB}/media.json")).unwrap()).unwrap();
+    assert!(
+        media.contains(&format!("\"path\":\"{}\"", keys::video(JOB))),
+        "{media}"
+    );
+
+    // The Map: every item, in reverse order; the sample item twice.
+    let sample: SegmentTask = load("embed-segment/map-item.json");
+    for task in input.segments.iter().rev() {
+        let r = segment::handle(task, &svc).unwrap();
+        assert!(!r.already_done);
+        assert!(r.frames > 0);
+    }
+    let again = segment::handle(&sample, &svc).unwrap();
+    assert!(again.already_done, "a retried segment is not redone");
+    assert_eq!(
+        w.jobs.job(JOB).unwrap().unwrap().segments_done,
+        input.segment_count
+    );
+
+    // Concat streams the output into the store and finishes the job.
+    let result = concat::handle(&load("concat/input.json"), &svc).unwrap();
+    assert_eq!(result.output_key, format!("outputs/{JOB}.mkv"));
+    assert_eq!(result.audio_streams, 1);
+    assert_eq!(w.store.size(&result.output_key).unwrap(), Some(result.bytes));
+    assert_eq!(
+        w.store.size(&keys::placement_key(JOB)).unwrap(),
+        None,
+        "the key is dropped"
+    );
+    let job = w.jobs.job(JOB).unwrap().unwrap();
+    assert_eq!(job.stage, Stage::Done);
+    let out = w.store.path(&result.output_key).unwrap();
+    let key = PlacementKey::derive(PASSWORD);
+    let got = extract_file(&out, &key, PASSWORD, 2, &NoProgress).unwrap();
+    assert_eq!(got.message, message);
+
+    // Status by path and by query; unknown and malformed ids.
+    let r = http::status(&load("status/get-job.json"), &svc);
+    assert_eq!(r.status_code, 200);
+    let b = body(&r);
+    assert_eq!(b["stage"], "done");
+    assert_eq!(b["segments_done"], b["segments_total"]);
+    assert_eq!(b["output_key"], format!("outputs/{JOB}.mkv"));
+    assert_eq!(
+        http::status(&load("status/get-job-by-query.json"), &svc).status_code,
+        200
+    );
+    assert_eq!(
+        http::status(&load("status/unknown-job.json"), &svc).status_code,
+        404
+    );
+    assert_eq!(
+        http::status(&load("status/bad-job-id.json"), &svc).status_code,
+        400
+    );
+
+    // A late failure report does not undo a finished job.
+    failure::handle(&load("mark-failed/input.json"), &svc).unwrap();
+    assert_eq!(w.jobs.job(JOB).unwrap().unwrap().stage, Stage::Done);
+}
+
+#[test]
+fn unusable_input_fails_the_job_with_a_reason() {
+    let w = World::new();
+    let svc = w.services();
+    // Far more than a 3-second 320x240 clip can carry.
+    let big: Vec<u8> = (0..2_000_000u32)
+        .map(|i| vidstega_core::mix64(i as u64) as u8)
+        .collect();
+    w.upload(&big);
+    let r = planner::handle(&load("planner/job-message.json"), &svc);
+    assert!(r.batch_item_failures.is_empty(), "unusable input is not retried");
+    let job = w.jobs.job(JOB).unwrap().unwrap();
+    assert_eq!(job.stage, Stage::Failed);
+    assert!(job.error.as_deref().unwrap().contains("bits"), "{:?}", job.error);
+    assert_eq!(w.store.size(&keys::placement_key(JOB)).unwrap(), None);
+    assert!(
+        w.workflow.0.lock().unwrap().is_empty(),
+        "no execution for a rejected job"
+    );
+    assert!(w.store.list("outputs/").unwrap().is_empty());
+}
+
+#[test]
+fn caught_errors_mark_the_job_failed() {
+    let w = World::new();
+    let svc = w.services();
+    w.upload(b"short");
+    let r = planner::handle(&load("planner/job-message.json"), &svc);
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(w.jobs.job(JOB).unwrap().unwrap().stage, Stage::Embedding);
+    failure::handle(&load("mark-failed/input.json"), &svc).unwrap();
+    let job = w.jobs.job(JOB).unwrap().unwrap();
+    assert_eq!(job.stage, Stage::Failed);
+    assert!(job
+        .error
+        .unwrap()
+        .starts_with("VidStega.InvalidInput: the payload needs"));
+    assert_eq!(w.store.size(&keys::placement_key(JOB)).unwrap(), None);
+    assert!(w.store.list("outputs/").unwrap().is_empty());
+}
+
+#[test]
+fn presign_requests_are_checked() {
+    let w = World::new();
+    let svc = w.services();
+    assert_eq!(
+        http::presign(&load("presign/wrong-method.json"), &svc).status_code,
+        405
+    );
+    assert_eq!(
+        http::presign(&load("presign/bad-container.json"), &svc).status_code,
+        400
+    );
+    // A folder cannot sign URLs: the handler says so instead of failing oddly
+    // (the S3 adapter's test covers the signed case).
+    let r = http::presign(&load("presign/create-job.json"), &svc);
+    assert_eq!(r.status_code, 503);
+    assert!(body(&r)["error"].as_str().unwrap().contains("sign"));
+}
