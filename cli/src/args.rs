@@ -149,6 +149,12 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
+/// A mistake in how the command was called that clap cannot see (a missing
+/// password or message source): exit code 2, like clap's own usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// Workers to use: the flag or the number of cores.
 pub fn workers(flag: Option<usize>) -> usize {
     flag.filter(|&n| n > 0)

@@ -15,9 +15,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use vidstega_core::{seal, unseal, Envelope, PlacementKey, PlaneSet, SealParams};
+use vidstega_core::{seal, unseal, CoreError, Envelope, PlacementKey, PlaneSet, SealParams};
 use vidstega_local::{FolderStore, SqliteJobStore};
-use vidstega_media::{ensure_tools, LosslessCodec, OutputContainer, X264Preset};
+use vidstega_media::{ensure_tools, probe, LosslessCodec, OutputContainer, X264Preset};
 use vidstega_pipeline::{run_embed, JobRecord, ObjectStore, PlanSettings};
 
 #[derive(Serialize)]
@@ -58,16 +58,49 @@ fn job_id(input: &Path, output: &Path, args: &EmbedArgs) -> Result<String> {
     Ok(hex::encode(&h.finalize()[..8]))
 }
 
+/// The work folder, removed if the run fails before any segment is stored
+/// (there is nothing to resume from), so such failures leave nothing behind.
+/// A killed process runs no destructor, so its folder stays for the rerun.
+struct WorkFolder {
+    path: PathBuf,
+    segments: PathBuf,
+    finished: bool,
+}
+
+impl Drop for WorkFolder {
+    fn drop(&mut self) {
+        let resumable = std::fs::read_dir(&self.segments)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if !self.finished && !resumable {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
 /// Runs `vidstega embed`.
 pub fn run(args: EmbedArgs) -> Result<()> {
     let started = Instant::now();
     OutputContainer::from_path(&args.output)?;
     check_writable(&args.output, args.force)?;
     ensure_tools()?;
+    // Check the input before creating anything: its problems are then
+    // reported against the user's own path (not the work folder's link to
+    // it) and leave nothing behind.
+    probe(&args.input)?.require_constant_frame_rate()?;
     let input = std::fs::canonicalize(&args.input)
         .with_context(|| format!("cannot read the input video {}", args.input.display()))?;
     let message = secrets::message(args.message.as_deref(), args.message_file.as_deref())?;
+    if message.is_empty() {
+        return Err(CoreError::EmptyMessage.into());
+    }
     let password = secrets::password(&args.password, true)?;
+    let params = SealParams {
+        kdf_iterations: args.kdf_iterations,
+        parity_shards: args.layout.parity,
+        ..SealParams::default()
+    };
+    params.validate()?;
     let output_dir = std::fs::canonicalize(parent(&args.output))?;
     let output_name = args
         .output
@@ -79,10 +112,25 @@ pub fn run(args: EmbedArgs) -> Result<()> {
 
     let work = output_dir.join(format!(".{}.vidstega", output_name.to_string_lossy()));
     let marker = work.join("job-id");
-    if std::fs::read_to_string(&marker).ok().as_deref() != Some(id.as_str()) && work.exists() {
+    let envelope_key = format!("jobs/{id}/payload.sealed");
+    // Resume only with the very same message and password. Otherwise start
+    // over: segments embedded for another payload must never be reused.
+    let previous = (std::fs::read_to_string(&marker).ok().as_deref() == Some(id.as_str()))
+        .then(|| FolderStore::open(work.join("store")).ok())
+        .flatten()
+        .and_then(|store| store.read_all(&envelope_key).ok())
+        .and_then(|b| Envelope::parse(&b).ok())
+        .filter(|env| unseal(env, &password).map(|m| m == *message).unwrap_or(false));
+    if previous.is_none() && work.exists() {
         std::fs::remove_dir_all(&work).with_context(|| format!("cannot clear {}", work.display()))?;
     }
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    // Declared before the stores so it is dropped after them.
+    let mut work_guard = WorkFolder {
+        segments: work.join("store").join(format!("jobs/{id}/segments")),
+        path: work.clone(),
+        finished: false,
+    };
     std::fs::write(&marker, &id)?;
     let scratch = work.join("scratch");
     let _ = std::fs::remove_dir_all(&scratch);
@@ -90,19 +138,6 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let store = FolderStore::open(work.join("store"))?;
     let jobs = SqliteJobStore::open(&work.join("jobs.sqlite"))?;
 
-    let params = SealParams {
-        kdf_iterations: args.kdf_iterations,
-        parity_shards: args.layout.parity,
-        ..SealParams::default()
-    };
-    params.validate()?;
-    let envelope_key = format!("jobs/{id}/payload.sealed");
-    // Resume only with the very same message and password; otherwise start over.
-    let previous = store
-        .size(&envelope_key)?
-        .and_then(|_| store.read_all(&envelope_key).ok())
-        .and_then(|b| Envelope::parse(&b).ok())
-        .filter(|env| unseal(env, &password).map(|m| m == *message).unwrap_or(false));
     let (key, envelope) = match previous {
         Some(env) => (PlacementKey::derive(&password), env),
         None => {
@@ -150,6 +185,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     };
     std::fs::rename(&partial, &output)
         .with_context(|| format!("cannot move the result to {}", output.display()))?;
+    work_guard.finished = true;
     if !args.keep_work {
         let _ = std::fs::remove_dir_all(&work);
     }

@@ -4,13 +4,13 @@ use crate::args::{workers, ExtractArgs};
 use crate::outfile::{check_writable, write_atomic};
 use crate::progress::Bars;
 use crate::secrets;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use base64::Engine;
 use serde::Serialize;
 use std::io::Write;
 use vidstega_core::PlacementKey;
 use vidstega_media::ensure_tools;
-use vidstega_pipeline::extract_file;
+use vidstega_pipeline::{extract_file, PipelineError};
 
 #[derive(Serialize)]
 struct Summary {
@@ -35,7 +35,7 @@ pub fn run(args: ExtractArgs) -> Result<()> {
     }
     ensure_tools()?;
     std::fs::metadata(&args.input)
-        .with_context(|| format!("cannot read the stego video {}", args.input.display()))?;
+        .map_err(|e| PipelineError::io(format!("cannot read the stego video {}", args.input.display()), e))?;
     let password = secrets::password(&args.password, false)?;
     let key = PlacementKey::derive(&password);
     let bars = Bars::new(args.json || args.output.is_none());

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | 0 | success |
 //! | 1 | an unexpected failure (a bug, a crash of ffmpeg, a full disk) |
-//! | 2 | wrong usage (bad flags) |
+//! | 2 | wrong usage (bad flags; no password or message source given) |
 //! | 3 | the input cannot be used (not a video, no video stream, too large a message, over the limits, variable frame rate, …) |
 //! | 4 | no message found: wrong password, or the video carries none |
 //! | 5 | the message is damaged beyond repair, or was tampered with |
@@ -63,6 +63,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         }
         if cause.downcast_ref::<outfile::OutputError>().is_some() {
             return 7;
+        }
+        if cause.downcast_ref::<args::UsageError>().is_some() {
+            return 2;
         }
         if let Some(p) = cause.downcast_ref::<PipelineError>() {
             return if p.class() == ErrorClass::InvalidInput {

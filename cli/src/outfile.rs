@@ -11,7 +11,7 @@ pub enum OutputError {
     #[error("{0} already exists; pass --force to overwrite it")]
     Exists(PathBuf),
     /// The output's folder cannot be written.
-    #[error("cannot write to the folder {0}: {1}")]
+    #[error("cannot write to the folder {0}")]
     Unwritable(PathBuf, #[source] std::io::Error),
 }
 

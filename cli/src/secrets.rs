@@ -3,7 +3,7 @@
 //! The password comes from an interactive prompt, an environment variable or
 //! a file — never a bare argument, which other users can see in `ps`.
 
-use crate::args::PasswordArgs;
+use crate::args::{PasswordArgs, UsageError};
 use anyhow::{bail, Context, Result};
 use std::io::{IsTerminal, Read};
 use std::path::Path;
@@ -12,8 +12,11 @@ use zeroize::Zeroizing;
 /// Reads the password. `confirm` asks twice at a prompt (when embedding).
 pub fn password(args: &PasswordArgs, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
     let pw = if let Some(var) = &args.password_env {
-        let v = std::env::var_os(var)
-            .with_context(|| format!("the environment variable {var} named by --password-env is not set"))?;
+        let v = std::env::var_os(var).ok_or_else(|| {
+            UsageError(format!(
+                "the environment variable {var} named by --password-env is not set"
+            ))
+        })?;
         Zeroizing::new(v.into_encoded_bytes())
     } else if let Some(file) = &args.password_file {
         let raw = Zeroizing::new(
@@ -34,10 +37,14 @@ pub fn password(args: &PasswordArgs, confirm: bool) -> Result<Zeroizing<Vec<u8>>
         }
         Zeroizing::new(first.as_bytes().to_vec())
     } else {
-        bail!("no password: give --password-env VAR or --password-file FILE (or run in a terminal to be prompted)");
+        return Err(UsageError(
+            "no password: give --password-env VAR or --password-file FILE (or run in a terminal to be prompted)"
+                .into(),
+        )
+        .into());
     };
     if pw.is_empty() {
-        bail!("the password is empty");
+        return Err(UsageError("the password is empty".into()).into());
     }
     Ok(pw)
 }
@@ -58,8 +65,9 @@ pub fn message(text: Option<&str>, file: Option<&Path>) -> Result<Zeroizing<Vec<
                 format!("cannot read the message file {}", p.display())
             })?))
         }
-        (None, None) => {
-            bail!("no message: give --message TEXT, --message-file FILE, or --message-file - for stdin")
-        }
+        (None, None) => Err(UsageError(
+            "no message: give --message TEXT, --message-file FILE, or --message-file - for stdin".into(),
+        )
+        .into()),
     }
 }
