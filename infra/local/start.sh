@@ -3,6 +3,9 @@
 #
 #   infra/local/start.sh                 # start (or reuse) both servers
 #   source "$(infra/local/start.sh --print-env-path)"   # ... and load the env
+#   infra/local/start.sh --check         # exit 0 if both are running and answering, else 1;
+#                                        # starts nothing (scripts/test.sh uses it to decide
+#                                        # whether it owns the servers it is about to start)
 #
 #   moto server     S3, SQS, Step Functions (and anything else moto serves)
 #   DynamoDB Local  DynamoDB (in memory, shared db)
@@ -24,10 +27,13 @@ TIMEOUT="${VIDSTEGA_START_TIMEOUT:-60}"
 DDB_JAVA_OPTS="${VIDSTEGA_DDB_JAVA_OPTS:--Xmx512m}"
 ENV_FILE="$STATE/env"
 
+CHECK=0
 if [ "${1:-}" = "--print-env-path" ]; then
     QUIET=1
+elif [ "${1:-}" = "--check" ]; then
+    QUIET=1; CHECK=1
 elif [ -n "${1:-}" ]; then
-    echo "usage: $0 [--print-env-path]" >&2; exit 2
+    echo "usage: $0 [--print-env-path | --check]" >&2; exit 2
 else
     QUIET=0
 fi
@@ -35,6 +41,7 @@ fi
 log() { printf '[start] %s\n' "$*" >&2; }
 die() { printf '[start] ERROR: %s\n' "$*" >&2; exit 1; }
 
+if [ "$CHECK" = 1 ] && [ ! -f "$TOOLS_DIR/tools.env" ]; then exit 1; fi
 [ -f "$TOOLS_DIR/tools.env" ] || die "$TOOLS_DIR/tools.env missing: run infra/local/install.sh first"
 # shellcheck disable=SC1091
 . "$TOOLS_DIR/tools.env"
@@ -42,7 +49,7 @@ PY="$VIDSTEGA_VENV/bin/python"
 [ -x "$VIDSTEGA_VENV/bin/moto_server" ] || die "moto_server missing: run infra/local/install.sh"
 [ -f "$VIDSTEGA_DDB_JAR" ] || die "DynamoDBLocal.jar missing: run infra/local/install.sh"
 command -v java >/dev/null || die "java missing: run infra/local/install.sh"
-mkdir -p "$STATE"
+[ "$CHECK" = 1 ] || mkdir -p "$STATE"
 
 # ---- helpers -------------------------------------------------------------------
 pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
@@ -111,6 +118,15 @@ OLD_DDB_PORT=$(read_file "$STATE/dynamodb.port")
 moto_ok=0; ddb_ok=0
 if [ -n "$OLD_MOTO_PORT" ] && pid_matches "$MOTO_PID" moto_server && probe moto "$OLD_MOTO_PORT"; then moto_ok=1; fi
 if [ -n "$OLD_DDB_PORT" ] && pid_matches "$DDB_PID" DynamoDBLocal.jar && probe dynamodb "$OLD_DDB_PORT"; then ddb_ok=1; fi
+
+if [ "$CHECK" = 1 ]; then
+    if [ "$moto_ok" = 1 ] && [ "$ddb_ok" = 1 ]; then
+        log "both servers are running (moto pid $MOTO_PID, DynamoDB Local pid $DDB_PID)"
+        exit 0
+    fi
+    log "not running (moto ok=$moto_ok, dynamodb ok=$ddb_ok)"
+    exit 1
+fi
 
 if [ "$moto_ok" = 1 ] && [ -n "${MOTO_PORT:-}" ] && [ "$MOTO_PORT" != "$OLD_MOTO_PORT" ]; then
     die "moto already running on port $OLD_MOTO_PORT (pid $MOTO_PID) but MOTO_PORT=$MOTO_PORT; run infra/local/stop.sh first"

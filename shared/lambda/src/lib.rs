@@ -1,0 +1,271 @@
+//! # vidstega-lambda
+//!
+//! What every VidStega Lambda function shares, so each binary in
+//! `functions/` is only its wiring: settings read once from the environment
+//! (every problem reported at once), AWS clients built once per instance,
+//! JSON logs, the Step Functions [`Workflow`] adapter, and errors that reach
+//! Step Functions with their class as the error type.
+//!
+//! Handlers are synchronous (ffmpeg processes, rayon, blocking ports); the
+//! runtime is async. [`Function::run`] moves each invocation onto tokio's
+//! blocking pool, where the AWS adapters may block on the runtime.
+#![deny(missing_docs)]
+
+use lambda_runtime::Diagnostic;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::runtime::Handle;
+use vidstega_aws::{AwsClients, DynamoJobStore, S3Store, StepFunctions};
+use vidstega_pipeline::contract::ExecutionInput;
+use vidstega_pipeline::{Limits, PipelineError, PlanSettings};
+use vidstega_serverless::{Services, Settings, StepError, Workflow};
+
+/// A handler's failure, as Lambda reports it: `errorType` is
+/// `VidStega.Retryable`, `VidStega.InvalidInput` or `VidStega.Fatal`.
+#[derive(Debug)]
+pub struct LambdaError(pub StepError);
+
+impl From<StepError> for LambdaError {
+    fn from(e: StepError) -> Self {
+        LambdaError(e)
+    }
+}
+
+impl From<LambdaError> for Diagnostic {
+    fn from(e: LambdaError) -> Diagnostic {
+        Diagnostic {
+            error_type: e.0.error_type_name().to_string(),
+            error_message: e.0.message,
+        }
+    }
+}
+
+/// Starts executions of the job state machine.
+pub struct SfnWorkflow {
+    sfn: StepFunctions,
+    handle: Handle,
+}
+
+impl Workflow for SfnWorkflow {
+    fn start(&self, job_id: &str, input: &ExecutionInput) -> vidstega_pipeline::Result<bool> {
+        let started = tokio::task::block_in_place(|| self.handle.block_on(self.sfn.start(job_id, input)));
+        started.map(|s| s.new).map_err(|e| PipelineError::Store {
+            message: format!("cannot start the execution of job {job_id}"),
+            retryable: e.retryable(),
+            source: Some(Box::new(e)),
+        })
+    }
+}
+
+/// A workflow for functions that never start one.
+struct NoWorkflow;
+
+impl Workflow for NoWorkflow {
+    fn start(&self, job_id: &str, _: &ExecutionInput) -> vidstega_pipeline::Result<bool> {
+        Err(PipelineError::Conflict(format!(
+            "this function cannot start executions (job {job_id})"
+        )))
+    }
+}
+
+/// Whether a function starts executions (only the planner does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    /// Objects and jobs only.
+    Storage,
+    /// Also the state machine (`VIDSTEGA_STATE_MACHINE_ARN`).
+    Workflow,
+}
+
+/// Every missing or invalid setting.
+#[derive(Debug)]
+pub struct ConfigError(pub Vec<String>);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid configuration: {}", self.0.join("; "))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads the function settings from `lookup` (the environment).
+pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+    let mut problems = Vec::new();
+    let mut text = |name: &str| -> String {
+        match lookup(name).map(|v| v.trim().to_string()) {
+            Some(v) if !v.is_empty() => v,
+            _ => {
+                problems.push(format!("{name} is not set"));
+                String::new()
+            }
+        }
+    };
+    let bucket = text("VIDSTEGA_BUCKET");
+    let mut number = |name: &str, default: u64| -> u64 {
+        match lookup(name).map(|v| v.trim().to_string()) {
+            None => default,
+            Some(v) if v.is_empty() => default,
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                problems.push(format!("{name}={v:?} is not a whole number"));
+                default
+            }),
+        }
+    };
+    let defaults = Limits::default();
+    let limits = Limits {
+        max_input_bytes: number("VIDSTEGA_MAX_INPUT_BYTES", defaults.max_input_bytes),
+        max_duration_seconds: number(
+            "VIDSTEGA_MAX_DURATION_SECONDS",
+            defaults.max_duration_seconds as u64,
+        ) as f64,
+        max_pixels: number("VIDSTEGA_MAX_PIXELS", defaults.max_pixels),
+        max_frames: number("VIDSTEGA_MAX_FRAMES", defaults.max_frames),
+    };
+    let workers = number("VIDSTEGA_MAP_CONCURRENCY", 40).max(1) as usize;
+    let inline_map_limit = number("VIDSTEGA_INLINE_MAP_LIMIT", 400) as usize;
+    let presign_ttl_seconds = number("VIDSTEGA_PRESIGN_TTL_SECONDS", 900);
+    if !(1..=604_800).contains(&presign_ttl_seconds) {
+        problems.push("VIDSTEGA_PRESIGN_TTL_SECONDS must be 1 to 604800".into());
+    }
+    let scratch = PathBuf::from(lookup("VIDSTEGA_SCRATCH").unwrap_or_else(|| "/tmp".into()));
+    if !problems.is_empty() {
+        return Err(ConfigError(problems));
+    }
+    Ok(Settings {
+        bucket,
+        scratch,
+        plan: PlanSettings {
+            workers,
+            limits,
+            ..PlanSettings::default()
+        },
+        inline_map_limit,
+        presign_ttl_seconds,
+    })
+}
+
+/// One function instance's settings and clients, shared by its invocations.
+pub struct Function {
+    objects: S3Store,
+    jobs: DynamoJobStore,
+    workflow: Box<dyn Workflow>,
+    settings: Settings,
+}
+
+impl Function {
+    /// Reads the environment and builds the clients; call once in `main`.
+    pub async fn from_env(needs: Needs) -> Result<Arc<Self>, ConfigError> {
+        let lookup = |name: &str| std::env::var(name).ok();
+        let settings = settings_from(lookup);
+        let table = lookup("VIDSTEGA_TABLE").filter(|t| !t.trim().is_empty());
+        let arn = lookup("VIDSTEGA_STATE_MACHINE_ARN").filter(|t| !t.trim().is_empty());
+        let mut problems = match &settings {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.clone(),
+        };
+        if table.is_none() {
+            problems.push("VIDSTEGA_TABLE is not set".into());
+        }
+        if needs == Needs::Workflow && arn.is_none() {
+            problems.push("VIDSTEGA_STATE_MACHINE_ARN is not set".into());
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        let settings = settings.expect("checked");
+        let clients = AwsClients::from_env().await;
+        let handle = Handle::current();
+        let objects = S3Store::new(clients.s3, &settings.bucket, handle.clone())
+            .with_presign_ttl(Duration::from_secs(settings.presign_ttl_seconds));
+        let jobs = DynamoJobStore::new(clients.dynamodb, table.expect("checked"), handle.clone());
+        let workflow: Box<dyn Workflow> = match arn {
+            Some(arn) if needs == Needs::Workflow => Box::new(SfnWorkflow {
+                sfn: StepFunctions::new(clients.sfn, arn),
+                handle,
+            }),
+            _ => Box::new(NoWorkflow),
+        };
+        Ok(Arc::new(Function {
+            objects,
+            jobs,
+            workflow,
+            settings,
+        }))
+    }
+
+    /// The ports and settings for a handler.
+    pub fn services(&self) -> Services<'_> {
+        Services {
+            objects: &self.objects,
+            jobs: &self.jobs,
+            workflow: self.workflow.as_ref(),
+            settings: &self.settings,
+        }
+    }
+
+    /// Runs a synchronous handler on the blocking pool.
+    pub async fn run<T, F>(self: &Arc<Self>, handler: F) -> T
+    where
+        F: FnOnce(&Services<'_>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let me = Arc::clone(self);
+        vidstega_aws::run_blocking(move || handler(&me.services())).await
+    }
+}
+
+/// JSON logs for CloudWatch, level from `RUST_LOG` (default `info`).
+/// Handlers never log passwords, keys, messages or presigned URLs.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_current_span(true)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let env: HashMap<&str, &str> = [
+            ("VIDSTEGA_MAX_FRAMES", "lots"),
+            ("VIDSTEGA_PRESIGN_TTL_SECONDS", "0"),
+        ]
+        .into();
+        let e = settings_from(|k| env.get(k).map(|v| v.to_string())).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("VIDSTEGA_BUCKET") && text.contains("VIDSTEGA_MAX_FRAMES") && text.contains("TTL"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn limits_come_from_the_environment() {
+        let env: HashMap<&str, &str> = [("VIDSTEGA_BUCKET", "b"), ("VIDSTEGA_MAX_PIXELS", "921600")].into();
+        let s = settings_from(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(s.plan.limits.max_pixels, 921_600);
+        assert_eq!(s.scratch, PathBuf::from("/tmp"));
+    }
+
+    #[test]
+    fn errors_keep_their_class() {
+        let d: Diagnostic = LambdaError(StepError::new(
+            vidstega_pipeline::contract::ErrorType::Retryable,
+            "throttled at https://s3/x?X-Amz-Signature=abc",
+        ))
+        .into();
+        assert_eq!(d.error_type, "VidStega.Retryable");
+        assert!(!d.error_message.contains("abc"));
+    }
+}

@@ -1,0 +1,215 @@
+//! The state machine definition and the SAM template agree with each other
+//! and with the functions in the workspace.
+//!
+//! `sam validate --lint` does not look inside `DefinitionUri` files, so this
+//! checks the ASL itself: every `StartAt`, `Next` and `Default` names a state
+//! in its own scope, every `${...}` is a substitution the template provides,
+//! the Map concurrency is a parameter, retries name our error types, and
+//! every function's `Binary` is a binary built by a crate under `functions/`.
+
+use serde_yaml::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn states_in_scope(machine: &Value, path: &str, errors: &mut Vec<String>, resources: &mut Vec<String>) {
+    let states = machine["States"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{path}: no States"));
+    let names: BTreeSet<String> = states.keys().map(|k| k.as_str().unwrap().to_string()).collect();
+    let start = machine["StartAt"].as_str().unwrap_or_default();
+    if !names.contains(start) {
+        errors.push(format!("{path}: StartAt {start:?} is not a state"));
+    }
+    let mut reachable_targets = BTreeSet::new();
+    for (name, state) in states {
+        let name = name.as_str().unwrap();
+        let here = format!("{path}/{name}");
+        let mut targets: Vec<String> = Vec::new();
+        if let Some(n) = state["Next"].as_str() {
+            targets.push(n.into());
+        }
+        if let Some(d) = state["Default"].as_str() {
+            targets.push(d.into());
+        }
+        for choice in state["Choices"].as_sequence().into_iter().flatten() {
+            targets.extend(choice["Next"].as_str().map(String::from));
+        }
+        for c in state["Catch"].as_sequence().into_iter().flatten() {
+            targets.extend(c["Next"].as_str().map(String::from));
+        }
+        let ty = state["Type"].as_str().unwrap_or_default();
+        let terminal = ty == "Fail" || ty == "Succeed" || state["End"].as_bool() == Some(true);
+        if targets.is_empty() && !terminal && ty != "Choice" {
+            errors.push(format!("{here}: neither Next nor End"));
+        }
+        for t in targets {
+            if !names.contains(&t) {
+                errors.push(format!(
+                    "{here}: goes to {t:?}, which is not a state in this scope"
+                ));
+            }
+            reachable_targets.insert(t);
+        }
+        if ty == "Task" {
+            resources.push(
+                state["Parameters"]["FunctionName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+            let retried: Vec<&str> = state["Retry"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .flat_map(|r| r["ErrorEquals"].as_sequence().into_iter().flatten())
+                .filter_map(|e| e.as_str())
+                .collect();
+            if name != "MarkFailed" && !retried.contains(&"VidStega.Retryable") {
+                errors.push(format!("{here}: does not retry VidStega.Retryable"));
+            }
+            if retried.contains(&"VidStega.InvalidInput") || retried.contains(&"VidStega.Fatal") {
+                errors.push(format!("{here}: retries errors that cannot succeed on retry"));
+            }
+        }
+        if ty == "Map" {
+            states_in_scope(&state["ItemProcessor"], &here, errors, resources);
+            if state["MaxConcurrency"].as_str() != Some("${MapMaxConcurrency}") {
+                errors.push(format!(
+                    "{here}: MaxConcurrency is not the MapMaxConcurrency parameter"
+                ));
+            }
+            if state["Catch"].as_sequence().is_none() {
+                errors.push(format!("{here}: failures are not caught"));
+            }
+        }
+    }
+    for name in &names {
+        if name != start && !reachable_targets.contains(name) {
+            errors.push(format!("{path}/{name}: unreachable"));
+        }
+    }
+}
+
+#[test]
+fn state_machine_is_consistent_with_the_template() {
+    let asl_text = read("infra/statemachine.asl.yaml");
+    let asl: Value = serde_yaml::from_str(&asl_text).expect("the ASL parses as YAML");
+    let mut errors = Vec::new();
+    let mut resources = Vec::new();
+    states_in_scope(&asl, "", &mut errors, &mut resources);
+
+    let template: Value = serde_yaml::from_str(&read("template.yaml")).expect("template.yaml parses");
+    let sm = &template["Resources"]["JobStateMachine"]["Properties"];
+    assert_eq!(sm["DefinitionUri"].as_str(), Some("infra/statemachine.asl.yaml"));
+    let subs: BTreeSet<String> = sm["DefinitionSubstitutions"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    let code: String = asl_text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let used: BTreeSet<String> = code
+        .split("${")
+        .skip(1)
+        .map(|s| s.split('}').next().unwrap().to_string())
+        .collect();
+    for u in &used {
+        if !subs.contains(u) {
+            errors.push(format!(
+                "the ASL uses ${{{u}}} but the template does not substitute it"
+            ));
+        }
+    }
+    for s in &subs {
+        if !used.contains(s) {
+            errors.push(format!("the template substitutes {s}, which the ASL never uses"));
+        }
+    }
+    // Every Lambda the ASL calls is substituted with a function of the template.
+    let resources_map = template["Resources"].as_mapping().unwrap();
+    for r in resources {
+        let sub = r.trim_start_matches("${").trim_end_matches('}');
+        let function = sub.trim_end_matches("Arn").to_string();
+        match resources_map.get(Value::String(function.clone())) {
+            Some(res) if res["Type"].as_str() == Some("AWS::Serverless::Function") => {}
+            _ => errors.push(format!(
+                "{r} should be the ARN of a function {function} in the template"
+            )),
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+#[test]
+fn every_function_is_built_from_a_crate_in_functions() {
+    let template: Value = serde_yaml::from_str(&read("template.yaml")).unwrap();
+    let mut binaries = BTreeSet::new();
+    for (name, res) in template["Resources"].as_mapping().unwrap() {
+        if res["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        assert_eq!(
+            res["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{name} is not built with cargo-lambda"
+        );
+        let bin = res["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} names no Binary"));
+        binaries.insert(bin.to_string());
+    }
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
+    let mut crates = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("functions")).expect("functions/ exists") {
+        let manifest = entry.unwrap().path().join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        let m: toml_lite::Manifest = toml_lite::parse(&text);
+        crates.insert(m.bin_name);
+    }
+    assert_eq!(binaries, crates, "template functions vs. functions/ binaries");
+}
+
+/// Just enough of a Cargo.toml reader for the binary name.
+mod toml_lite {
+    pub struct Manifest {
+        pub bin_name: String,
+    }
+
+    pub fn parse(text: &str) -> Manifest {
+        let mut section = "";
+        let mut package = None;
+        let mut bin = None;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                section = line;
+                continue;
+            }
+            if let Some(v) = line.strip_prefix("name = ") {
+                let v = v.trim_matches('"').to_string();
+                match section {
+                    "[package]" => package = Some(v),
+                    "[[bin]]" => bin = Some(v),
+                    _ => {}
+                }
+            }
+        }
+        Manifest {
+            bin_name: bin.or(package).expect("a package name"),
+        }
+    }
+}
