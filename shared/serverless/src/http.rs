@@ -126,7 +126,8 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
     )
 }
 
-/// `GET /jobs/<id>` (or `?job_id=<id>`) → the job's stage, counts, timings and error.
+/// `GET /jobs/<id>` (or `?job_id=<id>`) → the job's stage, counts, timings
+/// and error, and for a done job a presigned GET URL of the output.
 pub fn status(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunctionUrlResponse {
     if method(req) != "GET" {
         return error(405, "use GET");
@@ -151,6 +152,15 @@ pub fn status(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunct
             return error(503, "the job table is unavailable; try again");
         }
     };
+    // A done job's output can be fetched with a short-lived signed GET.
+    let output_url = if job.stage == Stage::Done {
+        match svc.objects.media_source(&job.output_key) {
+            Ok(vidstega_pipeline::MediaSource::Url(u)) => Some(u),
+            _ => None,
+        }
+    } else {
+        None
+    };
     let segment_millis: Vec<Option<u64>> = match svc.jobs.segments(&id) {
         Ok(s) => s.iter().map(|s| s.millis).collect(),
         Err(_) => Vec::new(),
@@ -168,6 +178,7 @@ pub fn status(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunct
             "elapsed_ms": job.updated_ms.saturating_sub(job.created_ms),
             "segment_millis": segment_millis,
             "output_key": (job.stage == Stage::Done).then_some(job.output_key),
+            "output_url": output_url,
         }),
     )
 }
