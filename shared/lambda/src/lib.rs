@@ -47,6 +47,13 @@ pub struct SfnWorkflow {
     handle: Handle,
 }
 
+impl SfnWorkflow {
+    /// Starts executions through `sfn`, blocking on `handle`'s runtime.
+    pub fn new(sfn: StepFunctions, handle: Handle) -> Self {
+        SfnWorkflow { sfn, handle }
+    }
+}
+
 impl Workflow for SfnWorkflow {
     fn start(&self, job_id: &str, input: &ExecutionInput) -> vidstega_pipeline::Result<bool> {
         let started = tokio::task::block_in_place(|| self.handle.block_on(self.sfn.start(job_id, input)));
@@ -181,10 +188,9 @@ impl Function {
             .with_presign_ttl(Duration::from_secs(settings.presign_ttl_seconds));
         let jobs = DynamoJobStore::new(clients.dynamodb, table.expect("checked"), handle.clone());
         let workflow: Box<dyn Workflow> = match arn {
-            Some(arn) if needs == Needs::Workflow => Box::new(SfnWorkflow {
-                sfn: StepFunctions::new(clients.sfn, arn),
-                handle,
-            }),
+            Some(arn) if needs == Needs::Workflow => {
+                Box::new(SfnWorkflow::new(StepFunctions::new(clients.sfn, arn), handle))
+            }
             _ => Box::new(NoWorkflow),
         };
         Ok(Arc::new(Function {
