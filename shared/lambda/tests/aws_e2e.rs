@@ -348,23 +348,18 @@ fn presigned_uploads_to_extractable_output() {
             .unwrap(),
     )
     .unwrap();
-    let input: ExecutionInput = serde_json::from_str(
-        &cloud
-            .rt
-            .block_on(
-                cloud
-                    .clients
-                    .sfn
-                    .describe_execution()
-                    .execution_arn(&execution.execution_arn)
-                    .send(),
-            )
-            .unwrap()
-            .input()
-            .unwrap()
-            .to_string(),
-    )
-    .unwrap();
+    let described = cloud
+        .rt
+        .block_on(
+            cloud
+                .clients
+                .sfn
+                .describe_execution()
+                .execution_arn(&execution.execution_arn)
+                .send(),
+        )
+        .unwrap();
+    let input: ExecutionInput = serde_json::from_str(described.input().unwrap()).unwrap();
     assert_eq!(input.segments, items);
     assert!(items.len() >= 3, "{} segments", items.len());
     let mut segment_ms = Vec::new();
