@@ -12,7 +12,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vidstega-target}"
 
 scripts/ensure-tools.sh
 echo "==> building vidstega (release; the first build takes a few minutes)"
-cargo build --release --locked -p vidstega
+cargo build --release --locked -p vidstega --no-default-features
 vidstega="$CARGO_TARGET_DIR/release/vidstega"
 
 out=demo-output

@@ -23,6 +23,12 @@ pub enum Command {
     Capacity(CapacityArgs),
     /// Probe a video and show the segments it would be cut into.
     Inspect(InspectArgs),
+    /// Seal a message locally and start an embedding job on the AWS deployment.
+    #[cfg(feature = "cloud")]
+    Submit(SubmitArgs),
+    /// Show (or follow) a cloud job, and download its output when done.
+    #[cfg(feature = "cloud")]
+    Status(StatusArgs),
 }
 
 /// Where the password comes from.
@@ -149,6 +155,151 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
+/// The container of a cloud job's output.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Container {
+    /// Matroska: holds every audio codec (recommended).
+    Mkv,
+    /// MP4: lossless H.264 and the audio codecs MP4 can hold.
+    Mp4,
+    /// QuickTime.
+    Mov,
+}
+
+#[cfg(feature = "cloud")]
+impl Container {
+    /// The extension, as the job contract spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Container::Mkv => "mkv",
+            Container::Mp4 => "mp4",
+            Container::Mov => "mov",
+        }
+    }
+}
+
+/// How requests to the presign and status Function URLs are authenticated.
+#[derive(Debug, Args, Clone)]
+pub struct FunctionUrlAuth {
+    /// Sign requests to the Function URL with SigV4 (service `lambda`), using
+    /// the credentials of the standard AWS chain (environment, profile, SSO
+    /// cache, instance role). Needed when the stack's FunctionUrlAuthType is
+    /// AWS_IAM (its default); also turned on by
+    /// VIDSTEGA_FUNCTION_URL_AUTH=AWS_IAM.
+    #[arg(long)]
+    pub sign: bool,
+}
+
+/// `vidstega submit`.
+#[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("transport")
+        .required(true)
+        .args(["presign_url", "bucket"])
+))]
+pub struct SubmitArgs {
+    /// The cover video.
+    pub input: PathBuf,
+    /// The message, as text.
+    #[arg(long, conflicts_with = "message_file")]
+    pub message: Option<String>,
+    /// The message, from a file (`-` for standard input).
+    #[arg(long, value_name = "FILE")]
+    pub message_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    #[command(flatten)]
+    pub layout: LayoutArgs,
+    /// Container of the stego video the job writes.
+    #[arg(long, value_enum, default_value_t = Container::Mkv)]
+    pub container: Container,
+    /// PBKDF2 iterations for the encryption key.
+    #[arg(long, default_value_t = vidstega_core::DEFAULT_KDF_ITERATIONS)]
+    pub kdf_iterations: u32,
+    /// The presign Function URL (the stack's PresignUrl output): the job is
+    /// created there and the files are uploaded to the URLs it returns.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["bucket", "queue_url"])]
+    pub presign_url: Option<String>,
+    #[command(flatten)]
+    pub auth: FunctionUrlAuth,
+    /// Upload straight to this bucket with your AWS credentials (needs
+    /// --queue-url too).
+    #[arg(long, value_name = "BUCKET", requires = "queue_url")]
+    pub bucket: Option<String>,
+    /// The jobs queue the job message is sent to (with --bucket).
+    #[arg(long, value_name = "URL", requires = "bucket")]
+    pub queue_url: Option<String>,
+    /// Print a JSON summary instead of text (the job id alone goes to
+    /// standard output without it).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `vidstega status`.
+#[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("source")
+        .required(true)
+        .args(["status_url", "table"])
+))]
+pub struct StatusArgs {
+    /// The job id `vidstega submit` printed.
+    pub job: String,
+    /// The status Function URL (the stack's StatusUrl output).
+    #[arg(long, value_name = "URL", conflicts_with = "table")]
+    pub status_url: Option<String>,
+    #[command(flatten)]
+    pub auth: FunctionUrlAuth,
+    /// Read the job table in DynamoDB directly with your AWS credentials.
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+    /// The bucket to download the output from (with --table --download).
+    #[arg(long, value_name = "BUCKET", requires = "table")]
+    pub bucket: Option<String>,
+    /// Keep polling until the job is done or failed, with a progress bar.
+    #[arg(long)]
+    pub follow: bool,
+    /// Seconds between polls with --follow.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub interval: f64,
+    /// Give up following after this long (e.g. 90s, 30m, 2h; plain numbers are seconds).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// When the job is done, download the stego video to this file.
+    #[arg(long, value_name = "FILE")]
+    pub download: Option<PathBuf>,
+    /// Overwrite the --download file if it exists.
+    #[arg(long, requires = "download")]
+    pub force: bool,
+    /// Print one line of JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses `90`, `90s`, `30m`, `2h` or `1d` into a duration.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => (&t[..i], t[i..].trim()),
+        None => (t, "s"),
+    };
+    let scale = match unit {
+        "s" | "sec" | "secs" => 1.0,
+        "m" | "min" | "mins" => 60.0,
+        "h" | "hour" | "hours" => 3600.0,
+        "d" | "day" | "days" => 86400.0,
+        _ => return Err(format!("{text:?} is not a duration like 90s, 30m or 2h")),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 30m or 2h"))?;
+    let seconds = value * scale;
+    if !(seconds.is_finite() && seconds > 0.0 && seconds < 1e9) {
+        return Err(format!("{text:?} is not a positive duration"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
 /// A mistake in how the command was called that clap cannot see (a missing
 /// password or message source): exit code 2, like clap's own usage errors.
 #[derive(Debug, thiserror::Error)]
@@ -159,4 +310,22 @@ pub struct UsageError(pub String);
 pub fn workers(flag: Option<usize>) -> usize {
     flag.filter(|&n| n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172_800));
+        for bad in ["", "0", "-5", "5 weeks", "h", "1e99h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! | 0 | success |
 //! | 1 | an unexpected failure (a bug, a crash of ffmpeg, a full disk) |
 //! | 2 | wrong usage (bad flags; no password or message source given) |
-//! | 3 | the input cannot be used (not a video, no video stream, too large a message, over the limits, variable frame rate, …) |
+//! | 3 | the input cannot be used (not a video, no video stream, too large a message, over the limits, variable frame rate, …); `status`: the cloud job failed |
 //! | 4 | no message found: wrong password, or the video carries none |
 //! | 5 | the message is damaged beyond repair, or was tampered with |
 //! | 6 | ffmpeg/ffprobe is missing or too old |
@@ -15,17 +15,45 @@
 
 mod args;
 mod capacity;
+#[cfg(feature = "cloud")]
+mod cloud;
 mod embed;
 mod extract;
 mod memory;
 mod outfile;
 mod progress;
 mod secrets;
+#[cfg(feature = "cloud")]
+mod status;
+#[cfg(feature = "cloud")]
+mod submit;
 
 use clap::Parser;
 use vidstega_core::{CoreError, ErrorClass};
 use vidstega_media::MediaError;
 use vidstega_pipeline::PipelineError;
+
+/// Crates whose debug and trace logs carry request URLs (presigned URLs are
+/// bearer credentials) or request bodies (the placement key): capped at
+/// `warn` whatever `VIDSTEGA_LOG` asks for (`info` would also show them at
+/// the default level, which is `warn`).
+const QUIET_TARGETS: &[&str] = &[
+    "ureq",
+    "aws_sigv4",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http",
+    "aws_smithy_http_client",
+    "aws_runtime",
+    "aws_config",
+    "aws_sdk_s3",
+    "aws_sdk_sqs",
+    "aws_sdk_dynamodb",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+];
 
 fn exit_code(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
@@ -61,6 +89,12 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 },
             };
         }
+        #[cfg(feature = "cloud")]
+        if cause.downcast_ref::<cloud::JobFailed>().is_some()
+            || cause.downcast_ref::<cloud::InputError>().is_some()
+        {
+            return 3;
+        }
         if cause.downcast_ref::<outfile::OutputError>().is_some() {
             return 7;
         }
@@ -79,10 +113,13 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 }
 
 fn main() -> std::process::ExitCode {
+    let mut filter =
+        tracing_subscriber::EnvFilter::try_from_env("VIDSTEGA_LOG").unwrap_or_else(|_| "warn".into());
+    for target in QUIET_TARGETS {
+        filter = filter.add_directive(format!("{target}=warn").parse().expect("a valid directive"));
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VIDSTEGA_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let cli = args::Cli::parse();
@@ -91,6 +128,10 @@ fn main() -> std::process::ExitCode {
         args::Command::Extract(a) => extract::run(a),
         args::Command::Capacity(a) => capacity::capacity_cmd(a),
         args::Command::Inspect(a) => capacity::inspect_cmd(a),
+        #[cfg(feature = "cloud")]
+        args::Command::Submit(a) => submit::run(a),
+        #[cfg(feature = "cloud")]
+        args::Command::Status(a) => status::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

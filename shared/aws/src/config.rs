@@ -20,7 +20,7 @@ pub const ENV_QUEUE_URL: &str = "VIDSTEGA_QUEUE_URL";
 /// The Step Functions state machine that runs a job.
 pub const ENV_STATE_MACHINE_ARN: &str = "VIDSTEGA_STATE_MACHINE_ARN";
 /// Optional: seconds presigned URLs stay valid (default 3600, at most 604800).
-pub const ENV_PRESIGN_TTL_SECS: &str = "VIDSTEGA_PRESIGN_TTL_SECS";
+pub const ENV_PRESIGN_TTL_SECS: &str = "VIDSTEGA_PRESIGN_TTL_SECONDS";
 
 /// The deployment's resource names, read once from the environment.
 ///
@@ -36,7 +36,7 @@ pub struct AwsSettings {
     pub queue_url: String,
     /// `VIDSTEGA_STATE_MACHINE_ARN`.
     pub state_machine_arn: String,
-    /// `VIDSTEGA_PRESIGN_TTL_SECS` (default 1 h).
+    /// `VIDSTEGA_PRESIGN_TTL_SECONDS` (default 1 h).
     pub presign_ttl: Duration,
 }
 

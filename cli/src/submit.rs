@@ -1,0 +1,347 @@
+//! `vidstega submit`: check the input, seal the message locally, upload the
+//! video, the sealed payload and the placement key, and start a cloud job.
+//!
+//! The password never leaves the machine: only the sealed payload (AES-GCM
+//! ciphertext with Reed–Solomon parity) and the 32-byte placement key (which
+//! says where the bits go, and opens nothing) are uploaded.
+//!
+//! Two transports:
+//!
+//! * `--presign-url URL`: the presign function creates the job and returns
+//!   three presigned PUT URLs; the uploads' S3 notifications start the job.
+//! * `--bucket B --queue-url Q`: the objects are uploaded with the caller's
+//!   own AWS credentials (multipart for the video), then a job message is sent
+//!   to the jobs queue.
+
+use crate::args::{Container, Planes, SubmitArgs, UsageError};
+use crate::cloud::{bytes_bar, check_job_id, jobs_url, new_job_id, wants_signing, Http, InputError, Sdk};
+use crate::secrets;
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Instant;
+use vidstega_aws::{S3Store, SqsQueue};
+use vidstega_core::{capacity, check_fits, seal, CoreError, PlacementKey, PlaneSet, SealParams};
+use vidstega_media::{choose_raw_format, ensure_tools, probe, LosslessCodec, MediaInfo, OutputContainer};
+use vidstega_pipeline::contract::{keys, JobMessage};
+use vidstega_pipeline::{geometry_of, ObjectStore};
+
+/// The largest object a single presigned PUT can upload (S3's limit).
+pub const PRESIGNED_PUT_LIMIT: u64 = 5 << 30;
+
+#[derive(Serialize)]
+struct Summary {
+    job_id: String,
+    transport: &'static str,
+    container: &'static str,
+    planes: &'static str,
+    frames: u64,
+    video_bytes: u64,
+    message_bytes: usize,
+    payload_bytes: usize,
+    max_message_bytes: u64,
+    seconds: f64,
+}
+
+/// Refuses a `--container` that cannot hold the source's streams, as the
+/// concat step would at the very end of the job.
+fn check_container(media: &MediaInfo, container: Container) -> Result<()> {
+    let c = match container {
+        Container::Mkv => OutputContainer::Matroska,
+        Container::Mp4 => OutputContainer::Mp4,
+        Container::Mov => OutputContainer::Mov,
+    };
+    if !c.holds_video(&LosslessCodec::default()) {
+        return Err(InputError(format!(
+            "--container {} cannot hold the lossless video the job writes; use --container mkv",
+            container.as_str()
+        ))
+        .into());
+    }
+    for a in &media.audio {
+        if !c.holds_audio(&a.codec_name) {
+            return Err(InputError(format!(
+                "the source's audio stream #{} is {}, which cannot be copied into {c} without re-encoding; \
+                 use --container mkv",
+                a.index, a.codec_name
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// One upload URL out of the presign function's answer.
+fn upload_url<'a>(answer: &'a Value, name: &str) -> Result<&'a str> {
+    answer["uploads"][name]["url"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the presign function's answer has no upload URL for the {name}"))
+}
+
+/// Where the files go, set up (and its configuration checked) before the
+/// password is asked for.
+enum Transport {
+    /// The presign Function URL (`…/jobs`) and the client that calls it.
+    Presign { url: String, http: Http },
+    /// The caller's own access to the bucket and the queue.
+    Direct {
+        bucket: String,
+        queue_url: String,
+        sdk: Sdk,
+    },
+}
+
+/// What is uploaded for one job.
+struct Upload<'a> {
+    input: &'a Path,
+    video_bytes: u64,
+    payload: &'a [u8],
+    key: &'a PlacementKey,
+    container: &'static str,
+    planes: &'static str,
+    quiet: bool,
+}
+
+/// Runs `vidstega submit`.
+pub fn run(args: SubmitArgs) -> Result<()> {
+    let started = Instant::now();
+    let plane_set = match args.layout.planes {
+        Planes::Luma => PlaneSet::Luma,
+        Planes::All => PlaneSet::All,
+    };
+    if args.presign_url.is_some() && plane_set == PlaneSet::All {
+        return Err(UsageError(
+            "--planes all cannot be passed through --presign-url (the presign function takes only the \
+             container; jobs it starts use the luma plane); use --planes luma, or --bucket and --queue-url"
+                .into(),
+        )
+        .into());
+    }
+    if args.auth.sign && args.presign_url.is_none() {
+        return Err(UsageError(
+            "--sign is for --presign-url; --bucket and --queue-url use your AWS credentials anyway".into(),
+        )
+        .into());
+    }
+    let presign_url = args.presign_url.as_deref().map(jobs_url).transpose()?;
+    let sign = match presign_url {
+        Some(_) => wants_signing(args.auth.sign)?,
+        None => false,
+    };
+
+    // Everything that can be checked locally fails here, before any upload.
+    ensure_tools()?;
+    let media = probe(&args.input)?;
+    media.require_constant_frame_rate()?;
+    check_container(&media, args.container)?;
+    let video_bytes = std::fs::metadata(&args.input)
+        .with_context(|| format!("cannot read the input video {}", args.input.display()))?
+        .len();
+    if presign_url.is_some() && video_bytes > PRESIGNED_PUT_LIMIT {
+        return Err(InputError(format!(
+            "{} is {video_bytes} bytes; a presigned upload takes at most 5 GiB. Upload it with --bucket and \
+             --queue-url (multipart) instead",
+            args.input.display()
+        ))
+        .into());
+    }
+    let message = secrets::message(args.message.as_deref(), args.message_file.as_deref())?;
+    if message.is_empty() {
+        return Err(CoreError::EmptyMessage.into());
+    }
+    let params = SealParams {
+        kdf_iterations: args.kdf_iterations,
+        parity_shards: args.layout.parity,
+        ..SealParams::default()
+    };
+    params.validate()?;
+    let format = choose_raw_format(&media.video, Some(&LosslessCodec::default())).format;
+    let geometry = geometry_of(&format)?;
+    let frames = media.video.frame_count;
+    let fits = capacity(&geometry, plane_set, frames, &params)?;
+    let transport = match (presign_url, &args.bucket, &args.queue_url) {
+        (Some(url), _, _) => Transport::Presign {
+            url,
+            http: Http::new(sign)?,
+        },
+        (None, Some(bucket), Some(queue_url)) => Transport::Direct {
+            bucket: bucket.clone(),
+            queue_url: queue_url.clone(),
+            sdk: Sdk::load_checked()?,
+        },
+        _ => bail!(UsageError(
+            "give --presign-url URL, or --bucket B with --queue-url Q".into()
+        )),
+    };
+
+    let password = secrets::password(&args.password, true)?;
+    let (key, envelope) = rayon::join(
+        || PlacementKey::derive(&password),
+        || seal(&message, &password, &params),
+    );
+    drop(password);
+    let envelope = envelope?;
+    check_fits(envelope.header(), &geometry, plane_set, frames)?;
+    let payload = envelope.to_bytes();
+    drop(envelope);
+
+    let upload = Upload {
+        input: &args.input,
+        video_bytes,
+        payload: &payload,
+        key: &key,
+        container: args.container.as_str(),
+        planes: match plane_set {
+            PlaneSet::Luma => "luma",
+            PlaneSet::All => "all",
+        },
+        quiet: args.json,
+    };
+    let (job_id, name) = match &transport {
+        Transport::Presign { url, http } => (submit_presigned(url, http, &upload)?, "presign"),
+        Transport::Direct {
+            bucket,
+            queue_url,
+            sdk,
+        } => (submit_direct(sdk, bucket, queue_url, &upload)?, "queue"),
+    };
+    let summary = Summary {
+        job_id,
+        transport: name,
+        container: upload.container,
+        planes: upload.planes,
+        frames,
+        video_bytes,
+        message_bytes: message.len(),
+        payload_bytes: payload.len(),
+        max_message_bytes: fits.max_message_bytes,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("{}", summary.job_id);
+        let how = match transport {
+            Transport::Presign { .. } => "--status-url URL",
+            Transport::Direct { .. } => "--table TABLE",
+        };
+        eprintln!(
+            "submitted {}: {} bytes of video, {} sealed bytes ({} bytes of message), output .{}; \
+             follow it with: vidstega status {} {how} --follow",
+            summary.job_id,
+            video_bytes,
+            summary.payload_bytes,
+            summary.message_bytes,
+            summary.container,
+            summary.job_id
+        );
+    }
+    Ok(())
+}
+
+/// The presign transport: create the job, then PUT the three files.
+fn submit_presigned(url: &str, http: &Http, up: &Upload<'_>) -> Result<String> {
+    let what = "creating the job at the presign function";
+    let (status, answer) = http.call_json("POST", url, Some(&json!({ "container": up.container })), what)?;
+    if !(200..300).contains(&status) {
+        let detail = answer["error"].as_str().unwrap_or("no reason given");
+        let hint = match status {
+            401 | 403 if !http.signs() => " (if the stack's FunctionUrlAuthType is AWS_IAM, add --sign)",
+            401 | 403 => " (check that your AWS credentials may invoke the function URL)",
+            _ => "",
+        };
+        bail!("{what}: HTTP {status}: {detail}{hint}");
+    }
+    let job_id = answer["job_id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the presign function's answer has no job_id"))?
+        .to_string();
+    check_job_id(&job_id).context("the presign function returned a malformed job id")?;
+    let video_url = upload_url(&answer, "video")?;
+    let payload_url = upload_url(&answer, "payload")?;
+    let key_url = upload_url(&answer, "placement_key")?;
+
+    // The video first: if it fails, nothing about the message was sent.
+    let file =
+        std::fs::File::open(up.input).with_context(|| format!("cannot read {}", up.input.display()))?;
+    let bar = bytes_bar(up.quiet, up.video_bytes, "upload");
+    http.put(
+        video_url,
+        bar.wrap_read(file),
+        up.video_bytes,
+        "uploading the video",
+    )?;
+    bar.finish_and_clear();
+    http.put(
+        payload_url,
+        up.payload,
+        up.payload.len() as u64,
+        "uploading the sealed payload",
+    )?;
+    http.put(key_url, &up.key.as_bytes()[..], 32, "uploading the placement key")?;
+    Ok(job_id)
+}
+
+/// The queue transport: upload with `S3Store` (the video streamed from disk,
+/// multipart above 8 MiB), then send a job message. On failure the uploads
+/// are deleted again (best effort).
+fn submit_direct(sdk: &Sdk, bucket: &str, queue_url: &str, up: &Upload<'_>) -> Result<String> {
+    let clients = sdk.clients();
+    let store = S3Store::new(clients.s3, bucket, sdk.handle());
+    let queue = SqsQueue::new(clients.sqs, queue_url);
+    let job_id = new_job_id()?;
+    let upload_all = || -> Result<()> {
+        // The video first: if it fails, nothing about the message was sent.
+        let file =
+            std::fs::File::open(up.input).with_context(|| format!("cannot read {}", up.input.display()))?;
+        let bar = bytes_bar(up.quiet, up.video_bytes, "upload");
+        let mut reader = bar.wrap_read(file);
+        let n = store
+            .put_stream(&keys::video(&job_id), &mut reader)
+            .context("cannot upload the video")?;
+        bar.finish_and_clear();
+        if n != up.video_bytes {
+            bail!(
+                "uploaded {n} bytes of {} but it has {}; did it change while uploading?",
+                up.input.display(),
+                up.video_bytes
+            );
+        }
+        store
+            .write_bytes(&keys::payload(&job_id), up.payload)
+            .context("cannot upload the sealed payload")?;
+        store
+            .write_bytes(&keys::placement_key(&job_id), up.key.as_bytes())
+            .context("cannot upload the placement key")?;
+        Ok(())
+    };
+    let clean_up = || {
+        for k in [
+            keys::placement_key(&job_id),
+            keys::payload(&job_id),
+            keys::video(&job_id),
+        ] {
+            let _ = store.delete(&k);
+        }
+    };
+    if let Err(e) = upload_all() {
+        clean_up();
+        return Err(e);
+    }
+    let message = JobMessage {
+        job_id: job_id.clone(),
+        video_key: None,
+        payload_key: None,
+        placement_key_key: None,
+        container: Some(up.container.to_string()),
+        planes: Some(up.planes.to_string()),
+    };
+    if let Err(e) = sdk.rt.block_on(queue.send_json(&message)) {
+        clean_up();
+        return Err(
+            anyhow::Error::new(e).context("uploaded, but cannot send the job message; nothing was started")
+        );
+    }
+    Ok(job_id)
+}
