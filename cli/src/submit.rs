@@ -24,7 +24,7 @@ use std::time::Instant;
 use vidstega_aws::{S3Store, SqsQueue};
 use vidstega_core::{capacity, check_fits, seal, CoreError, PlacementKey, PlaneSet, SealParams};
 use vidstega_media::{choose_raw_format, ensure_tools, probe, LosslessCodec, MediaInfo, OutputContainer};
-use vidstega_pipeline::contract::{keys, JobMessage};
+use vidstega_pipeline::contract::{keys, JobMessage, JobOptions};
 use vidstega_pipeline::{geometry_of, ObjectStore};
 
 /// The largest object a single presigned PUT can upload (S3's limit).
@@ -292,7 +292,15 @@ fn submit_direct(sdk: &Sdk, bucket: &str, queue_url: &str, up: &Upload<'_>) -> R
     let queue = SqsQueue::new(clients.sqs, queue_url);
     let job_id = new_job_id()?;
     let upload_all = || -> Result<()> {
-        // The video first: if it fails, nothing about the message was sent.
+        // The options first, so whichever upload notification starts the job
+        // starts it with them; then the video.
+        let options = JobOptions {
+            container: Some(up.container.to_string()),
+            planes: Some(up.planes.to_string()),
+        };
+        store
+            .write_bytes(&keys::options(&job_id), &serde_json::to_vec(&options)?)
+            .context("cannot upload the job options")?;
         let file =
             std::fs::File::open(up.input).with_context(|| format!("cannot read {}", up.input.display()))?;
         let bar = bytes_bar(up.quiet, up.video_bytes, "upload");
@@ -321,6 +329,7 @@ fn submit_direct(sdk: &Sdk, bucket: &str, queue_url: &str, up: &Upload<'_>) -> R
             keys::placement_key(&job_id),
             keys::payload(&job_id),
             keys::video(&job_id),
+            keys::options(&job_id),
         ] {
             let _ = store.delete(&k);
         }
@@ -333,7 +342,6 @@ fn submit_direct(sdk: &Sdk, bucket: &str, queue_url: &str, up: &Upload<'_>) -> R
         job_id: job_id.clone(),
         video_key: None,
         payload_key: None,
-        placement_key_key: None,
         container: Some(up.container.to_string()),
         planes: Some(up.planes.to_string()),
     };

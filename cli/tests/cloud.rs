@@ -158,7 +158,6 @@ fn queue_transport_uploads_sealed_objects_and_sends_a_job_message() {
             job_id: job_id.clone(),
             video_key: None,
             payload_key: None,
-            placement_key_key: None,
             container: Some("mov".into()),
             planes: Some("all".into()),
         }
@@ -195,9 +194,17 @@ fn queue_transport_uploads_sealed_objects_and_sends_a_job_message() {
         keys::payload(&job_id),
         keys::placement_key(&job_id),
         keys::video(&job_id),
+        keys::options(&job_id),
     ];
     want.sort();
-    assert_eq!(all, want, "only the three uploads are in the bucket");
+    assert_eq!(
+        all, want,
+        "only the three uploads and the options are in the bucket"
+    );
+    let options: vidstega_pipeline::contract::JobOptions =
+        serde_json::from_slice(&cloud.store.read_all(&keys::options(&job_id)).unwrap()).unwrap();
+    assert_eq!(options.container.as_deref(), Some("mov"));
+    assert_eq!(options.planes.as_deref(), Some("all"));
     assert!(file_len(&video) > 0, "the input video must be left in place");
 }
 

@@ -34,6 +34,10 @@ pub mod keys {
     pub fn placement_key(job_id: &str) -> String {
         format!("{UPLOADS}{job_id}/placement.key")
     }
+    /// The job's options ([`super::JobOptions`]), written before the uploads.
+    pub fn options(job_id: &str) -> String {
+        format!("{UPLOADS}{job_id}/options.json")
+    }
     /// The stego video.
     pub fn output(job_id: &str, extension: &str) -> String {
         format!("{OUTPUTS}{job_id}.{extension}")
@@ -56,7 +60,8 @@ pub fn valid_job_id(id: &str) -> bool {
 }
 
 /// A job message sent straight to the jobs queue (instead of, or as well as,
-/// relying on the upload notifications).
+/// relying on the upload notifications). The placement key is always read
+/// from [`keys::placement_key`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobMessage {
@@ -68,9 +73,21 @@ pub struct JobMessage {
     /// Key of the sealed payload (default `uploads/<id>/payload.sealed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_key: Option<String>,
-    /// Key of the placement key (default `uploads/<id>/placement.key`).
+    /// Output container extension: `mkv` (default), `mp4` or `mov`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placement_key_key: Option<String>,
+    pub container: Option<String>,
+    /// Planes that carry bits: `luma` (default) or `all`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planes: Option<String>,
+}
+
+/// A job's options, stored at [`keys::options`] before its uploads (by
+/// `presign`, or by a client using the queue), so that whichever upload
+/// notification starts the job, it starts with these options. Fields a job
+/// message sets take precedence; once a job is planned its options are fixed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobOptions {
     /// Output container extension: `mkv` (default), `mp4` or `mov`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,

@@ -9,7 +9,7 @@ use aws_lambda_events::http::{header::CONTENT_TYPE, HeaderValue};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use vidstega_pipeline::contract::{keys, valid_job_id};
+use vidstega_pipeline::contract::{keys, valid_job_id, JobOptions};
 use vidstega_pipeline::{JobRecord, Stage};
 
 fn respond(status: i64, body: Value) -> LambdaFunctionUrlResponse {
@@ -47,6 +47,9 @@ struct NewJob {
     /// `mkv` (default), `mp4` or `mov`.
     #[serde(default)]
     container: Option<String>,
+    /// `luma` (default) or `all`.
+    #[serde(default)]
+    planes: Option<String>,
 }
 
 fn new_job_id() -> Result<String, String> {
@@ -55,7 +58,7 @@ fn new_job_id() -> Result<String, String> {
     Ok(format!("job-{}", hex::encode(b)))
 }
 
-/// `POST /jobs` `{"container": "mkv"}` → `201 {job_id, uploads: {video,
+/// `POST /jobs` `{"container": "mkv", "planes": "luma"}` → `201 {job_id, uploads: {video,
 /// payload, placement_key}: {method, url, key}, expires_in_seconds}`.
 pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunctionUrlResponse {
     if method(req) != "POST" {
@@ -82,6 +85,9 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
     if !matches!(container, "mkv" | "mp4" | "mov") {
         return error(400, "container must be mkv, mp4 or mov");
     }
+    if !matches!(ask.planes.as_deref(), None | Some("luma") | Some("all")) {
+        return error(400, "planes must be luma or all");
+    }
     let id = match new_job_id() {
         Ok(id) => id,
         Err(e) => return error(503, &e),
@@ -92,6 +98,17 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
         &keys::payload(&id),
         &keys::output(&id, container),
     );
+    // The options go in first, so whichever upload notification starts the
+    // job finds them.
+    let options = JobOptions {
+        container: Some(container.to_string()),
+        planes: ask.planes.clone(),
+    };
+    let stored = serde_json::to_vec(&options).expect("options serialise");
+    if let Err(e) = svc.objects.write_bytes(&keys::options(&id), &stored) {
+        tracing::error!(error = %e, "cannot store job options");
+        return error(503, "the bucket is unavailable; try again");
+    }
     if let Err(e) = svc.jobs.create_job(&job) {
         tracing::error!(error = %e, "cannot create a job");
         return error(503, "the job table is unavailable; try again");

@@ -14,7 +14,9 @@ use crate::services::Services;
 use crate::trigger::{parse_trigger, Trigger};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use vidstega_core::PlaneSet;
-use vidstega_pipeline::contract::{keys, valid_job_id, ErrorType, ExecutionInput, JobMessage, SegmentTask};
+use vidstega_pipeline::contract::{
+    keys, valid_job_id, ErrorType, ExecutionInput, JobMessage, JobOptions, SegmentTask,
+};
 use vidstega_pipeline::{plan_job, Created, JobRecord, Plan, PlanSettings, Stage};
 
 /// What happened to one message.
@@ -71,7 +73,6 @@ pub fn handle_body(body: &str, svc: &Services<'_>) -> Result<Vec<Outcome>, StepE
                 job_id: job_id.to_string(),
                 video_key: None,
                 payload_key: None,
-                placement_key_key: None,
                 container: None,
                 planes: None,
             })
@@ -87,7 +88,24 @@ fn invalid(message: String) -> StepError {
     StepError::new(ErrorType::InvalidInput, message)
 }
 
-/// Plans a job and starts its execution, once.
+/// The options a job starts with: the message's, else the stored options
+/// object's, else the defaults.
+fn options(m: &JobMessage, svc: &Services<'_>) -> Result<JobOptions, StepError> {
+    let stored = match svc.objects.size(&keys::options(&m.job_id))? {
+        Some(_) => serde_json::from_slice::<JobOptions>(&svc.objects.read_all(&keys::options(&m.job_id))?)
+            .map_err(|e| invalid(format!("the options of job {} do not parse: {e}", m.job_id)))?,
+        None => JobOptions::default(),
+    };
+    Ok(JobOptions {
+        container: m.container.clone().or(stored.container),
+        planes: m.planes.clone().or(stored.planes),
+    })
+}
+
+/// Plans a job and starts its execution, once. A job that is already planned
+/// is never planned again (a late or duplicate message cannot change a
+/// running job); its execution is started again from the stored items, which
+/// is harmless if it exists.
 pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepError> {
     if !valid_job_id(&m.job_id) {
         return Err(invalid(format!(
@@ -95,16 +113,39 @@ pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepErro
             m.job_id
         )));
     }
-    let container = m.container.as_deref().unwrap_or("mkv");
+    let id = &m.job_id;
+    let items_key = format!("{}{id}/items.json", keys::WORK);
+    if let Some(job) = svc.jobs.job(id)? {
+        if job.stage.is_final() {
+            return Ok(Outcome::AlreadyFinished(job.job_id));
+        }
+        if job.stage != Stage::Queued && svc.objects.size(&items_key)?.is_some() {
+            let items: Vec<SegmentTask> = serde_json::from_slice(&svc.objects.read_all(&items_key)?)
+                .map_err(|e| {
+                    StepError::new(
+                        ErrorType::Fatal,
+                        format!("the items of job {id} do not parse: {e}"),
+                    )
+                })?;
+            let new = svc
+                .workflow
+                .start(id, &execution_input(id, items_key, items, svc))?;
+            return Ok(Outcome::Started {
+                job_id: id.clone(),
+                new,
+            });
+        }
+    }
+    let opts = options(m, svc)?;
+    let container = opts.container.as_deref().unwrap_or("mkv");
     if !matches!(container, "mkv" | "mp4" | "mov") {
         return Err(invalid(format!("container {container:?} is not mkv, mp4 or mov")));
     }
-    let plane_set = match m.planes.as_deref().unwrap_or("luma") {
+    let plane_set = match opts.planes.as_deref().unwrap_or("luma") {
         "luma" => PlaneSet::Luma,
         "all" => PlaneSet::All,
         other => return Err(invalid(format!("planes {other:?} is not luma or all"))),
     };
-    let id = &m.job_id;
     let record = JobRecord::new(
         id,
         &m.video_key.clone().unwrap_or_else(|| keys::video(id)),
@@ -118,10 +159,7 @@ pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepErro
     if job.stage.is_final() {
         return Ok(Outcome::AlreadyFinished(job.job_id));
     }
-    let key_key = m
-        .placement_key_key
-        .clone()
-        .unwrap_or_else(|| keys::placement_key(id));
+    let key_key = keys::placement_key(id);
     for k in [&job.video_key, &job.envelope_key, &key_key] {
         if svc.objects.size(k)?.is_none() {
             return Ok(Outcome::Waiting(job.job_id));
@@ -158,24 +196,35 @@ pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepErro
             index: s.index,
         })
         .collect();
-    let items_key = format!("{}{id}/items.json", keys::WORK);
     svc.objects
         .write_bytes(&items_key, &serde_json::to_vec(&items).expect("items serialise"))?;
-    let distributed = items.len() > svc.settings.inline_map_limit;
-    let input = ExecutionInput {
+    let new = svc
+        .workflow
+        .start(id, &execution_input(id, items_key, items, svc))?;
+    Ok(Outcome::Started {
         job_id: id.clone(),
+        new,
+    })
+}
+
+/// The execution input for a planned job: the items inline, or through S3
+/// for the Distributed Map when there are many.
+fn execution_input(
+    id: &str,
+    items_key: String,
+    items: Vec<SegmentTask>,
+    svc: &Services<'_>,
+) -> ExecutionInput {
+    let distributed = items.len() > svc.settings.inline_map_limit;
+    ExecutionInput {
+        job_id: id.to_string(),
         bucket: svc.settings.bucket.clone(),
         plan_key: Plan::key(id),
         items_key,
         segment_count: items.len() as u32,
         segments: if distributed { Vec::new() } else { items },
         distributed,
-    };
-    let new = svc.workflow.start(id, &input)?;
-    Ok(Outcome::Started {
-        job_id: id.clone(),
-        new,
-    })
+    }
 }
 
 /// Key of a job's stored probe result.

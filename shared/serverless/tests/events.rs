@@ -344,3 +344,39 @@ fn presign_requests_are_checked() {
     assert_eq!(r.status_code, 503);
     assert!(body(&r)["error"].as_str().unwrap().contains("sign"));
 }
+
+#[test]
+fn stored_options_win_and_a_planned_job_is_never_planned_again() {
+    let w = World::new();
+    let svc = w.services();
+    // As presign (or `vidstega submit` over the queue) does: options first.
+    let options = vidstega_pipeline::contract::JobOptions {
+        container: Some("mp4".into()),
+        planes: Some("all".into()),
+    };
+    w.store
+        .write_bytes(&keys::options(JOB), &serde_json::to_vec(&options).unwrap())
+        .unwrap();
+    w.upload(b"options travel with the job");
+    // A notification starts the job: it must use the stored options.
+    let notes: SqsEvent = load("planner/s3-upload-notifications.json");
+    assert!(planner::handle(&notes, &svc).batch_item_failures.is_empty());
+    let plan = |w: &World| -> serde_json::Value {
+        serde_json::from_slice(&w.store.read_all(&format!("jobs/{JOB}/plan.json")).unwrap()).unwrap()
+    };
+    let first = plan(&w);
+    assert_eq!(first["planes"], "all");
+    assert_eq!(first["output_key"], format!("outputs/{JOB}.mp4"));
+    // A late job message asking for other options changes nothing.
+    let late = r#"{"job_id":"job-0123456789abcdef","container":"mkv","planes":"luma"}"#;
+    let outcome = planner::handle_body(late, &svc).unwrap();
+    assert_eq!(
+        outcome,
+        vec![Outcome::Started {
+            job_id: JOB.into(),
+            new: false
+        }]
+    );
+    assert_eq!(plan(&w), first, "a running job is not re-planned");
+    assert_eq!(w.workflow.0.lock().unwrap().len(), 1);
+}
