@@ -67,7 +67,8 @@ def main():
     args.work.mkdir(parents=True, exist_ok=True)
 
     print("building vidstega (release)...", flush=True)
-    run(["cargo", "build", "--release", "-p", "vidstega", "--no-default-features", "--locked"], cwd=ROOT)
+    run(["cargo", "build", "--release", "-p", "vidstega", "--no-default-features", "--locked"], cwd=ROOT,
+        env=dict(os.environ, CARGO_TARGET_DIR=str(TARGET)))
     exe = TARGET / "release" / "vidstega"
     payload = args.work / "payload.bin"
     if not payload.exists() or payload.stat().st_size != args.payload_bytes:
