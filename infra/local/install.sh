@@ -43,7 +43,7 @@ export npm_config_update_notifier=false
 export npm_config_fund=false
 export npm_config_audit=false
 
-# Another engineer may be compiling: be gentle with the 2 cores.
+# Installs run beside builds and tests: keep them at low priority.
 NICE=(nice -n 10)
 
 log()  { printf '[install] %s\n' "$*"; }
