@@ -8,17 +8,16 @@ use crate::records::Stage;
 use std::path::Path;
 use vidstega_media::{concat, ConcatOptions, ConcatReport, EncodedSegment, LosslessCodec, MediaInfo};
 
-/// Joins `plan`'s segments with the source's audio into `output` (a local
-/// path; the caller moves it to its final place).
-pub fn concat_segments(
+/// Checks that every segment of `plan` is done and stored, moves the job to
+/// [`Stage::Concatenating`], and lists the segments for joining, each read
+/// through the store's media source (a file, or a signed URL).
+pub fn joinable_segments(
     objects: &dyn ObjectStore,
     jobs: &dyn JobStore,
     plan: &Plan,
     media: &MediaInfo,
     codec: LosslessCodec,
-    output: &Path,
-    options: &ConcatOptions,
-) -> Result<ConcatReport> {
+) -> Result<Vec<EncodedSegment>> {
     let rows = jobs.segments(&plan.job_id)?;
     let missing: Vec<u32> = rows.iter().filter(|s| !s.done).map(|s| s.index).collect();
     if !missing.is_empty() || rows.len() != plan.segments.len() {
@@ -45,5 +44,20 @@ pub fn concat_segments(
             codec,
         });
     }
+    Ok(segments)
+}
+
+/// Joins `plan`'s segments with the source's audio into `output` (a local
+/// path; the caller moves it to its final place).
+pub fn concat_segments(
+    objects: &dyn ObjectStore,
+    jobs: &dyn JobStore,
+    plan: &Plan,
+    media: &MediaInfo,
+    codec: LosslessCodec,
+    output: &Path,
+    options: &ConcatOptions,
+) -> Result<ConcatReport> {
+    let segments = joinable_segments(objects, jobs, plan, media, codec)?;
     Ok(concat(&segments, media, output, options)?)
 }

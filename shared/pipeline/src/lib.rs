@@ -23,7 +23,7 @@ mod redact;
 mod runner;
 mod segments;
 
-pub use concat::concat_segments;
+pub use concat::{concat_segments, joinable_segments};
 pub use embed::{embed_segment, SegmentOutcome, FRAME_BUFFERS};
 pub use error::{media_class, PipelineError, Result};
 pub use extract::{extract_file, Extracted, HEADER_SEARCH_FRAMES};

@@ -6,36 +6,21 @@ use crate::error::StepError;
 use crate::segment::load_plan;
 use crate::services::Services;
 use std::time::Instant;
-use vidstega_media::{concat_to_stream, EncodedSegment, OutputContainer};
+use vidstega_media::{concat_to_stream, OutputContainer};
 use vidstega_pipeline::contract::{keys, ConcatResult, ErrorType, JobRef};
-use vidstega_pipeline::{source_path, PipelineError, Stage};
+use vidstega_pipeline::{joinable_segments, PipelineError, Stage};
 
 /// Joins a job's segments into its output and marks it done.
 pub fn handle(job: &JobRef, svc: &Services<'_>) -> Result<ConcatResult, StepError> {
     let started = Instant::now();
     let (plan, media) = load_plan(svc.objects, &job.job_id)?;
-    let rows = svc.jobs.segments(&job.job_id)?;
-    let pending: Vec<u32> = rows.iter().filter(|s| !s.done).map(|s| s.index).collect();
-    if !pending.is_empty() || rows.len() != plan.segments.len() {
-        return Err(StepError::new(
-            ErrorType::Fatal,
-            format!(
-                "job {} reached concat with segments {pending:?} not done",
-                job.job_id
-            ),
-        ));
-    }
-    svc.jobs.set_stage(&job.job_id, Stage::Concatenating, None)?;
-    let frame_rate = media.video.frame_rate();
-    let mut segments = Vec::with_capacity(plan.segments.len());
-    for s in &plan.segments {
-        segments.push(EncodedSegment {
-            path: source_path(svc.objects.media_source(&plan.segment_key(s.index))?),
-            frames: s.frame_end - s.frame_start,
-            frame_rate,
-            codec: svc.settings.plan.codec,
-        });
-    }
+    // A job reaching concat with unfinished segments is a bug, not bad input.
+    let segments = joinable_segments(svc.objects, svc.jobs, &plan, &media, svc.settings.plan.codec).map_err(
+        |e| match e {
+            PipelineError::Conflict(m) => StepError::new(ErrorType::Fatal, m),
+            e => e.into(),
+        },
+    )?;
     let container = OutputContainer::from_path(plan.output_key.as_ref()).map_err(PipelineError::from)?;
     let mut upload_error = None;
     let mut sink = |reader: &mut dyn std::io::Read| match svc.objects.put_stream(&plan.output_key, reader) {
