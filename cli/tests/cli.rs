@@ -374,35 +374,44 @@ fn round_trip_more_segments_than_jobs_to_mp4() {
 // ---------------------------------------------------------------------------
 // Resume
 
-/// Starts an embed, SIGKILLs it once a segment is stored in the work folder
-/// and checks that no output appeared.
+/// Starts an embed, SIGKILLs it once the job table records a finished
+/// segment (its file is placed before its row is committed, so a file alone
+/// is not yet a resumable segment) and checks that no output appeared.
 fn embed_and_kill(args: &[&str], dir: &Path, output_name: &str) {
-    let segments_glob = dir.join(format!(".{output_name}.vidstega/store/jobs"));
+    use vidstega_pipeline::JobStore;
+    let work = dir.join(format!(".{output_name}.vidstega"));
     let mut child = command(args).spawn().expect("start vidstega");
     let started = Instant::now();
+    let mut table: Option<vidstega_local::SqliteJobStore> = None;
     loop {
-        let stored = std::fs::read_dir(&segments_glob)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|job| {
-                std::fs::read_dir(job.path().join("segments"))
-                    .map(|mut d| d.next().is_some())
-                    .unwrap_or(false)
-            });
-        if stored {
+        if table.is_none() && work.join("jobs.sqlite").exists() {
+            table = vidstega_local::SqliteJobStore::open(&work.join("jobs.sqlite")).ok();
+        }
+        let finished = table.as_ref().is_some_and(|t| {
+            std::fs::read_dir(work.join("store/jobs"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|job| {
+                    let id = job.file_name().to_string_lossy().into_owned();
+                    t.segments(&id)
+                        .map(|rows| rows.iter().any(|r| r.done))
+                        .unwrap_or(false)
+                })
+        });
+        if finished {
             break;
         }
         if let Some(status) = child.try_wait().unwrap() {
             let out = child.wait_with_output().unwrap();
             panic!(
-                "embed ended ({status}) before a segment was seen: {}",
+                "embed ended ({status}) before a segment was finished: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "no segment stored after 120 s"
+            "no segment finished after 120 s"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
