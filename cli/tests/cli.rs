@@ -447,7 +447,9 @@ fn resume_after_sigkill_and_never_reuse_segments_for_another_message() {
         })
         .collect();
     let args_for = |i: usize, force: bool| {
-        let mut a = embed_args(&cover, &stego, &["--jobs", "1"]);
+        // Two workers: several segments (one worker would embed this short
+        // clip as one segment, straight into the output, with nothing to resume).
+        let mut a = embed_args(&cover, &stego, &["--jobs", "2"]);
         a.extend_from_slice(&["--message-file", files[i].to_str().unwrap()]);
         if force {
             a.push("--force");
@@ -460,8 +462,12 @@ fn resume_after_sigkill_and_never_reuse_segments_for_another_message() {
     assert!(!stego.exists());
     assert!(dir.path().join(".stego.mkv.vidstega").is_dir());
 
-    // The same command again picks up the finished segments.
-    let summary = vidstega(&args_for(0, false)).ok().json();
+    // The same command again picks up the finished segments, even with
+    // another number of workers (the first run's plan is kept).
+    let mut rerun = args_for(0, false);
+    let jobs_at = rerun.iter().position(|a| *a == "--jobs").unwrap();
+    rerun[jobs_at + 1] = "1";
+    let summary = vidstega(&rerun).ok().json();
     let resumed = summary["segments_resumed"].as_u64().unwrap();
     assert!(resumed > 0, "nothing was resumed: {summary}");
     assert_eq!(
@@ -956,6 +962,22 @@ fn damage_within_parity_is_repaired_and_beyond_it_is_exit_5() {
         .collect();
     assert_eq!(damaged, vec![20, 21, 22, 23]);
     assert_eq!(extract_ok(&repaired), message);
+
+    // The first frames lost: the header is found in a later frame, and the
+    // frames read while looking for it are still extracted (and counted).
+    let late_header = dir.path().join("late-header.mkv");
+    splice_cover_frames(&cover, &stego, 0..3, &late_header);
+    for jobs in ["1", "2"] {
+        let out = extract(&late_header, &["--json", "--jobs", jobs]).ok().json();
+        let damaged: Vec<u64> = out["damaged_frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_u64().unwrap())
+            .collect();
+        assert_eq!(damaged, vec![0, 1, 2], "--jobs {jobs}");
+    }
+    assert_eq!(extract_ok(&late_header), message);
 
     // Half the frames lost: the header still opens (the password is right)
     // but the message cannot be rebuilt.

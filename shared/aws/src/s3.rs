@@ -36,6 +36,8 @@ pub const MAX_PART_SIZE: u64 = 64 * MIB;
 pub const MAX_PARTS: u64 = 10_000;
 /// How many parts of a file are uploaded at once.
 const PARALLEL_FILE_PARTS: usize = 4;
+/// How many parts of a stream are uploaded at once (each held in memory).
+const PARALLEL_STREAM_PARTS: usize = 4;
 /// How long presigned URLs stay valid unless configured otherwise.
 pub const DEFAULT_PRESIGN_TTL: Duration = Duration::from_secs(3600);
 /// The longest validity SigV4 presigning allows.
@@ -481,7 +483,11 @@ impl S3Store {
     /// Uploads `first` and then the rest of `reader` as parts of `upload_id`
     /// and completes the upload; the caller aborts it on error.
     fn stream_parts(&self, key: &str, upload_id: &str, first: Vec<u8>, reader: &mut dyn Read) -> Result<u64> {
+        // Parts upload on the runtime while this thread reads the next one
+        // from the stream; at most PARALLEL_STREAM_PARTS are in flight, so
+        // memory stays at a few parts whatever the stream's length.
         let mut parts = Vec::new();
+        let mut tasks = tokio::task::JoinSet::new();
         let mut total = 0u64;
         let mut chunk = first;
         let mut number = 1u64;
@@ -490,7 +496,18 @@ impl S3Store {
             total += size;
             let last = size < stream_part_size(number);
             if size > 0 {
-                parts.push(self.block_on(self.upload_part_bytes(key, upload_id, number as i32, chunk))?);
+                if tasks.len() >= PARALLEL_STREAM_PARTS {
+                    parts.push(self.block_on(next_part(&mut tasks))?);
+                }
+                let (store, key, upload_id) = (self.clone(), key.to_string(), upload_id.to_string());
+                tasks.spawn_on(
+                    async move {
+                        store
+                            .upload_part_bytes(&key, &upload_id, number as i32, chunk)
+                            .await
+                    },
+                    &self.handle,
+                );
             }
             if last {
                 break;
@@ -503,6 +520,10 @@ impl S3Store {
             }
             chunk = read_part(reader, stream_part_size(number)).map_err(|e| stream_read_error(key, e))?;
         }
+        while !tasks.is_empty() {
+            parts.push(self.block_on(next_part(&mut tasks))?);
+        }
+        parts.sort_by_key(|p| p.part_number());
         self.block_on(self.complete_multipart(key, upload_id, parts))?;
         Ok(total)
     }
@@ -529,6 +550,21 @@ impl S3Store {
             .await
             .map_err(|e| self.err(&format!("upload part {number} of"), key, e))?;
         Ok(completed(number, out.e_tag, out.checksum_crc32))
+    }
+}
+
+/// The next finished part upload of `tasks` (which must not be empty). On
+/// error the set is dropped by the caller, which aborts the other parts.
+async fn next_part(tasks: &mut tokio::task::JoinSet<Result<CompletedPart>>) -> Result<CompletedPart> {
+    match tasks.join_next().await {
+        Some(Ok(part)) => part,
+        Some(Err(join)) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Some(Err(join)) => Err(PipelineError::Store {
+            message: "a part upload was cancelled (the runtime is shutting down)".into(),
+            retryable: true,
+            source: Some(Box::new(join)),
+        }),
+        None => Err(PipelineError::Conflict("no part upload was running".into())),
     }
 }
 
@@ -661,7 +697,8 @@ impl ObjectStore for S3Store {
     }
 
     /// Reads `reader` in parts of [`stream_part_size`] (8 MiB at first) and
-    /// uploads each before reading the next, so about one part is in memory.
+    /// uploads up to four at once while it reads the next, so at most five
+    /// parts are in memory.
     /// A stream shorter than one part is a single PUT. Any error (reading or
     /// uploading) aborts the multipart upload: nothing is left under `key`.
     fn put_stream(&self, key: &str, reader: &mut dyn Read) -> Result<u64> {

@@ -16,6 +16,7 @@
 //! warning otherwise. The output container follows the output file's
 //! extension unless [`ConcatOptions::container`] says otherwise.
 
+use ffmpeg_sidecar::command::FfmpegCommand;
 use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -269,62 +270,7 @@ fn concat_inner(
         Some(c) => c,
         None => OutputContainer::from_path(output)?,
     };
-    let incompatible = |detail: String| MediaError::IncompatibleContainer {
-        path: output.to_path_buf(),
-        detail,
-    };
-    if !container.holds_video(&first.codec) {
-        return Err(incompatible(format!(
-            "{} video cannot be stored in {container}; name the output .mkv (or .mov), or use the H.264 codec",
-            first.codec
-        )));
-    }
-    let mut warnings = Vec::new();
-    for a in &source.audio {
-        if !container.holds_audio(&a.codec_name) {
-            return Err(incompatible(format!(
-                "the source's audio stream #{} is {}, which FFmpeg cannot copy into {container} without \
-                 re-encoding; name the output .mkv instead",
-                a.index, a.codec_name
-            )));
-        }
-    }
-    let mut subtitle_maps = Vec::new();
-    for s in &source.subtitles {
-        if container.holds_subtitle(&s.codec_name) {
-            subtitle_maps.push(s.index);
-        } else {
-            warnings.push(format!(
-                "subtitle stream #{} ({}) was dropped: {container} cannot hold it; use .mkv to keep \
-                 text subtitles such as SubRip/ASS",
-                s.index, s.codec_name
-            ));
-        }
-    }
-    let mut attachment_maps = Vec::new();
-    for o in &source.other_streams {
-        if o.codec_type == "attachment" && container == OutputContainer::Matroska {
-            attachment_maps.push(o.index);
-        } else {
-            warnings.push(format!(
-                "stream #{} ({}{}) was not copied",
-                o.index,
-                o.note,
-                o.codec_name
-                    .as_deref()
-                    .map(|c| format!(", {c}"))
-                    .unwrap_or_default()
-            ));
-        }
-    }
-    let rotation = source.video.rotation_degrees;
-    if rotation != 0 && !container.keeps_rotation() {
-        warnings.push(format!(
-            "the source is rotated {rotation}°, but FFmpeg 5.1 cannot store rotation in {container}: the output \
-             will play unrotated; name it .mp4 or .mov to keep the rotation"
-        ));
-    }
-
+    let streams = SourceStreams::plan(source, &first.codec, container, output)?;
     // The concat list, with exact durations.
     let mut list = tempfile::Builder::new()
         .prefix("vidstega-concat-")
@@ -338,17 +284,7 @@ fn concat_inner(
 
     let (mut command, ffmpeg_path) = ffmpeg_command()?;
     command.args(["-nostdin", "-y"]);
-    // Keep the source's offset between the video and the other streams: the
-    // source input is shifted by its container start time, the segments
-    // start at 0, so shift them by the video's own lead.
-    let lead = source
-        .video
-        .start_time_seconds
-        .map(|v| v - source.start_time_seconds)
-        .unwrap_or(0.0);
-    if lead > 0.000_001 {
-        command.arg("-itsoffset").arg(format!("{lead:.6}"));
-    }
+    streams.shift_video_input(&mut command);
     command
         .args(["-protocol_whitelist", "file,http,https,tcp,tls,crypto"])
         .args(["-f", "concat", "-safe", "0", "-i"])
@@ -356,44 +292,9 @@ fn concat_inner(
         .arg("-i")
         .arg(&source.path)
         .args(["-map", "0:v:0"]);
-    for a in &source.audio {
-        command.arg("-map").arg(format!("1:{}", a.index));
-    }
-    for index in subtitle_maps.iter().chain(&attachment_maps) {
-        command.arg("-map").arg(format!("1:{index}"));
-    }
-    command.args(["-c", "copy", "-map_metadata", "1", "-map_chapters", "1"]);
-    // Any per-stream -map_metadata turns off FFmpeg's automatic copying of
-    // stream tags (language, title, attachment file names), so map every
-    // output stream's tags from its source stream explicitly.
-    let mut stream_tags = vec![("v:0".to_string(), source.video.index)];
-    stream_tags.extend(
-        source
-            .audio
-            .iter()
-            .enumerate()
-            .map(|(n, a)| (format!("a:{n}"), a.index)),
-    );
-    stream_tags.extend(
-        subtitle_maps
-            .iter()
-            .enumerate()
-            .map(|(n, &i)| (format!("s:{n}"), i)),
-    );
-    stream_tags.extend(
-        attachment_maps
-            .iter()
-            .enumerate()
-            .map(|(n, &i)| (format!("t:{n}"), i)),
-    );
-    for (out_spec, in_index) in stream_tags {
-        command
-            .arg(format!("-map_metadata:s:{out_spec}"))
-            .arg(format!("1:s:{in_index}"));
-    }
-    if rotation != 0 {
-        command.arg("-metadata:s:v:0").arg(format!("rotate={rotation}"));
-    }
+    streams.map_from_input(&mut command, 1);
+    command.args(["-c", "copy"]);
+    streams.tag_from_input(&mut command, 1);
     command.args(["-f", container.muxer()]);
     if stream.is_some() {
         if container != OutputContainer::Matroska {
@@ -444,16 +345,209 @@ fn concat_inner(
         });
     }
 
-    let report = ConcatReport {
-        container,
-        audio_streams: source.audio.len(),
-        subtitle_streams: subtitle_maps.len(),
-        warnings,
-    };
+    let report = streams.report();
     if options.verify && stream.is_none() {
-        verify_output(output, source, first, &report)?;
+        verify_joined(output, source, &first.codec, first.frame_rate, &report)?;
     }
     Ok((report, streamed))
+}
+
+/// Whether [`crate::FrameWriter::create_joined`] can write `source`'s video
+/// into `container` in one pass with nothing lost. FFmpeg 5.1 writes a
+/// display rotation only when it stream-copies the video, so a rotated
+/// source going into a container that keeps rotation (MP4, MOV) must be
+/// encoded to segments and joined with [`concat()`] instead.
+pub fn joins_in_one_pass(source: &MediaInfo, container: OutputContainer) -> bool {
+    source.video.rotation_degrees == 0 || !container.keeps_rotation()
+}
+
+/// Which of a source's streams go into a joined output next to the new
+/// video, and what could not be carried over. Shared by [`concat()`] and
+/// [`crate::FrameWriter::create_joined`], so both write the same streams,
+/// tags and offsets.
+#[derive(Debug, Clone)]
+pub(crate) struct SourceStreams<'a> {
+    source: &'a MediaInfo,
+    container: OutputContainer,
+    subtitle_maps: Vec<usize>,
+    attachment_maps: Vec<usize>,
+    warnings: Vec<String>,
+}
+
+impl<'a> SourceStreams<'a> {
+    /// Checks that `container` can hold `codec` video and every audio stream
+    /// of `source`; picks the subtitles and attachments it can hold.
+    pub(crate) fn plan(
+        source: &'a MediaInfo,
+        codec: &LosslessCodec,
+        container: OutputContainer,
+        output: &Path,
+    ) -> Result<Self, MediaError> {
+        let incompatible = |detail: String| MediaError::IncompatibleContainer {
+            path: output.to_path_buf(),
+            detail,
+        };
+        if !container.holds_video(codec) {
+            return Err(incompatible(format!(
+                "{codec} video cannot be stored in {container}; name the output .mkv (or .mov), or use the H.264 codec"
+            )));
+        }
+        let mut warnings = Vec::new();
+        for a in &source.audio {
+            if !container.holds_audio(&a.codec_name) {
+                return Err(incompatible(format!(
+                    "the source's audio stream #{} is {}, which FFmpeg cannot copy into {container} without \
+                     re-encoding; name the output .mkv instead",
+                    a.index, a.codec_name
+                )));
+            }
+        }
+        let mut subtitle_maps = Vec::new();
+        for s in &source.subtitles {
+            if container.holds_subtitle(&s.codec_name) {
+                subtitle_maps.push(s.index);
+            } else {
+                warnings.push(format!(
+                    "subtitle stream #{} ({}) was dropped: {container} cannot hold it; use .mkv to keep \
+                     text subtitles such as SubRip/ASS",
+                    s.index, s.codec_name
+                ));
+            }
+        }
+        let mut attachment_maps = Vec::new();
+        for o in &source.other_streams {
+            if o.codec_type == "attachment" && container == OutputContainer::Matroska {
+                attachment_maps.push(o.index);
+            } else {
+                warnings.push(format!(
+                    "stream #{} ({}{}) was not copied",
+                    o.index,
+                    o.note,
+                    o.codec_name
+                        .as_deref()
+                        .map(|c| format!(", {c}"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        let rotation = source.video.rotation_degrees;
+        if rotation != 0 && !container.keeps_rotation() {
+            warnings.push(format!(
+                "the source is rotated {rotation}°, but FFmpeg 5.1 cannot store rotation in {container}: the output \
+                 will play unrotated; name it .mp4 or .mov to keep the rotation"
+            ));
+        }
+        Ok(SourceStreams {
+            source,
+            container,
+            subtitle_maps,
+            attachment_maps,
+            warnings,
+        })
+    }
+
+    /// Where the source is read from.
+    pub(crate) fn source_path(&self) -> &Path {
+        &self.source.path
+    }
+
+    /// The container written.
+    pub(crate) fn container(&self) -> OutputContainer {
+        self.container
+    }
+
+    /// Input option for the new video (put before its `-i`): keeps the
+    /// source's offset between the video and the other streams. The source
+    /// input is shifted by its container start time and the new video starts
+    /// at 0, so shift the video by its own lead.
+    pub(crate) fn shift_video_input(&self, command: &mut FfmpegCommand) {
+        let lead = self.video_lead();
+        if lead > 0.000_001 {
+            command.arg("-itsoffset").arg(format!("{lead:.6}"));
+        }
+    }
+
+    /// The same offset for a video input whose time base is too coarse to
+    /// shift exactly (raw frames are timed in whole frames): this input
+    /// option (put before the *source's* `-i`) moves the source's streams
+    /// back by the lead instead, and the muxer shifts everything forward.
+    pub(crate) fn shift_source_input(&self, command: &mut FfmpegCommand) {
+        let lead = self.video_lead();
+        if lead > 0.000_001 {
+            command.arg("-itsoffset").arg(format!("-{lead:.6}"));
+        }
+    }
+
+    /// How much later than the source's earliest stream its video starts.
+    fn video_lead(&self) -> f64 {
+        self.source
+            .video
+            .start_time_seconds
+            .map(|v| v - self.source.start_time_seconds)
+            .unwrap_or(0.0)
+    }
+
+    /// `-map`s for the copied streams of the source, read as input `input`.
+    pub(crate) fn map_from_input(&self, command: &mut FfmpegCommand, input: usize) {
+        for a in &self.source.audio {
+            command.arg("-map").arg(format!("{input}:{}", a.index));
+        }
+        for index in self.subtitle_maps.iter().chain(&self.attachment_maps) {
+            command.arg("-map").arg(format!("{input}:{index}"));
+        }
+    }
+
+    /// Global, chapter and per-stream tags and the rotation, from input `input`.
+    pub(crate) fn tag_from_input(&self, command: &mut FfmpegCommand, input: usize) {
+        let source = self.source;
+        command
+            .arg("-map_metadata")
+            .arg(input.to_string())
+            .arg("-map_chapters")
+            .arg(input.to_string());
+        // Any per-stream -map_metadata turns off FFmpeg's automatic copying of
+        // stream tags (language, title, attachment file names), so map every
+        // output stream's tags from its source stream explicitly.
+        let mut stream_tags = vec![("v:0".to_string(), source.video.index)];
+        stream_tags.extend(
+            source
+                .audio
+                .iter()
+                .enumerate()
+                .map(|(n, a)| (format!("a:{n}"), a.index)),
+        );
+        stream_tags.extend(
+            self.subtitle_maps
+                .iter()
+                .enumerate()
+                .map(|(n, &i)| (format!("s:{n}"), i)),
+        );
+        stream_tags.extend(
+            self.attachment_maps
+                .iter()
+                .enumerate()
+                .map(|(n, &i)| (format!("t:{n}"), i)),
+        );
+        for (out_spec, in_index) in stream_tags {
+            command
+                .arg(format!("-map_metadata:s:{out_spec}"))
+                .arg(format!("{input}:s:{in_index}"));
+        }
+        let rotation = source.video.rotation_degrees;
+        if rotation != 0 {
+            command.arg("-metadata:s:v:0").arg(format!("rotate={rotation}"));
+        }
+    }
+
+    /// What was written, for the caller.
+    pub(crate) fn report(&self) -> ConcatReport {
+        ConcatReport {
+            container: self.container,
+            audio_streams: self.source.audio.len(),
+            subtitle_streams: self.subtitle_maps.len(),
+            warnings: self.warnings.clone(),
+        }
+    }
 }
 
 /// The ffconcat script: each segment with its exact duration.
@@ -493,10 +587,14 @@ fn concat_list(segments: &[EncodedSegment]) -> Result<String, MediaError> {
     Ok(text)
 }
 
-fn verify_output(
+/// Checks a joined video against its source: frame count, video codec and
+/// frame rate, the number of audio streams, and the rotation where the
+/// container keeps it. Probes the whole file once, without decoding.
+pub fn verify_joined(
     output: &Path,
     source: &MediaInfo,
-    first: &EncodedSegment,
+    codec: &LosslessCodec,
+    frame_rate: crate::rational::Rational,
     report: &ConcatReport,
 ) -> Result<(), MediaError> {
     let out = probe(output)?;
@@ -510,18 +608,17 @@ fn verify_output(
             out.video.frame_count, source.video.frame_count
         )));
     }
-    if out.video.codec_name != first.codec.ffprobe_codec_name() {
+    if out.video.codec_name != codec.ffprobe_codec_name() {
         return Err(fail(format!(
             "its video codec is {}, expected {}",
             out.video.codec_name,
-            first.codec.ffprobe_codec_name()
+            codec.ffprobe_codec_name()
         )));
     }
-    if out.video.frame_rate() != first.frame_rate {
+    if out.video.frame_rate() != frame_rate {
         return Err(fail(format!(
-            "its frame rate is {}, expected {}",
+            "its frame rate is {}, expected {frame_rate}",
             out.video.frame_rate(),
-            first.frame_rate
         )));
     }
     if out.audio.len() != report.audio_streams {

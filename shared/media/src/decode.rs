@@ -7,9 +7,10 @@
 //! exactly frames `start..end`, because the hidden data's placement depends
 //! on the frame index. So the reader:
 //!
-//! 1. seeks the demuxer to a point *before* the wanted keyframe (half a frame
-//!    before frame `start`; `-noaccurate_seek`, `-copyts` so timestamps stay
-//!    as probed),
+//! 1. seeks the demuxer to the last keyframe at or before half a frame after
+//!    frame `start` (`-noaccurate_seek`, `-copyts` so timestamps stay as
+//!    probed): exactly frame `start` when it is a keyframe, as segment starts
+//!    are, so no earlier GOP is decoded,
 //! 2. selects frames by their exact integer timestamps with
 //!    `trim=start_pts=..:end_pts=..` (no float rounding),
 //! 3. reads each frame's timestamp from `showinfo` on stderr and checks it
@@ -110,10 +111,8 @@ impl FrameReader {
             let end_pts = video.display_pts.get(e).copied();
             let mut attempts = Vec::new();
             if s > 0 {
-                // Half a frame before frame `start`, on the file's clock
-                // (ffmpeg's -ss counts from the container start time).
-                let mid = (video.display_pts[s - 1] as f64 + video.display_pts[s] as f64) / 2.0;
-                let target = mid * video.time_base.as_f64() - info.start_time_seconds;
+                let target =
+                    seek_target(&video.display_pts, s) * video.time_base.as_f64() - info.start_time_seconds;
                 if target > 0.0 {
                     attempts.push(Some(target));
                 }
@@ -395,6 +394,22 @@ impl std::fmt::Debug for FrameReader {
     }
 }
 
+/// Where to seek (in stream ticks) to start decoding at display frame `s`:
+/// half a frame *after* frame `s`. ffmpeg's `-noaccurate_seek` lands on the
+/// last keyframe at or before the target, so when `s` is a keyframe (as
+/// segment starts are) decoding starts exactly there, with half a frame of
+/// margin for rounding either way; a target before frame `s` would land on
+/// the previous keyframe and decode a whole GOP for nothing. For the last
+/// frame (no later one) the target is half a frame before it.
+fn seek_target(display_pts: &[i64], s: usize) -> f64 {
+    match (display_pts.get(s), display_pts.get(s + 1)) {
+        (Some(&at), Some(&next)) => (at as f64 + next as f64) / 2.0,
+        (Some(&at), None) if s > 0 => (display_pts[s - 1] as f64 + at as f64) / 2.0,
+        (Some(&at), None) => at as f64,
+        (None, _) => 0.0,
+    }
+}
+
 /// Fills `buf` from `reader`; returns how many bytes were read before EOF.
 fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
@@ -424,7 +439,17 @@ fn parse_showinfo_pts(line: &str) -> Option<Option<i64>> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_showinfo_pts;
+    use super::{parse_showinfo_pts, seek_target};
+
+    #[test]
+    fn seeks_half_a_frame_after_the_first_wanted_frame() {
+        let pts = [0, 512, 1024, 1536];
+        assert_eq!(seek_target(&pts, 2), 1280.0);
+        assert!(seek_target(&pts, 2) > pts[2] as f64 && seek_target(&pts, 2) < pts[3] as f64);
+        // The last frame has no later one: half a frame before it.
+        assert_eq!(seek_target(&pts, 3), 1280.0);
+        assert_eq!(seek_target(&[7], 0), 7.0);
+    }
 
     #[test]
     fn parses_showinfo_lines() {

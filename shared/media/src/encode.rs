@@ -21,9 +21,10 @@ use std::sync::{Arc, Mutex};
 
 use ffmpeg_sidecar::child::FfmpegChild;
 
+use crate::concat::{joins_in_one_pass, ConcatReport, OutputContainer, SourceStreams};
 use crate::error::MediaError;
 use crate::pixel::RawFormat;
-use crate::probe::{ColorInfo, VideoStreamInfo};
+use crate::probe::{ColorInfo, MediaInfo, VideoStreamInfo};
 use crate::process::{kill_and_reap, StderrDrain};
 use crate::rational::Rational;
 use crate::tools::{ffmpeg_command, spawn_ffmpeg, Tool};
@@ -246,6 +247,45 @@ impl FrameWriter {
     /// Starts ffmpeg encoding frames of `format` into `path` (overwritten if
     /// it exists; always NUT, whatever the extension).
     pub fn create(path: &Path, format: RawFormat, settings: &EncodeSettings) -> Result<Self, MediaError> {
+        Self::start(path, format, settings, None)
+    }
+
+    /// Starts ffmpeg encoding frames of `format` straight into the finished
+    /// video at `path` (`container`, overwritten if it exists): the new video
+    /// stream plus every audio stream of `source` copied, the subtitles the
+    /// container holds, chapters, tags and rotation — what [`crate::concat()`]
+    /// makes of segments, in one pass, for a video embedded as one piece.
+    /// The frames written must be all of `source`'s; check the result with
+    /// [`crate::verify_joined`] after [`FrameWriter::finish`]. Refused when
+    /// [`crate::joins_in_one_pass`] says something would be lost.
+    pub fn create_joined(
+        path: &Path,
+        format: RawFormat,
+        settings: &EncodeSettings,
+        source: &MediaInfo,
+        container: OutputContainer,
+    ) -> Result<(Self, ConcatReport), MediaError> {
+        if !joins_in_one_pass(source, container) {
+            return Err(MediaError::IncompatibleContainer {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "FFmpeg 5.1 cannot write the source's {}° rotation while encoding into {container}; \
+                     encode segments and join them with concat()",
+                    source.video.rotation_degrees
+                ),
+            });
+        }
+        let streams = SourceStreams::plan(source, &settings.codec, container, path)?;
+        let writer = Self::start(path, format, settings, Some(&streams))?;
+        Ok((writer, streams.report()))
+    }
+
+    fn start(
+        path: &Path,
+        format: RawFormat,
+        settings: &EncodeSettings,
+        joined: Option<&SourceStreams<'_>>,
+    ) -> Result<Self, MediaError> {
         if !settings.frame_rate.is_valid() {
             return Err(MediaError::UnsupportedFrameFormat {
                 detail: format!(
@@ -283,31 +323,52 @@ impl FrameWriter {
         let plain_pix_fmt = format.pixel.ffmpeg_name();
         let range = if format.full_range { "pc" } else { "tv" };
         let (mut command, ffmpeg_path) = ffmpeg_command()?;
+        command.arg("-y");
         command
-            .arg("-y")
             .args(["-f", "rawvideo", "-pix_fmt", plain_pix_fmt])
             .arg("-s")
             .arg(format!("{}x{}", format.width, format.height))
             .arg("-framerate")
             .arg(settings.frame_rate.to_string())
             .args(["-color_range", range])
-            .args(["-i", "pipe:0", "-map", "0:v:0"]);
+            .args(["-i", "pipe:0"]);
+        if let Some(streams) = joined {
+            streams.shift_source_input(&mut command);
+            command.arg("-i").arg(streams.source_path());
+        }
+        command.args(["-map", "0:v:0"]);
+        if let Some(streams) = joined {
+            streams.map_from_input(&mut command, 1);
+            // Everything from the source is copied; the video is encoded below.
+            command.args(["-c", "copy"]);
+            streams.tag_from_input(&mut command, 1);
+        }
         if let Some(sar) = settings.sample_aspect_ratio {
             command.arg("-vf").arg(format!("setsar={}/{}", sar.num, sar.den));
         }
-        command
-            .args(settings.codec.encoder_args())
-            .args(["-pix_fmt", plain_pix_fmt, "-color_range", range]);
+        command.args(settings.codec.encoder_args()).args([
+            "-pix_fmt:v:0",
+            plain_pix_fmt,
+            "-color_range:v:0",
+            range,
+        ]);
         for (option, value, allowed) in [
             ("-colorspace", &settings.color.space, COLORSPACES),
             ("-color_primaries", &settings.color.primaries, PRIMARIES),
             ("-color_trc", &settings.color.transfer, TRANSFERS),
         ] {
             if let Some(v) = value.as_deref().filter(|v| allowed.contains(v)) {
-                command.args([option, v]);
+                command.arg(format!("{option}:v:0")).arg(v);
             }
         }
-        command.args(["-f", "nut"]).arg(path);
+        if joined.is_some() {
+            // The source's streams may start before 0 (see
+            // `shift_source_input`); shift the whole file so nothing does,
+            // in every container alike.
+            command.args(["-avoid_negative_ts", "make_non_negative"]);
+        }
+        let muxer = joined.map_or("nut", |streams| streams.container().muxer());
+        command.args(["-f", muxer]).arg(path);
 
         let mut child = spawn_ffmpeg(&mut command, &ffmpeg_path)?;
         let stdin = child.take_stdin();

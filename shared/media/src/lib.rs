@@ -36,7 +36,10 @@ mod process;
 mod rational;
 mod tools;
 
-pub use concat::{concat, concat_to_stream, ConcatOptions, ConcatReport, OutputContainer, StreamSink};
+pub use concat::{
+    concat, concat_to_stream, joins_in_one_pass, verify_joined, ConcatOptions, ConcatReport, OutputContainer,
+    StreamSink,
+};
 pub use decode::FrameReader;
 pub use encode::{EncodeSettings, EncodedSegment, FrameWriter, LosslessCodec, X264Preset, SEGMENT_EXTENSION};
 pub use error::{MediaError, StderrTail};

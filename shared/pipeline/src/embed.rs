@@ -10,11 +10,15 @@ use crate::error::{PipelineError, Result};
 use crate::plan::{geometry_of, Plan};
 use crate::ports::{Finished, JobStore, ObjectStore};
 use crate::progress::Progress;
+use crate::records::SegmentRecord;
 use crossbeam_channel::bounded;
 use std::path::Path;
 use std::time::Instant;
 use vidstega_core::{byte_span, BodyBits, Envelope, Layout, PlacementKey, ENVELOPE_HEADER_LEN};
-use vidstega_media::{EncodeSettings, FrameReader, FrameWriter, LosslessCodec, MediaInfo};
+use vidstega_media::{
+    verify_joined, ConcatReport, EncodeSettings, FrameReader, FrameWriter, LosslessCodec, MediaInfo,
+    OutputContainer, RawFormat,
+};
 
 /// Frame buffers per segment pipeline: one being decoded, one embedded, one
 /// encoded, one queued.
@@ -68,20 +72,7 @@ pub fn embed_segment(
     }
     let started = Instant::now();
     progress.segment_started(index, seg.frame_end - seg.frame_start);
-
-    // This segment's share of the sealed body, by range read.
-    let header =
-        Envelope::parse_header(&objects.read_range(&plan.envelope_key, 0..ENVELOPE_HEADER_LEN as u64)?)?;
-    let bits = seg.bit_start..seg.bit_end;
-    let span = byte_span(&bits);
-    let base = ENVELOPE_HEADER_LEN as u64;
-    let window = BodyBits::new(
-        bits,
-        objects.read_range(&plan.envelope_key, base + span.start..base + span.end)?,
-    )?;
-    let format = plan.raw_format()?;
-    let geometry = geometry_of(&format)?;
-    let layout = Layout::for_embedding(key, &header, &geometry, plan.plane_set(), plan.frame_count)?;
+    let prepared = prepare(objects, plan, seg, key)?;
 
     let tmp = tempfile::Builder::new()
         .prefix(&format!("{}-{index:05}-", plan.job_id))
@@ -95,6 +86,71 @@ pub fn embed_segment(
         })?
         .into_temp_path();
     let settings = EncodeSettings::for_source(&media.video, codec);
+    let writer = FrameWriter::create(&tmp, prepared.format, &settings)?;
+    let changed = stream_segment(media, seg, &prepared, writer, progress)?;
+    objects.put_file(&segment_key, &tmp)?;
+    let millis = started.elapsed().as_millis() as u64;
+    if let Finished::Already = jobs.finish_segment(&plan.job_id, index, millis)? {
+        tracing::info!(job = %plan.job_id, segment = index, "segment was already counted; file refreshed");
+    }
+    progress.segment_finished(index, false);
+    Ok(SegmentOutcome::Embedded {
+        frames: seg.frame_end - seg.frame_start,
+        changed_samples: changed,
+        millis,
+    })
+}
+
+/// What a segment's embedding needs besides its frames.
+struct Prepared {
+    format: RawFormat,
+    layout: Layout,
+    window: BodyBits,
+}
+
+/// Reads this segment's share of the sealed body (by range reads) and builds
+/// the layout that places it.
+fn prepare(
+    objects: &dyn ObjectStore,
+    plan: &Plan,
+    seg: &SegmentRecord,
+    key: &PlacementKey,
+) -> Result<Prepared> {
+    let header =
+        Envelope::parse_header(&objects.read_range(&plan.envelope_key, 0..ENVELOPE_HEADER_LEN as u64)?)?;
+    let bits = seg.bit_start..seg.bit_end;
+    let span = byte_span(&bits);
+    let base = ENVELOPE_HEADER_LEN as u64;
+    let window = BodyBits::new(
+        bits,
+        objects.read_range(&plan.envelope_key, base + span.start..base + span.end)?,
+    )?;
+    let format = plan.raw_format()?;
+    let geometry = geometry_of(&format)?;
+    let layout = Layout::for_embedding(key, &header, &geometry, plan.plane_set(), plan.frame_count)?;
+    Ok(Prepared {
+        format,
+        layout,
+        window,
+    })
+}
+
+/// Streams segment `seg` through decoder → embedder → `writer`, finishes the
+/// writer, and returns the number of samples changed.
+fn stream_segment(
+    media: &MediaInfo,
+    seg: &SegmentRecord,
+    prepared: &Prepared,
+    writer: FrameWriter,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let Prepared {
+        format,
+        layout,
+        window,
+    } = prepared;
+    let format = *format;
+    let index = seg.index;
     let frame_len = format.frame_len();
     let expected = seg.frame_end - seg.frame_start;
 
@@ -125,10 +181,8 @@ pub fn embed_segment(
             }
             Ok(n)
         });
-        let tmp_path: &Path = &tmp;
-        let settings = &settings;
         let encoder = s.spawn(move || -> Result<u64> {
-            let mut writer = FrameWriter::create(tmp_path, format, settings)?;
+            let mut writer = writer;
             while let Ok(buf) = embedded_rx.recv() {
                 writer.write_frame(&buf)?;
                 // The decoder may have stopped; a closed pool is fine.
@@ -147,7 +201,7 @@ pub fn embed_segment(
             let mut n = 0;
             for (f, mut buf) in decoded_rx.iter() {
                 let mut planes = format.split_planes_mut(&mut buf)?;
-                changed += layout.embed_frame(f, &window, &mut planes)?.changed_samples;
+                changed += layout.embed_frame(f, window, &mut planes)?.changed_samples;
                 n += 1;
                 progress.frames(index, 1);
                 if embedded_tx.send(buf).is_err() {
@@ -173,15 +227,49 @@ pub fn embed_segment(
             "segment {index}: decoded {decoded}, encoded {encoded}, expected {expected} frames"
         )));
     }
-    objects.put_file(&segment_key, &tmp)?;
+    Ok(changed)
+}
+
+/// Embeds a one-segment plan straight into the finished video at `output`
+/// (`container`): the encoder also copies the source's audio and other
+/// streams, so no segment file is written and no join pass is needed. The
+/// result is checked like a join's, and the segment and job are recorded as
+/// done, as if embed-segment and concat had run.
+#[allow(clippy::too_many_arguments)]
+pub fn embed_in_one_pass(
+    objects: &dyn ObjectStore,
+    jobs: &dyn JobStore,
+    plan: &Plan,
+    media: &MediaInfo,
+    codec: LosslessCodec,
+    key: &PlacementKey,
+    output: &Path,
+    container: OutputContainer,
+    progress: &dyn Progress,
+) -> Result<(SegmentOutcome, ConcatReport)> {
+    let [seg] = plan.segments.as_slice() else {
+        return Err(PipelineError::Conflict(format!(
+            "job {} has {} segments; only a one-segment plan is embedded in one pass",
+            plan.job_id,
+            plan.segments.len()
+        )));
+    };
+    let started = Instant::now();
+    progress.segment_started(seg.index, seg.frame_end - seg.frame_start);
+    let prepared = prepare(objects, plan, seg, key)?;
+    let settings = EncodeSettings::for_source(&media.video, codec);
+    let (writer, report) = FrameWriter::create_joined(output, prepared.format, &settings, media, container)?;
+    let changed = stream_segment(media, seg, &prepared, writer, progress)?;
+    verify_joined(output, media, &codec, settings.frame_rate, &report)?;
     let millis = started.elapsed().as_millis() as u64;
-    if let Finished::Already = jobs.finish_segment(&plan.job_id, index, millis)? {
-        tracing::info!(job = %plan.job_id, segment = index, "segment was already counted; file refreshed");
-    }
-    progress.segment_finished(index, false);
-    Ok(SegmentOutcome::Embedded {
-        frames: expected,
-        changed_samples: changed,
-        millis,
-    })
+    jobs.finish_segment(&plan.job_id, seg.index, millis)?;
+    progress.segment_finished(seg.index, false);
+    Ok((
+        SegmentOutcome::Embedded {
+            frames: seg.frame_end - seg.frame_start,
+            changed_samples: changed,
+            millis,
+        },
+        report,
+    ))
 }

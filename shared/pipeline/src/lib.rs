@@ -24,7 +24,7 @@ mod runner;
 mod segments;
 
 pub use concat::{concat_segments, joinable_segments};
-pub use embed::{embed_segment, SegmentOutcome, FRAME_BUFFERS};
+pub use embed::{embed_in_one_pass, embed_segment, SegmentOutcome, FRAME_BUFFERS};
 pub use error::{media_class, PipelineError, Result};
 pub use extract::{extract_file, Extracted, HEADER_SEARCH_FRAMES};
 pub use plan::{envelope_header, geometry_of, plan_job, source_path, Limits, Plan, PlanSettings, Planned};

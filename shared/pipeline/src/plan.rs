@@ -216,6 +216,17 @@ fn check_limits(info: &MediaInfo, limits: &Limits) -> Result<()> {
     }
 }
 
+/// The plan stored for `job`, if it was planned before and has segment rows.
+fn stored_plan(objects: &dyn ObjectStore, jobs: &dyn JobStore, job: &JobRecord) -> Result<Option<Plan>> {
+    let key = Plan::key(&job.job_id);
+    if jobs.segments(&job.job_id)?.is_empty() || objects.size(&key)?.is_none() {
+        return Ok(None);
+    }
+    // One that cannot be read is planned again (and checked against the rows).
+    let plan = serde_json::from_slice::<Plan>(&objects.read_all(&key)?).ok();
+    Ok(plan.filter(|p| p.envelope_key == job.envelope_key && p.video_key == job.video_key))
+}
+
 /// What planning produced: the stored plan and the probe it came from.
 #[derive(Clone, Debug)]
 pub struct Planned {
@@ -226,7 +237,9 @@ pub struct Planned {
 }
 
 /// Plans `job`: probes, validates, segments, records. Running it again for
-/// the same job gives the same plan and changes nothing.
+/// the same job changes nothing: once segments are recorded, the stored plan
+/// is kept (a resumed run may have other settings, such as fewer workers,
+/// but its finished segments belong to the first plan).
 pub fn plan_job(
     objects: &dyn ObjectStore,
     jobs: &dyn JobStore,
@@ -237,6 +250,11 @@ pub fn plan_job(
     let media = probe(&source_path(objects.media_source(&job.video_key)?))?;
     check_limits(&media, &settings.limits)?;
     media.require_constant_frame_rate()?;
+    if let Some(plan) = stored_plan(objects, jobs, job)? {
+        if plan.frame_count == media.video.frame_count && plan.body_bits == header.body_bits() {
+            return Ok(Planned { plan, media });
+        }
+    }
     let choice = choose_raw_format(&media.video, Some(&settings.codec));
     let format = choice.format;
     let geometry = geometry_of(&format)?;

@@ -2,10 +2,12 @@
 //!
 //! plan → a bounded set of concurrent `embed-segment`s (the Map state's
 //! `MaxConcurrency`) → concat. Finished segments are recorded in the job
-//! table, so running the same job again resumes where it stopped.
+//! table, so running the same job again resumes where it stopped. A plan of
+//! one segment is embedded in one pass straight into the output (see
+//! [`embed_in_one_pass`]): with nothing to join, the join pass is skipped.
 
 use crate::concat::concat_segments;
-use crate::embed::{embed_segment, SegmentOutcome};
+use crate::embed::{embed_in_one_pass, embed_segment, SegmentOutcome};
 use crate::error::{PipelineError, Result};
 use crate::plan::{plan_job, PlanSettings, Planned};
 use crate::ports::{Created, JobStore, ObjectStore};
@@ -14,7 +16,7 @@ use crate::records::{JobRecord, Stage};
 use std::path::Path;
 use std::sync::Mutex;
 use vidstega_core::PlacementKey;
-use vidstega_media::{ConcatOptions, ConcatReport};
+use vidstega_media::{joins_in_one_pass, ConcatOptions, ConcatReport, OutputContainer};
 
 /// What a local embed run did.
 #[derive(Debug)]
@@ -59,6 +61,37 @@ pub fn run_embed(
     }
     let plan = &planned.plan;
     progress.stage("embed", plan.frame_count);
+    let container = OutputContainer::from_path(output)?;
+    if plan.segments.len() == 1
+        && joins_in_one_pass(&planned.media, container)
+        && !jobs.segments(&plan.job_id)?.iter().any(|s| s.done)
+    {
+        // One segment: its encoder writes the finished video, with the
+        // source's audio, in the same pass; there is nothing to join.
+        let (outcome, concat) = embed_in_one_pass(
+            objects,
+            jobs,
+            plan,
+            &planned.media,
+            settings.codec,
+            key,
+            output,
+            container,
+            progress,
+        )?;
+        jobs.set_stage(&plan.job_id, Stage::Done, None)?;
+        let changed_samples = match outcome {
+            SegmentOutcome::Embedded { changed_samples, .. } => changed_samples,
+            SegmentOutcome::AlreadyDone => 0,
+        };
+        return Ok(EmbedRun {
+            planned,
+            embedded: 1,
+            skipped: 0,
+            changed_samples,
+            concat,
+        });
+    }
     let queue = Mutex::new(plan.segments.iter());
     let outcome = Mutex::new((0u32, 0u32, 0u64));
     let failure: Mutex<Option<PipelineError>> = Mutex::new(None);

@@ -37,9 +37,16 @@ pub fn gop_segments(frame_count: u64, keyframes: &[u64], target_frames: u64) -> 
 
 /// A target segment length: long enough that ffmpeg's start-up is amortised,
 /// short enough that `workers` can run in parallel (about two segments per
-/// worker), and at most `max_frames` (the Lambda time budget).
+/// worker), and at most `max_frames` (the Lambda time budget). One worker
+/// has nothing to balance, so it gets segments of `max_frames`: every
+/// segment costs a decoder and an encoder start-up and drain, and a video
+/// that fits one segment needs no join at all.
 pub fn target_frames(frame_count: u64, workers: usize, min_frames: u64, max_frames: u64) -> u64 {
-    let per_worker = frame_count.div_ceil(2 * workers.max(1) as u64);
+    let per_worker = if workers <= 1 {
+        max_frames
+    } else {
+        frame_count.div_ceil(2 * workers as u64)
+    };
     per_worker.clamp(min_frames.max(1), max_frames.max(min_frames.max(1)))
 }
 
@@ -89,5 +96,8 @@ mod tests {
         assert_eq!(target_frames(100, 2, 10, 600), 25);
         assert_eq!(target_frames(10, 8, 10, 600), 10);
         assert_eq!(target_frames(1_000_000, 2, 10, 600), 600);
+        // One worker: as long as allowed, whatever the length.
+        assert_eq!(target_frames(100, 1, 10, 600), 600);
+        assert_eq!(target_frames(1_000_000, 1, 10, 600), 600);
     }
 }

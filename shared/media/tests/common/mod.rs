@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use vidstega_media::{
-    choose_raw_format, probe, EncodeSettings, EncodedSegment, FrameReader, FrameWriter, LosslessCodec,
-    MediaInfo, RawFormat,
+    choose_raw_format, probe, verify_joined, ConcatReport, EncodeSettings, EncodedSegment, FrameReader,
+    FrameWriter, LosslessCodec, MediaInfo, OutputContainer, RawFormat,
 };
 
 /// Runs the system ffmpeg quietly; panics with its stderr on failure.
@@ -170,6 +170,35 @@ pub fn reencode(
         segments.push(writer.finish().expect("finish segment"));
     }
     (segments, format, hashes)
+}
+
+/// Like [`reencode`], but the whole video goes through one encoder that
+/// writes the finished `output` (`container`) with the source's other
+/// streams, as [`FrameWriter::create_joined`] does. Returns the report, the
+/// raw format and the hashes of the frames written.
+pub fn reencode_joined(
+    info: &MediaInfo,
+    codec: LosslessCodec,
+    output: &Path,
+    container: OutputContainer,
+) -> (ConcatReport, RawFormat, Vec<u64>) {
+    let format = choose_raw_format(&info.video, Some(&codec)).format;
+    let settings = EncodeSettings::for_source(&info.video, codec);
+    let mut frame = vec![0u8; format.frame_len()];
+    let mut hashes = Vec::new();
+    let mut reader = FrameReader::open(info, 0..info.video.frame_count, format).expect("open reader");
+    let (mut writer, report) =
+        FrameWriter::create_joined(output, format, &settings, info, container).expect("start encoder");
+    while let Some(index) = reader.read_frame(&mut frame).expect("read") {
+        for (i, byte) in frame.iter_mut().enumerate().skip(index as usize % 7).step_by(97) {
+            *byte ^= (i & 1) as u8 | 1;
+        }
+        hashes.push(hash(&frame));
+        writer.write_frame(&frame).expect("write");
+    }
+    let segment = writer.finish().expect("finish");
+    verify_joined(output, info, &segment.codec, segment.frame_rate, &report).expect("verify");
+    (report, format, hashes)
 }
 
 /// Display-order presentation times of the video, from ffprobe.
