@@ -942,6 +942,16 @@ fn splice_cover_frames(cover: &Path, stego: &Path, range: std::ops::Range<usize>
     std::fs::remove_file(&raw_path).unwrap();
 }
 
+/// The frames an extraction's JSON summary reports as damaged.
+fn damaged_frames(summary: &Value) -> Vec<u64> {
+    summary["damaged_frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_u64().unwrap())
+        .collect()
+}
+
 #[test]
 fn damage_within_parity_is_repaired_and_beyond_it_is_exit_5() {
     let dir = tempdir();
@@ -954,13 +964,7 @@ fn damage_within_parity_is_repaired_and_beyond_it_is_exit_5() {
     let repaired = dir.path().join("repaired.mkv");
     splice_cover_frames(&cover, &stego, 20..24, &repaired);
     let out = extract(&repaired, &["--json"]).ok().json();
-    let damaged: Vec<u64> = out["damaged_frames"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_u64().unwrap())
-        .collect();
-    assert_eq!(damaged, vec![20, 21, 22, 23]);
+    assert_eq!(damaged_frames(&out), vec![20, 21, 22, 23]);
     assert_eq!(extract_ok(&repaired), message);
 
     // The first frames lost: the header is found in a later frame, and the
@@ -969,13 +973,7 @@ fn damage_within_parity_is_repaired_and_beyond_it_is_exit_5() {
     splice_cover_frames(&cover, &stego, 0..3, &late_header);
     for jobs in ["1", "2"] {
         let out = extract(&late_header, &["--json", "--jobs", jobs]).ok().json();
-        let damaged: Vec<u64> = out["damaged_frames"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f.as_u64().unwrap())
-            .collect();
-        assert_eq!(damaged, vec![0, 1, 2], "--jobs {jobs}");
+        assert_eq!(damaged_frames(&out), vec![0, 1, 2], "--jobs {jobs}");
     }
     assert_eq!(extract_ok(&late_header), message);
 
