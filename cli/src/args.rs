@@ -51,6 +51,63 @@ pub enum Planes {
     All,
 }
 
+/// How the stego video is written.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// A few carrier pictures stored uncompressed (I_PCM), everything else
+    /// copied: about the source's size, plays wherever the source plays.
+    Compact,
+    /// Every frame re-encoded losslessly: the most capacity, a huge file
+    /// only FFmpeg-based players play.
+    Lossless,
+}
+
+impl Mode {
+    /// The pipeline's name for it.
+    pub fn output_mode(self) -> vidstega_pipeline::contract::OutputMode {
+        match self {
+            Mode::Compact => vidstega_pipeline::contract::OutputMode::Compact,
+            Mode::Lossless => vidstega_pipeline::contract::OutputMode::Lossless,
+        }
+    }
+}
+
+/// Compact mode: when the source is transcoded to H.264 first.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Hash)]
+pub enum Transcode {
+    /// Only when its video cannot hold carrier pictures (HEVC, VP9, AV1,
+    /// interlaced or 10-bit H.264, ...).
+    Auto,
+    /// Never: refuse such a source, saying why.
+    Never,
+    /// Always.
+    Always,
+}
+
+impl Transcode {
+    /// The pipeline's policy.
+    pub fn policy(self) -> vidstega_pipeline::TranscodePolicy {
+        match self {
+            Transcode::Auto => vidstega_pipeline::TranscodePolicy::Auto,
+            Transcode::Never => vidstega_pipeline::TranscodePolicy::Never,
+            Transcode::Always => vidstega_pipeline::TranscodePolicy::Always,
+        }
+    }
+}
+
+/// A `--max-rate` value: a fraction in (0, 1].
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number like 0.25"))?;
+    if rate > 0.0 && rate <= 1.0 {
+        Ok(rate)
+    } else {
+        Err(format!("{text} is outside 0 < rate <= 1"))
+    }
+}
+
 /// The lossless codec of the stego video.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum Codec {
@@ -63,12 +120,40 @@ pub enum Codec {
 /// Settings shared by embed and capacity.
 #[derive(Debug, Args, Clone)]
 pub struct LayoutArgs {
-    /// Planes that carry bits.
-    #[arg(long, value_enum, default_value_t = Planes::Luma)]
-    pub planes: Planes,
+    /// How the stego video is written.
+    #[arg(long, value_enum, default_value_t = Mode::Compact)]
+    pub mode: Mode,
+    /// Planes that carry bits [default: all in compact mode (a carrier
+    /// costs the same either way), luma in lossless mode].
+    #[arg(long, value_enum)]
+    pub planes: Option<Planes>,
+    /// Compact mode: the largest fraction of a carrier picture's samples
+    /// that carry a bit. Lower spreads the message over more carriers
+    /// (harder to detect, a larger file: each carrier adds about
+    /// width × height × 1.5 bytes).
+    #[arg(long, value_name = "RATE", default_value_t = vidstega_pipeline::DEFAULT_MAX_RATE, value_parser = parse_rate)]
+    pub max_rate: f64,
     /// Parity shards per 16 data shards: a stripe survives losing this many.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=240))]
     pub parity: u8,
+}
+
+impl LayoutArgs {
+    /// The planes that carry bits, with the mode's default.
+    pub fn plane_set(&self) -> vidstega_core::PlaneSet {
+        match (self.planes, self.mode) {
+            (Some(Planes::Luma), _) | (None, Mode::Lossless) => vidstega_core::PlaneSet::Luma,
+            (Some(Planes::All), _) | (None, Mode::Compact) => vidstega_core::PlaneSet::All,
+        }
+    }
+
+    /// The planes' name, as the summaries print it.
+    pub fn planes_name(&self) -> &'static str {
+        match self.plane_set() {
+            vidstega_core::PlaneSet::Luma => "luma",
+            vidstega_core::PlaneSet::All => "all",
+        }
+    }
 }
 
 /// `vidstega embed`.
@@ -76,7 +161,9 @@ pub struct LayoutArgs {
 pub struct EmbedArgs {
     /// The cover video.
     pub input: PathBuf,
-    /// The stego video to write (.mkv recommended; .mp4 and .mov where the codecs allow).
+    /// The stego video to write: .mp4, .mov or .mkv. In compact mode, the
+    /// source's own container family is copied as is; another one (or a
+    /// source in MPEG-TS, AVI, ...) is stream-copied into it first.
     #[arg(short, long)]
     pub output: PathBuf,
     /// The message, as text.
@@ -89,9 +176,13 @@ pub struct EmbedArgs {
     pub password: PasswordArgs,
     #[command(flatten)]
     pub layout: LayoutArgs,
-    /// Lossless codec of the output.
+    /// Lossless mode: the codec of the output.
     #[arg(long, value_enum, default_value_t = Codec::H264)]
     pub codec: Codec,
+    /// Compact mode: when to transcode the source to H.264 first (once,
+    /// at a quality matched to the source; it changes every picture slightly).
+    #[arg(long, value_enum, default_value_t = Transcode::Auto)]
+    pub transcode: Transcode,
     /// PBKDF2 iterations for the encryption key.
     #[arg(long, default_value_t = vidstega_core::DEFAULT_KDF_ITERATIONS)]
     pub kdf_iterations: u32,
@@ -210,9 +301,10 @@ pub struct SubmitArgs {
     pub password: PasswordArgs,
     #[command(flatten)]
     pub layout: LayoutArgs,
-    /// Container of the stego video the job writes.
-    #[arg(long, value_enum, default_value_t = Container::Mkv)]
-    pub container: Container,
+    /// Container of the stego video the job writes [default: the source's
+    /// own (mp4 for anything but Matroska) in compact mode, mkv in lossless mode].
+    #[arg(long, value_enum)]
+    pub container: Option<Container>,
     /// PBKDF2 iterations for the encryption key.
     #[arg(long, default_value_t = vidstega_core::DEFAULT_KDF_ITERATIONS)]
     pub kdf_iterations: u32,

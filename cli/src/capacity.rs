@@ -1,22 +1,22 @@
 //! `vidstega capacity` and `vidstega inspect`.
 
-use crate::args::{workers, CapacityArgs, InspectArgs, Planes};
+use crate::args::{workers, CapacityArgs, InspectArgs, Mode};
 use anyhow::Result;
 use serde_json::json;
-use vidstega_core::{capacity, PlaneSet, SealParams};
+use vidstega_core::{capacity, SealParams, HEADER_BITS};
 use vidstega_media::{choose_raw_format, ensure_tools, probe, LosslessCodec};
-use vidstega_pipeline::{geometry_of, gop_segments, target_frames, PlanSettings};
+use vidstega_pipeline::{carrier_capacity, geometry_of, gop_segments, target_frames, PlanSettings};
 
 /// Runs `vidstega capacity`.
 pub fn capacity_cmd(args: CapacityArgs) -> Result<()> {
     ensure_tools()?;
+    if args.layout.mode == Mode::Compact {
+        return compact_capacity(&args);
+    }
     let media = probe(&args.input)?;
     let format = choose_raw_format(&media.video, Some(&LosslessCodec::default())).format;
     let geometry = geometry_of(&format)?;
-    let set = match args.layout.planes {
-        Planes::Luma => PlaneSet::Luma,
-        Planes::All => PlaneSet::All,
-    };
+    let set = args.layout.plane_set();
     let params = SealParams {
         parity_shards: args.layout.parity,
         ..SealParams::default()
@@ -30,7 +30,7 @@ pub fn capacity_cmd(args: CapacityArgs) -> Result<()> {
                 "width": format.width,
                 "height": format.height,
                 "pixel_format": format.pixel.ffmpeg_name(),
-                "planes": format!("{:?}", args.layout.planes).to_lowercase(),
+                "planes": args.layout.planes_name(),
                 "samples_per_frame": c.samples_per_frame,
                 "payload_bits_per_frame": c.payload_bits_per_frame,
                 "max_message_bytes": c.max_message_bytes,
@@ -46,8 +46,58 @@ pub fn capacity_cmd(args: CapacityArgs) -> Result<()> {
             format.width,
             format.height,
             format.pixel.ffmpeg_name(),
-            format!("{:?}", args.layout.planes).to_lowercase(),
+            args.layout.planes_name(),
             args.layout.parity
+        );
+    }
+    Ok(())
+}
+
+/// `vidstega capacity --mode compact`: every picture that can carry used at
+/// the rate asked.
+fn compact_capacity(args: &CapacityArgs) -> Result<()> {
+    let params = SealParams {
+        parity_shards: args.layout.parity,
+        ..SealParams::default()
+    };
+    let c = carrier_capacity(
+        &args.input,
+        args.layout.plane_set(),
+        args.layout.max_rate,
+        &params,
+    )?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "mode": "compact",
+                "candidates": c.candidates,
+                "width": c.format.width,
+                "height": c.format.height,
+                "pixel_format": c.format.pixel.ffmpeg_name(),
+                "planes": args.layout.planes_name(),
+                "max_rate": args.layout.max_rate,
+                "samples_per_carrier": c.samples_per_carrier,
+                "bytes_per_carrier": c.carrier_bytes,
+                "max_message_bytes": c.max_message_bytes,
+            }))?
+        );
+    } else {
+        println!(
+            "{} can carry {} bytes of message in compact mode: {} pictures can carry, {} bits each at \
+             --max-rate {} ({}x{} {}, {} planes, parity {}/16). Each carrier used adds about {} to the \
+             file; text compresses, so more text fits",
+            args.input.display(),
+            c.max_message_bytes,
+            c.candidates,
+            ((args.layout.max_rate * c.samples_per_carrier as f64) as u64).saturating_sub(HEADER_BITS),
+            args.layout.max_rate,
+            c.format.width,
+            c.format.height,
+            c.format.pixel.ffmpeg_name(),
+            args.layout.planes_name(),
+            args.layout.parity,
+            crate::embed::human_bytes(c.carrier_bytes)
         );
     }
     Ok(())

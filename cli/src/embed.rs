@@ -6,7 +6,7 @@
 //! finished segments are kept. The payload stored there is sealed
 //! (encrypted); the password, key and message are never written.
 
-use crate::args::{workers, Codec, EmbedArgs, Planes};
+use crate::args::{workers, Codec, EmbedArgs, Mode};
 use crate::outfile::{check_writable, parent, partial_name};
 use crate::progress::Bars;
 use crate::secrets;
@@ -15,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use vidstega_core::{seal, unseal, CoreError, Envelope, PlacementKey, PlaneSet, SealParams};
+use vidstega_core::{seal, unseal, CoreError, Envelope, PlacementKey, SealParams};
 use vidstega_local::{FolderStore, SqliteJobStore};
 use vidstega_media::{ensure_tools, probe, LosslessCodec, OutputContainer, X264Preset};
 use vidstega_pipeline::{run_embed, JobRecord, ObjectStore, PlanSettings};
@@ -24,7 +24,11 @@ use vidstega_pipeline::{run_embed, JobRecord, ObjectStore, PlanSettings};
 struct Summary {
     output: PathBuf,
     output_bytes: u64,
+    input_bytes: u64,
+    mode: &'static str,
     frames: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    carriers: Option<u64>,
     segments: usize,
     segments_embedded: u32,
     segments_resumed: u32,
@@ -52,8 +56,14 @@ fn job_id(input: &Path, output: &Path, args: &EmbedArgs) -> Result<String> {
     h.update(mtime.to_le_bytes());
     h.update(output.as_os_str().as_encoded_bytes());
     h.update(format!(
-        "{:?}{}{:?}{}",
-        args.layout.planes, args.layout.parity, args.codec, args.kdf_iterations
+        "{:?}{:?}{:?}{}{}{:?}{}",
+        args.layout.mode,
+        args.transcode,
+        args.layout.plane_set(),
+        args.layout.max_rate,
+        args.layout.parity,
+        args.codec,
+        args.kdf_iterations
     ));
     Ok(hex::encode(&h.finalize()[..8]))
 }
@@ -81,13 +91,17 @@ impl Drop for WorkFolder {
 /// Runs `vidstega embed`.
 pub fn run(args: EmbedArgs) -> Result<()> {
     let started = Instant::now();
-    OutputContainer::from_path(&args.output)?;
+    let container = OutputContainer::from_path(&args.output)?;
     check_writable(&args.output, args.force)?;
     ensure_tools()?;
     // Check the input before creating anything: its problems are then
     // reported against the user's own path (not the work folder's link to
-    // it) and leave nothing behind.
-    probe(&args.input)?.require_constant_frame_rate()?;
+    // it) and leave nothing behind. Compact mode copies timestamps, so a
+    // variable frame rate is fine there.
+    let media = probe(&args.input)?;
+    if args.layout.mode == Mode::Lossless {
+        media.require_constant_frame_rate()?;
+    }
     let input = std::fs::canonicalize(&args.input)
         .with_context(|| format!("cannot read the input video {}", args.input.display()))?;
     let message = secrets::message(args.message.as_deref(), args.message_file.as_deref())?;
@@ -158,10 +172,11 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     store.link_external(&video_key, &input)?;
     let job = JobRecord::new(&id, &video_key, &envelope_key, "output");
     let settings = PlanSettings {
-        plane_set: match args.layout.planes {
-            Planes::Luma => PlaneSet::Luma,
-            Planes::All => PlaneSet::All,
-        },
+        mode: args.layout.mode.output_mode(),
+        max_rate: args.layout.max_rate,
+        transcode: args.transcode.policy(),
+        container: Some(container),
+        plane_set: args.layout.plane_set(),
         codec: match args.codec {
             Codec::H264 => LosslessCodec::H264 {
                 preset: X264Preset::Ultrafast,
@@ -190,10 +205,21 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         let _ = std::fs::remove_dir_all(&work);
     }
     let plan = &run.planned.plan;
+    let compact = plan.mode == vidstega_pipeline::contract::OutputMode::Compact;
+    // Pictures the payload is spread over: carriers, or every frame.
+    let pictures = if compact {
+        plan.carriers.len() as u64
+    } else {
+        plan.frame_count
+    };
+    let warnings: Vec<String> = bars.warnings().into_iter().chain(run.output.warnings()).collect();
     let summary = Summary {
         output_bytes: std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0),
+        input_bytes: std::fs::metadata(&input).map(|m| m.len()).unwrap_or(0),
         output,
+        mode: plan.mode.as_str(),
         frames: plan.frame_count,
+        carriers: compact.then_some(pictures),
         segments: plan.segments.len(),
         segments_embedded: run.embedded,
         segments_resumed: run.skipped,
@@ -202,41 +228,70 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         max_embedding_rate: {
             let g = vidstega_pipeline::geometry_of(&plan.raw_format()?)?;
             let samples = g.samples(plan.plane_set()) as f64;
-            (vidstega_core::HEADER_BITS as f64 + (plan.body_bits as f64 / plan.frame_count as f64).ceil())
+            (vidstega_core::HEADER_BITS as f64 + (plan.body_bits as f64 / pictures.max(1) as f64).ceil())
                 / samples
         },
         changed_samples: run.changed_samples,
-        audio_streams: run.concat.audio_streams,
+        audio_streams: run.output.audio_streams(&run.planned.media),
         seconds: started.elapsed().as_secs_f64(),
         peak_rss_bytes: crate::memory::peak_rss_bytes(),
-        warnings: bars
-            .warnings()
-            .into_iter()
-            .chain(run.concat.warnings.clone())
-            .collect(),
+        warnings,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        for w in &run.concat.warnings {
+        for w in run.output.warnings() {
             eprintln!("warning: {w}");
         }
+        let spread = if compact {
+            format!(
+                "{pictures} carrier picture(s) of {} frames, at most {:.1}% of a carrier's samples",
+                summary.frames,
+                summary.max_embedding_rate * 100.0
+            )
+        } else {
+            format!(
+                "{} frames, {} segments ({} resumed), at most {:.3}% of samples per frame",
+                summary.frames,
+                summary.segments,
+                summary.segments_resumed,
+                summary.max_embedding_rate * 100.0
+            )
+        };
         eprintln!(
-            "embedded {} bytes ({} sealed) in {} frames, {} segments ({} resumed), at most {:.3}% of samples per frame",
-            summary.message_bytes,
-            summary.payload_bytes,
-            summary.frames,
-            summary.segments,
-            summary.segments_resumed,
-            summary.max_embedding_rate * 100.0
+            "embedded {} bytes ({} sealed) in {spread}",
+            summary.message_bytes, summary.payload_bytes
         );
+        let growth = if summary.input_bytes > 0 {
+            format!(
+                " ({:+.1}% on the source's {})",
+                (summary.output_bytes as f64 / summary.input_bytes as f64 - 1.0) * 100.0,
+                human_bytes(summary.input_bytes)
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "wrote {} ({} bytes, {} audio stream(s) copied) in {:.1} s",
+            "wrote {}: {}{growth}, {} audio stream(s) copied, in {:.1} s",
             summary.output.display(),
-            summary.output_bytes,
+            human_bytes(summary.output_bytes),
             summary.audio_streams,
             summary.seconds
         );
     }
     Ok(())
+}
+
+/// `12.3 MB`, `456 kB`, `789 bytes`.
+pub fn human_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.2} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1} kB", b / 1e3)
+    } else {
+        format!("{bytes} bytes")
+    }
 }

@@ -13,7 +13,7 @@
 //!   own AWS credentials (multipart for the video), then a job message is sent
 //!   to the jobs queue.
 
-use crate::args::{Container, Planes, SubmitArgs, UsageError};
+use crate::args::{Container, SubmitArgs, UsageError};
 use crate::cloud::{bytes_bar, check_job_id, jobs_url, new_job_id, wants_signing, Http, InputError, Sdk};
 use crate::secrets;
 use anyhow::{anyhow, bail, Context, Result};
@@ -22,10 +22,12 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Instant;
 use vidstega_aws::{S3Store, SqsQueue};
-use vidstega_core::{capacity, check_fits, seal, CoreError, PlacementKey, PlaneSet, SealParams};
+use vidstega_core::{
+    capacity, carriers_needed, check_fits, seal, CoreError, PlacementKey, PlaneSet, SealParams,
+};
 use vidstega_media::{choose_raw_format, ensure_tools, probe, LosslessCodec, MediaInfo, OutputContainer};
-use vidstega_pipeline::contract::{keys, JobMessage, JobOptions};
-use vidstega_pipeline::{geometry_of, ObjectStore};
+use vidstega_pipeline::contract::{keys, JobMessage, JobOptions, OutputMode};
+use vidstega_pipeline::{carrier_capacity, geometry_of, CarrierCapacity, ObjectStore};
 
 /// The largest object a single presigned PUT can upload (S3's limit).
 pub const PRESIGNED_PUT_LIMIT: u64 = 5 << 30;
@@ -41,18 +43,31 @@ struct Summary {
     message_bytes: usize,
     payload_bytes: usize,
     max_message_bytes: u64,
+    mode: &'static str,
     seconds: f64,
 }
 
 /// Refuses a `--container` that cannot hold the source's streams, as the
-/// concat step would at the very end of the job.
-fn check_container(media: &MediaInfo, container: Container) -> Result<()> {
+/// service would later: lossless mode writes new video and copies the
+/// audio into it; compact mode copies everything, into another container
+/// only when the source's family differs.
+fn check_container(media: &MediaInfo, container: Container, mode: OutputMode) -> Result<()> {
     let c = match container {
         Container::Mkv => OutputContainer::Matroska,
         Container::Mp4 => OutputContainer::Mp4,
         Container::Mov => OutputContainer::Mov,
     };
-    if !c.holds_video(&LosslessCodec::default()) {
+    if mode == OutputMode::Compact {
+        let matroska = media.format_name.contains("matroska");
+        let mp4 = media.format_name.contains("mp4");
+        let same_family = match c {
+            OutputContainer::Matroska => matroska,
+            OutputContainer::Mp4 | OutputContainer::Mov => mp4,
+        };
+        if same_family {
+            return Ok(());
+        }
+    } else if !c.holds_video(&LosslessCodec::default()) {
         return Err(InputError(format!(
             "--container {} cannot hold the lossless video the job writes; use --container mkv",
             container.as_str()
@@ -70,6 +85,55 @@ fn check_container(media: &MediaInfo, container: Container) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the video can carry, checked before anything is uploaded.
+enum Fit {
+    /// Lossless mode: every frame carries.
+    Frames {
+        geometry: vidstega_core::FrameGeometry,
+        plane_set: PlaneSet,
+        frames: u64,
+    },
+    /// Compact mode: carrier pictures.
+    Carriers { capacity: CarrierCapacity, rate: f64 },
+}
+
+impl Fit {
+    fn max_message_bytes(&self, params: &SealParams) -> Result<u64> {
+        Ok(match self {
+            Fit::Frames {
+                geometry,
+                plane_set,
+                frames,
+            } => capacity(geometry, *plane_set, *frames, params)?.max_message_bytes,
+            Fit::Carriers { capacity, .. } => capacity.max_message_bytes,
+        })
+    }
+
+    /// Refuses a sealed payload the video cannot carry.
+    fn check(&self, header: &vidstega_core::EnvelopeHeader) -> Result<()> {
+        match self {
+            Fit::Frames {
+                geometry,
+                plane_set,
+                frames,
+            } => {
+                check_fits(header, geometry, *plane_set, *frames)?;
+            }
+            Fit::Carriers { capacity, rate } => {
+                let needed = carriers_needed(header.body_bits(), capacity.samples_per_carrier, *rate)?;
+                if needed > capacity.candidates {
+                    bail!(InputError(format!(
+                        "the message needs {needed} carrier pictures at --max-rate {rate} but the video has {}; \
+                         about {} bytes fit",
+                        capacity.candidates, capacity.max_message_bytes
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One upload URL out of the presign function's answer.
@@ -99,6 +163,7 @@ struct Upload<'a> {
     payload: &'a [u8],
     key: &'a PlacementKey,
     container: &'static str,
+    mode: OutputMode,
     planes: &'static str,
     quiet: bool,
 }
@@ -106,18 +171,8 @@ struct Upload<'a> {
 /// Runs `vidstega submit`.
 pub fn run(args: SubmitArgs) -> Result<()> {
     let started = Instant::now();
-    let plane_set = match args.layout.planes {
-        Planes::Luma => PlaneSet::Luma,
-        Planes::All => PlaneSet::All,
-    };
-    if args.presign_url.is_some() && plane_set == PlaneSet::All {
-        return Err(UsageError(
-            "--planes all cannot be passed through --presign-url (the presign function takes only the \
-             container; jobs it starts use the luma plane); use --planes luma, or --bucket and --queue-url"
-                .into(),
-        )
-        .into());
-    }
+    let plane_set = args.layout.plane_set();
+    let mode = args.layout.mode.output_mode();
     if args.auth.sign && args.presign_url.is_none() {
         return Err(UsageError(
             "--sign is for --presign-url; --bucket and --queue-url use your AWS credentials anyway".into(),
@@ -133,8 +188,16 @@ pub fn run(args: SubmitArgs) -> Result<()> {
     // Everything that can be checked locally fails here, before any upload.
     ensure_tools()?;
     let media = probe(&args.input)?;
-    media.require_constant_frame_rate()?;
-    check_container(&media, args.container)?;
+    let container = args.container.unwrap_or(match mode {
+        OutputMode::Lossless => Container::Mkv,
+        // The source's own family, so the service patches it as it is.
+        OutputMode::Compact if media.format_name.contains("matroska") => Container::Mkv,
+        OutputMode::Compact => Container::Mp4,
+    });
+    if mode == OutputMode::Lossless {
+        media.require_constant_frame_rate()?;
+    }
+    check_container(&media, container, mode)?;
     let video_bytes = std::fs::metadata(&args.input)
         .with_context(|| format!("cannot read the input video {}", args.input.display()))?
         .len();
@@ -156,10 +219,22 @@ pub fn run(args: SubmitArgs) -> Result<()> {
         ..SealParams::default()
     };
     params.validate()?;
-    let format = choose_raw_format(&media.video, Some(&LosslessCodec::default())).format;
-    let geometry = geometry_of(&format)?;
     let frames = media.video.frame_count;
-    let fits = capacity(&geometry, plane_set, frames, &params)?;
+    let fit = match mode {
+        OutputMode::Lossless => {
+            let format = choose_raw_format(&media.video, Some(&LosslessCodec::default())).format;
+            Fit::Frames {
+                geometry: geometry_of(&format)?,
+                plane_set,
+                frames,
+            }
+        }
+        OutputMode::Compact => Fit::Carriers {
+            capacity: carrier_capacity(&args.input, plane_set, args.layout.max_rate, &params)?,
+            rate: args.layout.max_rate,
+        },
+    };
+    let max_message_bytes = fit.max_message_bytes(&params)?;
     let transport = match (presign_url, &args.bucket, &args.queue_url) {
         (Some(url), _, _) => Transport::Presign {
             url,
@@ -182,7 +257,7 @@ pub fn run(args: SubmitArgs) -> Result<()> {
     );
     drop(password);
     let envelope = envelope?;
-    check_fits(envelope.header(), &geometry, plane_set, frames)?;
+    fit.check(envelope.header())?;
     let payload = envelope.to_bytes();
     drop(envelope);
 
@@ -191,7 +266,8 @@ pub fn run(args: SubmitArgs) -> Result<()> {
         video_bytes,
         payload: &payload,
         key: &key,
-        container: args.container.as_str(),
+        container: container.as_str(),
+        mode,
         planes: match plane_set {
             PlaneSet::Luma => "luma",
             PlaneSet::All => "all",
@@ -215,7 +291,8 @@ pub fn run(args: SubmitArgs) -> Result<()> {
         video_bytes,
         message_bytes: message.len(),
         payload_bytes: payload.len(),
-        max_message_bytes: fits.max_message_bytes,
+        max_message_bytes,
+        mode: mode.as_str(),
         seconds: started.elapsed().as_secs_f64(),
     };
     if args.json {
@@ -243,7 +320,12 @@ pub fn run(args: SubmitArgs) -> Result<()> {
 /// The presign transport: create the job, then PUT the three files.
 fn submit_presigned(url: &str, http: &Http, up: &Upload<'_>) -> Result<String> {
     let what = "creating the job at the presign function";
-    let (status, answer) = http.call_json("POST", url, Some(&json!({ "container": up.container })), what)?;
+    let (status, answer) = http.call_json(
+        "POST",
+        url,
+        Some(&json!({ "container": up.container, "planes": up.planes, "mode": up.mode })),
+        what,
+    )?;
     if !(200..300).contains(&status) {
         let detail = answer["error"].as_str().unwrap_or("no reason given");
         let hint = match status {
@@ -297,6 +379,7 @@ fn submit_direct(sdk: &Sdk, bucket: &str, queue_url: &str, up: &Upload<'_>) -> R
         let options = JobOptions {
             container: Some(up.container.to_string()),
             planes: Some(up.planes.to_string()),
+            mode: Some(up.mode),
         };
         store
             .write_bytes(&keys::options(&job_id), &serde_json::to_vec(&options)?)
@@ -344,6 +427,7 @@ fn submit_direct(sdk: &Sdk, bucket: &str, queue_url: &str, up: &Upload<'_>) -> R
         payload_key: None,
         container: Some(up.container.to_string()),
         planes: Some(up.planes.to_string()),
+        mode: Some(up.mode),
     };
     if let Err(e) = sdk.rt.block_on(queue.send_json(&message)) {
         clean_up();

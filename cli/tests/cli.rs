@@ -581,9 +581,15 @@ fn truncated_upload_is_reported_as_truncated() {
 fn message_over_capacity_says_how_much_fits() {
     let dir = tempdir();
     let cover = small_clip(dir.path(), "cover.mp4", 0.2);
-    let cap = vidstega(&["capacity", cover.to_str().unwrap(), "--json"])
-        .ok()
-        .json();
+    let cap = vidstega(&[
+        "capacity",
+        cover.to_str().unwrap(),
+        "--json",
+        "--mode",
+        "lossless",
+    ])
+    .ok()
+    .json();
     let max = cap["max_message_bytes"].as_u64().unwrap();
     assert!(max > 0);
     let message = dir.path().join("big.bin");
@@ -1030,7 +1036,9 @@ fn capacity_and_inspect_agree_with_what_embed_accepts() {
         "{text}"
     );
 
-    let cap = vidstega(&["capacity", path, "--json"]).ok().json();
+    let cap = vidstega(&["capacity", path, "--json", "--mode", "lossless"])
+        .ok()
+        .json();
     let max = cap["max_message_bytes"].as_u64().unwrap();
     assert!(max > 0);
     assert_eq!(cap["frames"].as_u64(), Some(25));
@@ -1038,15 +1046,23 @@ fn capacity_and_inspect_agree_with_what_embed_accepts() {
     assert_eq!(cap["planes"].as_str(), Some("luma"));
     // 25 frames of 19,200 one-bit samples, less headers, parity and sealing.
     assert!(max < 25 * 160 * 120 / 8 && max > 25 * 160 * 120 / 8 / 2, "{cap}");
-    let all = vidstega(&["capacity", path, "--json", "--planes", "all"])
-        .ok()
-        .json();
+    let all = vidstega(&[
+        "capacity", path, "--json", "--mode", "lossless", "--planes", "all",
+    ])
+    .ok()
+    .json();
     assert!(all["max_message_bytes"].as_u64().unwrap() > max, "{all}");
-    let more_parity = vidstega(&["capacity", path, "--json", "--parity", "8"])
+    let more_parity = vidstega(&["capacity", path, "--json", "--mode", "lossless", "--parity", "8"])
         .ok()
         .json();
     assert!(more_parity["max_message_bytes"].as_u64().unwrap() < max);
-    let text = String::from_utf8(vidstega(&["capacity", path]).ok().stdout.clone()).unwrap();
+    let text = String::from_utf8(
+        vidstega(&["capacity", path, "--mode", "lossless"])
+            .ok()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
     assert!(text.contains(&format!("can carry {max} bytes")), "{text}");
 
     // Exactly the capacity fits...

@@ -160,6 +160,7 @@ fn queue_transport_uploads_sealed_objects_and_sends_a_job_message() {
             payload_key: None,
             container: Some("mov".into()),
             planes: Some("all".into()),
+            mode: Some(vidstega_pipeline::contract::OutputMode::Compact),
         }
     );
     assert_absent(received[0].body.as_bytes(), MESSAGE.as_bytes(), "the job message");
@@ -316,7 +317,10 @@ fn presign_transport_creates_the_job_and_uploads_to_the_presigned_urls() {
     let post = &requests[0];
     assert_eq!((post.method.as_str(), post.target.as_str()), ("POST", "/jobs"));
     let body: Value = serde_json::from_slice(&post.body).unwrap();
-    assert_eq!(body, serde_json::json!({"container": "mp4"}));
+    assert_eq!(
+        body,
+        serde_json::json!({"container": "mp4", "planes": "all", "mode": "compact"})
+    );
     assert_signed_for_lambda(post);
 
     // The presign function created the job; the uploads landed under its keys.
@@ -666,9 +670,6 @@ fn submit_refuses_unusable_inputs_before_uploading_anything() {
     // Usage mistakes.
     let mut args = base(clip);
     args.extend(["--message".into(), MESSAGE.into()]);
-    go(args.clone(), &["--presign-url", &server.url, "--planes", "all"])
-        .expect_code(2)
-        .stderr_mentions(&["--planes all"]);
     go(args.clone(), &[]).expect_code(2);
     go(args.clone(), &["--bucket", cloud.bucket()]).expect_code(2);
     go(args.clone(), &["--presign-url", "lambda-url.example"])

@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+pub mod browser;
 
 /// The environment variable the tests pass the password in.
 pub const PW_VAR: &str = "VIDSTEGA_TEST_PASSWORD";
@@ -419,7 +420,9 @@ pub fn vidstega(args: &[&str]) -> Run {
     run_command(command(args), None)
 }
 
-/// `vidstega embed INPUT -o OUTPUT --password-env … --kdf-iterations 1000 --json EXTRA…`.
+/// `vidstega embed INPUT -o OUTPUT --password-env … --kdf-iterations 1000 --json EXTRA…`,
+/// in lossless mode unless `extra` names a `--mode` (the tests in `cli.rs`
+/// are about lossless mode; `compact.rs` tests compact mode).
 pub fn embed_args<'a>(input: &'a Path, output: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "embed",
@@ -431,6 +434,9 @@ pub fn embed_args<'a>(input: &'a Path, output: &'a Path, extra: &[&'a str]) -> V
         "--json",
     ];
     args.extend_from_slice(KDF);
+    if !extra.contains(&"--mode") {
+        args.extend_from_slice(&["--mode", "lossless"]);
+    }
     args.extend_from_slice(extra);
     args
 }

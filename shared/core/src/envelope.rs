@@ -20,8 +20,11 @@ use reed_solomon_erasure::galois_8::ReedSolomon;
 
 /// Magic bytes opening an envelope.
 pub const ENVELOPE_MAGIC: [u8; 4] = *b"VSGE";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this build writes (it reads every version from
+/// [`OLDEST_FORMAT_VERSION`] on).
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format version this build reads.
+pub const OLDEST_FORMAT_VERSION: u16 = 1;
 /// Bytes of the envelope header (magic + parameters).
 pub const ENVELOPE_HEADER_LEN: usize = 36;
 /// Bytes of the parameter block shared by the envelope and the frame header.
@@ -201,7 +204,7 @@ impl EnvelopeHeader {
     /// Parses and checks a parameter block.
     pub fn from_params_bytes(b: &[u8; PARAMS_LEN]) -> Result<Self> {
         let version = u16::from_le_bytes([b[0], b[1]]);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(CoreError::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -658,14 +661,17 @@ mod tests {
         ));
         let env = seal(b"x", b"pw", &fast()).unwrap();
         let mut bytes = env.to_bytes();
-        bytes[4] = 2;
+        bytes[4] = 3;
         assert!(matches!(
             Envelope::parse(&bytes),
             Err(CoreError::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             })
         ));
+        // Version 1 payloads are still read.
+        bytes[4] = 1;
+        assert_eq!(Envelope::parse(&bytes).unwrap().header().version, 1);
         let bytes = env.to_bytes();
         assert!(matches!(
             Envelope::parse(&bytes[..bytes.len() - 1]),

@@ -42,7 +42,7 @@ pub enum CoreError {
 
     /// The header authenticated but declares a format this build cannot read.
     #[error(
-        "the hidden message uses format version {found}, but this VidStega reads version {supported}; upgrade VidStega"
+        "the hidden message uses format version {found}, but this VidStega reads versions 1 to {supported}; upgrade VidStega"
     )]
     UnsupportedVersion {
         /// Version found in the header.

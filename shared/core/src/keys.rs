@@ -14,7 +14,8 @@
 //!   the output into the AES-256-GCM key and nonce.
 //!
 //! The placement key is further split with HKDF into the subkeys that drive the
-//! permutation, the whitening keystream, the ±1 direction and the header MAC.
+//! permutation, the whitening keystream, the ±1 direction, the header MAC and
+//! (format version 2) the choice of carrier pictures.
 
 use hkdf::Hkdf;
 use sha2::Sha256;
@@ -71,6 +72,7 @@ impl PlacementKey {
             whitening: expand(b"vidstega v1 whitening"),
             direction: expand(b"vidstega v1 direction"),
             header_mac: expand(b"vidstega v1 header mac"),
+            carriers: expand(b"vidstega v2 carriers"),
         }
     }
 }
@@ -82,6 +84,8 @@ pub(crate) struct Subkeys {
     pub whitening: Zeroizing<[u8; 32]>,
     pub direction: Zeroizing<[u8; 32]>,
     pub header_mac: Zeroizing<[u8; 32]>,
+    /// Which pictures become carriers (format version 2).
+    pub carriers: Zeroizing<[u8; 32]>,
 }
 
 /// AES-256-GCM key and nonce for one sealed message.
@@ -117,7 +121,13 @@ mod tests {
         let a = key.subkeys();
         let b = key.subkeys();
         assert_eq!(*a.permutation, *b.permutation);
-        let all = [*a.permutation, *a.whitening, *a.direction, *a.header_mac];
+        let all = [
+            *a.permutation,
+            *a.whitening,
+            *a.direction,
+            *a.header_mac,
+            *a.carriers,
+        ];
         for i in 0..all.len() {
             for j in i + 1..all.len() {
                 assert_ne!(all[i], all[j]);

@@ -23,7 +23,7 @@ use crate::bits::{get_bit, set_bit, BodyBits};
 use crate::envelope::{open_assembly, EnvelopeHeader, OpenFailure, SealParams};
 use crate::error::{CoreError, Result};
 use crate::geometry::{FrameGeometry, PlaneSet};
-use crate::header::{FrameHeader, FRAME_HEADER_LEN, HEADER_BITS};
+use crate::header::{FrameHeader, LayoutKind, FRAME_HEADER_LEN, HEADER_BITS};
 use crate::keys::{PlacementKey, Subkeys};
 use crate::permutation::{FramePermutation, BLOCK};
 use crate::schedule::BitSchedule;
@@ -78,6 +78,29 @@ pub struct FrameStats {
 pub struct FrameCheck {
     /// Whether the frame's header copy read back intact (a hint of damage if not).
     pub header_intact: bool,
+}
+
+/// One picture's place in a job: its `rank` in the payload schedule (which
+/// body bits it carries) and the `key_index` that keys its positions,
+/// whitening and ±1 directions. For every-frame layouts both are the frame
+/// index; for carrier pictures the rank is the carrier's position among the
+/// carriers and the key index its candidate index (see [`crate::CarrierOrder`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    /// Position in the bit schedule, `0..frame_count`.
+    pub rank: u64,
+    /// What keys the picture's positions, whitening and directions.
+    pub key_index: u64,
+}
+
+impl Slot {
+    /// Frame `f` of an every-frame layout.
+    pub fn frame(f: u64) -> Self {
+        Slot {
+            rank: f,
+            key_index: f,
+        }
+    }
 }
 
 fn check_domain(geometry: &FrameGeometry, set: PlaneSet) -> Result<u64> {
@@ -212,6 +235,44 @@ impl Layout {
         plane_set: PlaneSet,
         frame_count: u64,
     ) -> Result<Self> {
+        Self::embedding(
+            key,
+            envelope,
+            geometry,
+            plane_set,
+            frame_count,
+            LayoutKind::Frames,
+        )
+    }
+
+    /// The layout for embedding a sealed message into `carriers` carrier
+    /// pictures of `geometry` (compact mode). The envelope must be of format
+    /// version 2 or later.
+    pub fn for_carriers(
+        key: &PlacementKey,
+        envelope: &EnvelopeHeader,
+        geometry: &FrameGeometry,
+        plane_set: PlaneSet,
+        carriers: u64,
+    ) -> Result<Self> {
+        if envelope.version < 2 {
+            return Err(CoreError::InvalidParameter(format!(
+                "the payload was sealed in format version {}, which has no carrier pictures; \
+                 seal it again with this version of VidStega",
+                envelope.version
+            )));
+        }
+        Self::embedding(key, envelope, geometry, plane_set, carriers, LayoutKind::Carriers)
+    }
+
+    fn embedding(
+        key: &PlacementKey,
+        envelope: &EnvelopeHeader,
+        geometry: &FrameGeometry,
+        plane_set: PlaneSet,
+        frame_count: u64,
+        layout: LayoutKind,
+    ) -> Result<Self> {
         // With a single plane, "all planes" is the luma plane: store it as such
         // so the extractor's first try finds it.
         let plane_set = if geometry.planes().len() == 1 {
@@ -226,6 +287,7 @@ impl Layout {
             envelope: envelope.clone(),
             frame_count: frame_count as u32,
             plane_set,
+            layout,
         };
         let header_bytes = header.to_bytes(&subkeys.header_mac);
         Ok(Layout {
@@ -249,6 +311,30 @@ impl Layout {
         frame: u64,
         planes: &[&[u8]],
     ) -> Result<Self> {
+        let layout = Self::locate_at(key, geometry, frame, planes)?;
+        if layout.header.layout != LayoutKind::Frames {
+            return Err(CoreError::NoMessage);
+        }
+        if frame >= layout.frame_count() {
+            return Err(CoreError::InvalidParameter(format!(
+                "frame {frame} is past the {} frames the message was embedded in",
+                layout.frame_count()
+            )));
+        }
+        Ok(layout)
+    }
+
+    /// Finds and authenticates the header in a picture whose positions are
+    /// keyed by `key_index` (a frame index, or a carrier's candidate index),
+    /// trying the luma plane first, then all planes. The caller checks
+    /// [`Layout::kind`].
+    pub fn locate_at(
+        key: &PlacementKey,
+        geometry: &FrameGeometry,
+        key_index: u64,
+        planes: &[&[u8]],
+    ) -> Result<Self> {
+        let frame = key_index;
         let subkeys = key.subkeys();
         let mut sets = vec![PlaneSet::Luma];
         if geometry.planes().len() > 1 {
@@ -277,12 +363,6 @@ impl Layout {
             whiten(&subkeys, frame, &mut bytes);
             match FrameHeader::parse(&bytes, &subkeys.header_mac, set) {
                 Ok(header) => {
-                    if frame >= header.frame_count as u64 {
-                        return Err(CoreError::InvalidParameter(format!(
-                            "frame {frame} is past the {} frames the message was embedded in",
-                            header.frame_count
-                        )));
-                    }
                     let schedule = BitSchedule::new(header.frame_count as u64, header.envelope.body_bits());
                     return Ok(Layout {
                         subkeys,
@@ -308,6 +388,11 @@ impl Layout {
     /// The planes that carry bits.
     pub fn plane_set(&self) -> PlaneSet {
         self.header.plane_set
+    }
+
+    /// Which pictures carry the payload.
+    pub fn kind(&self) -> LayoutKind {
+        self.header.layout
     }
 
     /// The frame geometry.
@@ -347,26 +432,36 @@ impl Layout {
 
     /// The first `count` positions of frame `f` (for documentation and tests).
     pub fn positions(&self, f: u64, count: u64) -> Vec<u64> {
-        let perm = permutation_for(&self.subkeys, self.header.plane_set, self.domain, f);
+        self.slot_positions(Slot::frame(f), count)
+    }
+
+    /// The first `count` positions of a slot (for documentation and tests).
+    pub fn slot_positions(&self, slot: Slot, count: u64) -> Vec<u64> {
+        let perm = permutation_for(&self.subkeys, self.header.plane_set, self.domain, slot.key_index);
         (0..count.min(self.domain)).map(|i| perm.forward(i)).collect()
     }
 
     /// The whitened bit string frame `f` carries (header copy, then payload share).
     pub fn carried_bits(&self, f: u64, body: &BodyBits) -> Result<Vec<u8>> {
-        self.check_frame_index(f)?;
-        let r = self.frame_bits(f);
+        self.slot_carried_bits(Slot::frame(f), body)
+    }
+
+    /// The whitened bit string a slot carries (header copy, then payload share).
+    pub fn slot_carried_bits(&self, slot: Slot, body: &BodyBits) -> Result<Vec<u8>> {
+        self.check_rank(slot.rank)?;
+        let r = self.frame_bits(slot.rank);
         let total = HEADER_BITS + (r.end - r.start);
         let mut buf = vec![0u8; total.div_ceil(8) as usize];
         buf[..FRAME_HEADER_LEN].copy_from_slice(&self.header_bytes);
         body.copy_out(r.start, r.end - r.start, &mut buf, HEADER_BITS)?;
-        whiten(&self.subkeys, f, &mut buf);
+        whiten(&self.subkeys, slot.key_index, &mut buf);
         Ok(buf)
     }
 
-    fn check_frame_index(&self, f: u64) -> Result<()> {
-        if f >= self.frame_count() {
+    fn check_rank(&self, rank: u64) -> Result<()> {
+        if rank >= self.frame_count() {
             return Err(CoreError::InvalidParameter(format!(
-                "frame {f} is past the {} frames of this job",
+                "picture {rank} is past the {} pictures of this job",
                 self.frame_count()
             )));
         }
@@ -381,12 +476,19 @@ impl Layout {
     /// Embeds frame `f`'s bits into its planes (the selected planes must be
     /// given, tightly packed). `body` must cover `self.frame_bits(f)`.
     pub fn embed_frame(&self, f: u64, body: &BodyBits, planes: &mut [&mut [u8]]) -> Result<FrameStats> {
+        self.embed_slot(Slot::frame(f), body, planes)
+    }
+
+    /// Embeds a slot's bits into its planes. `body` must cover
+    /// `self.frame_bits(slot.rank)`.
+    pub fn embed_slot(&self, slot: Slot, body: &BodyBits, planes: &mut [&mut [u8]]) -> Result<FrameStats> {
         let set = self.header.plane_set;
         self.geometry.check(planes.iter().map(|p| p.len()), set)?;
-        let carried = self.carried_bits(f, body)?;
-        let total = HEADER_BITS + (self.frame_bits(f).end - self.frame_bits(f).start);
-        let perm = permutation_for(&self.subkeys, set, self.domain, f);
-        let dkey = self.direction_key(f);
+        let carried = self.slot_carried_bits(slot, body)?;
+        let bits = self.frame_bits(slot.rank);
+        let total = HEADER_BITS + (bits.end - bits.start);
+        let perm = permutation_for(&self.subkeys, set, self.domain, slot.key_index);
+        let dkey = self.direction_key(slot.key_index);
         let offsets = offsets(&self.geometry, set);
         let n = self.geometry.selected(set).len();
         let dense = (total as f64) >= DENSE_RATE * self.domain as f64;
@@ -400,17 +502,23 @@ impl Layout {
     /// Reads frame `f`'s payload share into `out`, which must cover
     /// `self.frame_bits(f)` and be zero there.
     pub fn extract_frame(&self, f: u64, planes: &[&[u8]], out: &mut BodyBits) -> Result<FrameCheck> {
-        self.check_frame_index(f)?;
+        self.extract_slot(Slot::frame(f), planes, out)
+    }
+
+    /// Reads a slot's payload share into `out`, which must cover
+    /// `self.frame_bits(slot.rank)` and be zero there.
+    pub fn extract_slot(&self, slot: Slot, planes: &[&[u8]], out: &mut BodyBits) -> Result<FrameCheck> {
+        self.check_rank(slot.rank)?;
         let set = self.header.plane_set;
         self.geometry.check(planes.iter().map(|p| p.len()), set)?;
-        let r = self.frame_bits(f);
+        let r = self.frame_bits(slot.rank);
         let total = HEADER_BITS + (r.end - r.start);
-        let perm = permutation_for(&self.subkeys, set, self.domain, f);
+        let perm = permutation_for(&self.subkeys, set, self.domain, slot.key_index);
         let offsets = offsets(&self.geometry, set);
         let n = self.geometry.selected(set).len();
         let dense = (total as f64) >= DENSE_RATE * self.domain as f64;
         let mut carried = walk_extract(&perm, total, &offsets, n, planes, dense);
-        whiten(&self.subkeys, f, &mut carried);
+        whiten(&self.subkeys, slot.key_index, &mut carried);
         out.or_in(r.start, r.end - r.start, &carried, HEADER_BITS)?;
         Ok(FrameCheck {
             header_intact: carried[..FRAME_HEADER_LEN] == self.header_bytes,

@@ -27,6 +27,7 @@
 mod assembly;
 mod bits;
 mod capacity;
+mod carriers;
 mod envelope;
 mod error;
 mod geometry;
@@ -39,16 +40,17 @@ mod schedule;
 pub use assembly::BodyAssembly;
 pub use bits::{byte_span, BodyBits};
 pub use capacity::{capacity, max_message_len, Capacity};
+pub use carriers::{carriers_needed, CarrierOrder};
 pub use envelope::{
     seal, seal_with_salt, slot_checksum, unseal, Envelope, EnvelopeHeader, SealParams, ENVELOPE_HEADER_LEN,
-    ENVELOPE_MAGIC, FORMAT_VERSION, MAX_MESSAGE_LEN, SHARD_CHECKSUM_LEN, TAG_LEN,
+    ENVELOPE_MAGIC, FORMAT_VERSION, MAX_MESSAGE_LEN, OLDEST_FORMAT_VERSION, SHARD_CHECKSUM_LEN, TAG_LEN,
 };
 pub use error::{CoreError, ErrorClass, Result};
 pub use geometry::{FrameGeometry, PlaneDims, PlaneSet};
-pub use header::{FrameHeader, FRAME_HEADER_LEN, HEADER_BITS};
+pub use header::{FrameHeader, LayoutKind, FRAME_HEADER_LEN, HEADER_BITS};
 pub use keys::{
     PlacementKey, DEFAULT_KDF_ITERATIONS, MIN_KDF_ITERATIONS, PLACEMENT_ITERATIONS, PLACEMENT_SALT,
 };
-pub use layout::{check_fits, FrameCheck, FrameStats, Layout, MIN_FRAME_SAMPLES};
+pub use layout::{check_fits, FrameCheck, FrameStats, Layout, Slot, MIN_FRAME_SAMPLES};
 pub use permutation::{mix64, FramePermutation};
 pub use schedule::BitSchedule;

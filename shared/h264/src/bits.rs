@@ -169,6 +169,12 @@ impl<'a> BitReader<'a> {
             ));
         }
         self.align_expecting(0, "rbsp_alignment_zero")?;
+        self.expect_only_zero_bytes()
+    }
+
+    /// Checks that nothing but zero bytes (`cabac_zero_word`s) follows; the
+    /// reader must be byte-aligned.
+    pub(crate) fn expect_only_zero_bytes(&self) -> Result<(), H264Error> {
         if self.bytes[self.pos / 8..].iter().any(|&b| b != 0) {
             return Err(H264Error::Malformed("data follows the end of the slice".into()));
         }

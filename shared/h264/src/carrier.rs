@@ -403,6 +403,9 @@ fn write_slice_data(w: &mut BitWriter, shape: &PictureShape, planes: &[Vec<u8>],
 pub enum CarrierRead {
     /// A carrier picture: its displayed planes (Y, then Cb and Cr).
     Carrier(Vec<Vec<u8>>),
+    /// A carrier that was damaged: one I slice from the first macroblock,
+    /// as large as all its samples, whose macroblocks do not read (the reason).
+    Damaged(&'static str),
     /// An ordinary picture, not written by [`write_carrier`] (the reason).
     NotCarrier(&'static str),
 }
@@ -451,6 +454,28 @@ pub fn read_carrier<T: AsRef<[u8]>>(
     let shape = shape_of(sps)?;
     check_pps(pps)?;
     let slice_qp_delta = skip_i_slice_header(&mut r, nal, sps, pps)?;
+    // A slice as large as all its macroblocks' samples is a carrier: if its
+    // macroblocks do not read, it is a damaged one, not an ordinary picture.
+    let carrier_sized = rbsp.len() as u64 >= shape.macroblocks() as u64 * shape.pcm_bytes_per_mb() as u64;
+    let qp = 26 + pps.pic_init_qp_minus26 + slice_qp_delta;
+    match read_macroblocks(&mut r, &shape, pps.entropy_coding_mode_flag, qp) {
+        Ok(Some(coded)) => Ok(CarrierRead::Carrier(crop(&shape, coded))),
+        Ok(None) if !carrier_sized => Ok(CarrierRead::NotCarrier("a macroblock is not I_PCM")),
+        Err(e) if !carrier_sized => Err(e),
+        Ok(None) | Err(_) => Ok(CarrierRead::Damaged(
+            "a carrier-sized I slice whose macroblocks do not all read as I_PCM",
+        )),
+    }
+}
+
+/// Reads every macroblock of a carrier's slice data (the reader stands
+/// after the slice header) into coded planes; `None` if one is not I_PCM.
+fn read_macroblocks(
+    r: &mut BitReader<'_>,
+    shape: &PictureShape,
+    cabac: bool,
+    qp: i32,
+) -> Result<Option<Vec<Vec<u8>>>, H264Error> {
     let mut coded: Vec<Vec<u8>> = shape
         .coded_planes()
         .iter()
@@ -458,41 +483,43 @@ pub fn read_carrier<T: AsRef<[u8]>>(
         .collect();
     let per_mb = shape.pcm_bytes_per_mb();
     let count = shape.macroblocks();
-    if !pps.entropy_coding_mode_flag {
+    if !cabac {
         for mb in 0..count {
             if r.ue()? != MB_TYPE_I_PCM {
-                return Ok(CarrierRead::NotCarrier("a macroblock is not I_PCM"));
+                return Ok(None);
             }
             r.align_expecting(0, "pcm_alignment_zero")?;
             let samples = r.aligned_bytes(per_mb)?;
-            scatter_mb(&shape, &mut coded, mb, samples);
+            scatter_mb(shape, &mut coded, mb, samples);
         }
         r.expect_trailing_bits()?;
-    } else {
-        r.align_expecting(1, "cabac_alignment_one")?;
-        let qp = 26 + pps.pic_init_qp_minus26 + slice_qp_delta;
-        let mut contexts = mb_type_contexts(qp);
-        let mut engine = cabac::Decoder::new(&mut r)?;
-        for mb in 0..count {
-            let (x, y) = (mb % shape.width_mbs, mb / shape.width_mbs);
-            let inc = (x > 0) as usize + (y > 0) as usize;
-            if engine.decision(&mut r, &mut contexts[inc])? != 1 || engine.terminate(&mut r)? != 1 {
-                return Ok(CarrierRead::NotCarrier("a macroblock is not I_PCM"));
-            }
-            r.align_expecting(0, "pcm_alignment_zero")?;
-            let samples = r.aligned_bytes(per_mb)?;
-            scatter_mb(&shape, &mut coded, mb, samples);
-            engine = cabac::Decoder::new(&mut r)?;
-            let end = engine.terminate(&mut r)?;
-            if (end == 1) != (mb + 1 == count) {
-                return Err(H264Error::Malformed(
-                    "end_of_slice_flag does not match the picture size".into(),
-                ));
-            }
-        }
-        r.align_expecting(0, "rbsp_alignment_zero")?;
+        return Ok(Some(coded));
     }
-    Ok(CarrierRead::Carrier(crop(&shape, coded)))
+    r.align_expecting(1, "cabac_alignment_one")?;
+    let mut contexts = mb_type_contexts(qp);
+    let mut engine = cabac::Decoder::new(r)?;
+    for mb in 0..count {
+        let (x, y) = (mb % shape.width_mbs, mb / shape.width_mbs);
+        let inc = (x > 0) as usize + (y > 0) as usize;
+        if engine.decision(r, &mut contexts[inc])? != 1 || engine.terminate(r)? != 1 {
+            return Ok(None);
+        }
+        r.align_expecting(0, "pcm_alignment_zero")?;
+        let samples = r.aligned_bytes(per_mb)?;
+        scatter_mb(shape, &mut coded, mb, samples);
+        engine = cabac::Decoder::new(r)?;
+        let end = engine.terminate(r)?;
+        if (end == 1) != (mb + 1 == count) {
+            return Err(H264Error::Malformed(
+                "end_of_slice_flag does not match the picture size".into(),
+            ));
+        }
+    }
+    // The final terminate bin read the rbsp_stop_one_bit; zeros follow,
+    // then nothing but cabac_zero_words.
+    r.align_expecting(0, "rbsp_alignment_zero")?;
+    r.expect_only_zero_bytes()?;
+    Ok(Some(coded))
 }
 
 fn crop(shape: &PictureShape, coded: Vec<Vec<u8>>) -> Vec<Vec<u8>> {

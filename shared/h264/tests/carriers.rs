@@ -153,6 +153,7 @@ fn check_replacement(dir: &std::path::Path, s: &Stream, which: &[usize]) {
                 assert_eq!(p, carrier_planes(&s.shape, i), "access unit {i} reads back");
             }
             CarrierRead::NotCarrier(_) => assert!(!which.contains(&i), "carrier {i} not recognised"),
+            CarrierRead::Damaged(why) => panic!("access unit {i} reads as a damaged carrier: {why}"),
         }
     }
     let dims = s.shape.display_planes();
@@ -362,4 +363,13 @@ fn ordinary_pictures_are_not_carriers_and_damage_is_reported() {
         read_carrier(&s.sets, &cut).is_err(),
         "a truncated carrier is an error"
     );
+    // Overwritten in the middle (the size kept): a damaged carrier.
+    let mut hit = units[eligible[0]].clone();
+    let slice = hit.iter_mut().find(|n| slice_type(n).is_some()).unwrap();
+    let len = slice.len();
+    slice[len / 3..2 * len / 3].fill(0x5a);
+    assert!(matches!(
+        read_carrier(&s.sets, &hit).unwrap(),
+        CarrierRead::Damaged(_)
+    ));
 }

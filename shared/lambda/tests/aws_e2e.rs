@@ -296,7 +296,10 @@ fn presigned_uploads_to_extractable_output() {
     let dir = tempfile::tempdir().unwrap();
     let video = dir.path().join("cover.mp4");
     make_video(&video, 6);
-    let message = b"Rendezvous moved: pier 9, 23:40. Bring the blue folder.".to_vec();
+    // Incompressible and large enough for several carrier pictures, so the
+    // Map has several segments (compact mode, the default).
+    let mut message = b"Rendezvous moved: pier 9, 23:40. Bring the blue folder. ".to_vec();
+    message.extend((0..60_000u64).map(|i| vidstega_core::mix64(i) as u8));
     let params = SealParams {
         kdf_iterations: 1000,
         ..SealParams::default()
@@ -409,6 +412,7 @@ fn presigned_uploads_to_extractable_output() {
 
     // Download through the presigned URL and extract with the password.
     let out = dir.path().join("stego.mkv");
+    assert!(result.output_key.ends_with(".mkv"), "{}", result.output_key);
     let mut reader = ureq::get(url).call().unwrap().into_reader();
     let mut file = std::fs::File::create(&out).unwrap();
     std::io::copy(&mut reader, &mut file).unwrap();
@@ -449,19 +453,26 @@ fn permanent_failures_mark_the_job_failed_and_write_no_output() {
         &std::fs::read(&video).unwrap(),
     );
     put(body["uploads"]["payload"]["url"].as_str().unwrap(), &sealed);
-    // A broken upload of the key: 31 bytes. Planning succeeds, every segment fails.
     put(
         body["uploads"]["placement_key"]["url"].as_str().unwrap(),
-        &[7u8; 31],
+        PlacementKey::derive(PASSWORD).as_bytes(),
     );
     let response = planner::handle(&cloud.receive(), &svc);
     assert!(response.batch_item_failures.is_empty());
+    // The source disappears after planning (a lifecycle rule, a user's
+    // delete): the segment fails for good, not retried.
+    cloud.objects.delete(&keys::video(&job_id)).unwrap();
+    // (The job asked for .mkv: planning made a Matroska copy of the MP4.)
+    cloud
+        .objects
+        .delete(&keys::remuxed_source(&job_id, "mkv"))
+        .unwrap();
     let task = SegmentTask {
         job_id: job_id.clone(),
         index: 0,
     };
     let err = segment::handle(&task, &svc).unwrap_err();
-    assert_eq!(err.error_type_name(), "VidStega.InvalidInput");
+    assert_eq!(err.error_type_name(), "VidStega.InvalidInput", "{}", err.message);
     // The state machine's Catch hands the error to mark-failed.
     let caught = FailureInput {
         job_id: job_id.clone(),
@@ -475,7 +486,7 @@ fn permanent_failures_mark_the_job_failed_and_write_no_output() {
     let job = cloud.jobs.job(&job_id).unwrap().unwrap();
     assert_eq!(job.stage, Stage::Failed);
     assert!(
-        job.error.as_deref().unwrap().contains("placement key"),
+        job.error.as_deref().unwrap().contains("does not exist"),
         "{:?}",
         job.error
     );
@@ -483,6 +494,47 @@ fn permanent_failures_mark_the_job_failed_and_write_no_output() {
         cloud.objects.list("outputs/").unwrap().is_empty(),
         "nothing under the output key"
     );
+    assert_eq!(cloud.objects.size(&keys::placement_key(&job_id)).unwrap(), None);
+}
+
+#[test]
+fn a_broken_placement_key_is_refused_at_planning() {
+    let cloud = Cloud::new();
+    let svc = cloud.services();
+    let response = http::presign(&presign_request(), &svc);
+    let body: serde_json::Value = serde_json::from_str(response.body.as_deref().unwrap()).unwrap();
+    let job_id = body["job_id"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("cover.mp4");
+    make_video(&video, 2);
+    let params = SealParams {
+        kdf_iterations: 1000,
+        ..SealParams::default()
+    };
+    let sealed = seal(b"doomed", PASSWORD, &params).unwrap().to_bytes();
+    put(
+        body["uploads"]["video"]["url"].as_str().unwrap(),
+        &std::fs::read(&video).unwrap(),
+    );
+    put(body["uploads"]["payload"]["url"].as_str().unwrap(), &sealed);
+    // A broken upload of the key: 31 bytes.
+    put(
+        body["uploads"]["placement_key"]["url"].as_str().unwrap(),
+        &[7u8; 31],
+    );
+    let response = planner::handle(&cloud.receive(), &svc);
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "unusable input is not retried"
+    );
+    let job = cloud.jobs.job(&job_id).unwrap().unwrap();
+    assert_eq!(job.stage, Stage::Failed);
+    assert!(
+        job.error.as_deref().unwrap().contains("placement key"),
+        "{:?}",
+        job.error
+    );
+    assert!(cloud.objects.list("outputs/").unwrap().is_empty());
     assert_eq!(cloud.objects.size(&keys::placement_key(&job_id)).unwrap(), None);
 }
 

@@ -65,6 +65,8 @@ const RETRY_SEEK_BACK_SECONDS: f64 = 3.0;
 /// ```
 pub struct FrameReader {
     path: PathBuf,
+    /// Demuxer options that must match the probe's (see [`crate::ProbeOptions`]).
+    demuxer_options: Vec<&'static str>,
     stream_index: usize,
     format: RawFormat,
     range: Range<u64>,
@@ -125,8 +127,15 @@ impl FrameReader {
         } else {
             (Vec::new(), None, vec![None])
         };
+        // ffmpeg (unlike ffprobe) refuses options the demuxer does not have.
+        let demuxer_options = if info.raw_timeline && info.format_name.contains("mov") {
+            vec!["-ignore_editlist", "1"]
+        } else {
+            Vec::new()
+        };
         let mut reader = FrameReader {
             path: info.path.clone(),
+            demuxer_options,
             stream_index: video.index,
             format,
             range: range.clone(),
@@ -269,7 +278,11 @@ impl FrameReader {
                     .arg(format!("{seconds:.6}"));
             }
         }
-        command.arg("-noautorotate").arg("-i").arg(&self.path);
+        command
+            .args(&self.demuxer_options)
+            .arg("-noautorotate")
+            .arg("-i")
+            .arg(&self.path);
         command.arg("-map").arg(format!("0:{}", self.stream_index));
         let filter = if by_pts {
             let mut trim = format!("trim=start_pts={}", self.expected_pts[0]);

@@ -34,7 +34,9 @@ mod pixel;
 mod probe;
 mod process;
 mod rational;
+mod remux;
 mod tools;
+mod transcode;
 
 pub use concat::{
     concat, concat_to_stream, joins_in_one_pass, verify_joined, ConcatOptions, ConcatReport, OutputContainer,
@@ -45,8 +47,10 @@ pub use encode::{EncodeSettings, EncodedSegment, FrameWriter, LosslessCodec, X26
 pub use error::{MediaError, StderrTail};
 pub use pixel::{choose_raw_format, PlanarFormat, RawFormat, RawFormatChoice};
 pub use probe::{
-    detect_variable_frame_rate, is_url, probe, AudioStreamInfo, ColorInfo, MediaInfo, OtherStreamInfo,
-    SubtitleStreamInfo, TimestampSource, VideoStreamInfo,
+    detect_variable_frame_rate, is_url, probe, probe_with, AudioStreamInfo, ColorInfo, MediaInfo,
+    OtherStreamInfo, ProbeOptions, SubtitleStreamInfo, TimestampSource, VideoStreamInfo,
 };
 pub use rational::Rational;
+pub use remux::remux;
 pub use tools::{ensure_tools, locate, Tool, ToolVersions, FFMPEG_ENV, FFPROBE_ENV};
+pub use transcode::{transcode_bitrate, transcode_to_h264, TranscodeReport, TRANSCODE_CRF};

@@ -54,6 +54,22 @@ pub struct MediaInfo {
     /// Streams the pipeline does not carry over: further video streams, cover
     /// art, data and attachment streams.
     pub other_streams: Vec<OtherStreamInfo>,
+    /// Whether MP4/MOV edit lists were ignored ([`ProbeOptions::raw_timeline`]):
+    /// every sample is then a frame, at its stored timestamp, and decoders
+    /// must ignore the edit lists too (see [`crate::FrameReader`]).
+    #[serde(default)]
+    pub raw_timeline: bool,
+}
+
+/// How to probe.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProbeOptions {
+    /// Ignore MP4/MOV edit lists, so that every stored sample counts as a
+    /// frame at its stored timestamp, in the same order as the container's
+    /// sample table. Compact mode needs this: it addresses pictures by their
+    /// place among the stored samples, and an edit list may hide some of
+    /// them (a stream-copied cut starts with hidden pictures).
+    pub raw_timeline: bool,
 }
 
 /// Where the display order of frames came from.
@@ -125,6 +141,10 @@ pub struct VideoStreamInfo {
     pub is_variable_frame_rate: bool,
     /// Why the frame rate was judged variable (empty when constant).
     pub variable_frame_rate_detail: String,
+    /// For each packet in decoding (file) order, its display index, or
+    /// `None` if the demuxer discards it. Not serialised.
+    #[serde(skip)]
+    pub packet_display_index: Vec<Option<u64>>,
 }
 
 /// An audio stream (copied unchanged into the output).
@@ -251,6 +271,18 @@ pub fn is_url(path: &Path) -> bool {
 /// [`MediaError::NotMedia`], [`MediaError::NoVideoStream`],
 /// [`MediaError::Truncated`], [`MediaError::ToolMissing`].
 pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
+    probe_with(path, ProbeOptions::default())
+}
+
+/// [`probe`] with options.
+pub fn probe_with(path: &Path, options: ProbeOptions) -> Result<MediaInfo, MediaError> {
+    // ffprobe ignores demuxer options a format does not have, so the MP4
+    // option can be given for any input.
+    let demuxer_options: &[&str] = if options.raw_timeline {
+        &["-ignore_editlist", "1"]
+    } else {
+        &[]
+    };
     // An http(s) URL (e.g. a presigned S3 GET) is handed to ffprobe as is;
     // ffmpeg reads it with range requests.
     let local = !is_url(path);
@@ -284,6 +316,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
             "-show_format",
             "-show_streams",
         ])
+        .args(demuxer_options)
         .arg(path)
         .stdin(Stdio::null())
         .output()
@@ -386,7 +419,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
         .and_then(Rational::parse)
         .unwrap_or(Rational { num: 0, den: 0 });
 
-    let packets = list_packets(&ffprobe, path, v.index)?;
+    let packets = list_packets(&ffprobe, path, v.index, demuxer_options)?;
     let order = display_order(&packets.packets);
     if order.frames.is_empty() {
         return Err(MediaError::Truncated {
@@ -446,6 +479,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
         timestamps: order.source,
         is_variable_frame_rate: is_vfr,
         variable_frame_rate_detail: vfr_detail,
+        packet_display_index: order.packet_display_index,
     };
 
     Ok(MediaInfo {
@@ -467,6 +501,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
         audio,
         subtitles,
         other_streams,
+        raw_timeline: options.raw_timeline,
     })
 }
 
@@ -673,7 +708,12 @@ struct PacketList {
     stderr: StderrTail,
 }
 
-fn list_packets(ffprobe: &Path, path: &Path, stream_index: usize) -> Result<PacketList, MediaError> {
+fn list_packets(
+    ffprobe: &Path,
+    path: &Path,
+    stream_index: usize,
+    demuxer_options: &[&str],
+) -> Result<PacketList, MediaError> {
     let spawn_err = |source| MediaError::Spawn {
         tool: Tool::Ffprobe,
         path: ffprobe.to_path_buf(),
@@ -684,6 +724,7 @@ fn list_packets(ffprobe: &Path, path: &Path, stream_index: usize) -> Result<Pack
         .args(["-v", "error", "-select_streams"])
         .arg(stream_index.to_string())
         .args(["-show_entries", "packet=pts,dts,flags", "-of", "csv=p=0:nk=0"])
+        .args(demuxer_options)
         .arg(path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -758,10 +799,12 @@ struct DisplayOrder {
     frames: Vec<i64>,
     keyframes: Vec<u64>,
     source: TimestampSource,
+    packet_display_index: Vec<Option<u64>>,
 }
 
 fn display_order(packets: &[Packet]) -> DisplayOrder {
-    let kept: Vec<&Packet> = packets.iter().filter(|p| !p.discard).collect();
+    let kept_index: Vec<usize> = (0..packets.len()).filter(|&i| !packets[i].discard).collect();
+    let kept: Vec<&Packet> = kept_index.iter().map(|&i| &packets[i]).collect();
     let source = if kept.iter().all(|p| p.pts.is_some()) {
         TimestampSource::Pts
     } else if kept.iter().all(|p| p.dts.is_some()) {
@@ -789,10 +832,15 @@ fn display_order(packets: &[Packet]) -> DisplayOrder {
         .filter(|(_, &(_, _, key))| key)
         .map(|(rank, _)| rank as u64)
         .collect();
+    let mut packet_display_index = vec![None; packets.len()];
+    for (rank, &(_, i, _)) in keyed.iter().enumerate() {
+        packet_display_index[kept_index[i]] = Some(rank as u64);
+    }
     DisplayOrder {
         frames: keyed.iter().map(|&(ts, _, _)| ts).collect(),
         keyframes,
         source,
+        packet_display_index,
     }
 }
 
@@ -845,6 +893,10 @@ mod tests {
         let order = display_order(&packets);
         assert_eq!(order.frames, vec![0, 1, 2, 3, 4]);
         assert_eq!(order.keyframes, vec![0, 4]);
+        assert_eq!(
+            order.packet_display_index,
+            vec![Some(0), Some(3), Some(1), Some(2), Some(4), None]
+        );
         assert_eq!(order.source, TimestampSource::Pts);
     }
 
@@ -916,6 +968,7 @@ mod tests {
             timestamps: TimestampSource::Pts,
             is_variable_frame_rate: false,
             variable_frame_rate_detail: String::new(),
+            packet_display_index: Vec::new(),
         };
         assert_eq!(
             info.keyframe_aligned_ranges(20),

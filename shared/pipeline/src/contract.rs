@@ -42,11 +42,60 @@ pub mod keys {
     pub fn output(job_id: &str, extension: &str) -> String {
         format!("{OUTPUTS}{job_id}.{extension}")
     }
+    /// A carrier picture's new access unit (compact mode), by the decode-order
+    /// index of the access unit it replaces.
+    pub fn carrier(job_id: &str, sample: u64) -> String {
+        format!("{WORK}{job_id}/carriers/{sample:010}.au")
+    }
+    /// A copy of the source in the output's container (compact mode, when the
+    /// source's container cannot be patched or differs from the output's).
+    pub fn remuxed_source(job_id: &str, extension: &str) -> String {
+        format!("{WORK}{job_id}/source.{extension}")
+    }
+    /// The source transcoded to H.264 (compact mode, when its video cannot
+    /// hold carrier pictures).
+    pub fn transcoded_source(job_id: &str, extension: &str) -> String {
+        format!("{WORK}{job_id}/source-h264.{extension}")
+    }
     /// The job id of an upload key (`uploads/<id>/...`), if it is one.
     pub fn job_of_upload(key: &str) -> Option<&str> {
         let rest = key.strip_prefix(UPLOADS)?;
         let (id, _) = rest.split_once('/')?;
         super::valid_job_id(id).then_some(id)
+    }
+}
+
+/// How the stego video is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputMode {
+    /// A few carrier pictures rewritten as I_PCM slices, every other packet
+    /// copied: about the source's size, plays wherever the source plays.
+    #[default]
+    Compact,
+    /// Every frame re-encoded losslessly: the largest capacity, a huge file
+    /// that only FFmpeg-based players play.
+    Lossless,
+}
+
+impl OutputMode {
+    /// The mode of plans stored before modes existed.
+    pub fn legacy() -> Self {
+        OutputMode::Lossless
+    }
+
+    /// The name used in options and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputMode::Compact => "compact",
+            OutputMode::Lossless => "lossless",
+        }
+    }
+}
+
+impl std::fmt::Display for OutputMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -73,12 +122,17 @@ pub struct JobMessage {
     /// Key of the sealed payload (default `uploads/<id>/payload.sealed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_key: Option<String>,
-    /// Output container extension: `mkv` (default), `mp4` or `mov`.
+    /// Output container extension: `mkv`, `mp4` or `mov` (default: the
+    /// source's own container in compact mode, `mkv` in lossless mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
-    /// Planes that carry bits: `luma` (default) or `all`.
+    /// Planes that carry bits: `luma` or `all` (default: `all` in compact
+    /// mode, `luma` in lossless mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planes: Option<String>,
+    /// How the output is written (default compact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<OutputMode>,
 }
 
 /// A job's options, stored at [`keys::options`] before its uploads (by
@@ -88,12 +142,17 @@ pub struct JobMessage {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobOptions {
-    /// Output container extension: `mkv` (default), `mp4` or `mov`.
+    /// Output container extension: `mkv`, `mp4` or `mov` (default: the
+    /// source's own container in compact mode, `mkv` in lossless mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
-    /// Planes that carry bits: `luma` (default) or `all`.
+    /// Planes that carry bits: `luma` or `all` (default: `all` in compact
+    /// mode, `luma` in lossless mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planes: Option<String>,
+    /// How the output is written (default compact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<OutputMode>,
 }
 
 /// The input of one execution of the state machine.

@@ -1,7 +1,9 @@
 //! Pipeline errors, each with the class that decides retry, rejection or alert.
 
 use thiserror::Error;
+use vidstega_container::ContainerError;
 use vidstega_core::{CoreError, ErrorClass};
+use vidstega_h264::H264Error;
 use vidstega_media::MediaError;
 
 /// An error from a pipeline step or a port.
@@ -15,6 +17,14 @@ pub enum PipelineError {
     /// ffmpeg/ffprobe failed or the media is unusable.
     #[error(transparent)]
     Media(#[from] MediaError),
+
+    /// The container (MP4/MOV, Matroska) could not be read or rewritten.
+    #[error("the video's container: {0}")]
+    Container(#[from] ContainerError),
+
+    /// The H.264 stream could not be read, or cannot hold carrier pictures.
+    #[error(transparent)]
+    H264(#[from] H264Error),
 
     /// An object store failed.
     #[error("object store: {message}")]
@@ -65,6 +75,10 @@ impl PipelineError {
         match self {
             PipelineError::Core(e) => e.class(),
             PipelineError::Media(e) => media_class(e),
+            PipelineError::Container(ContainerError::Io(e)) => io_class(e),
+            PipelineError::Container(ContainerError::InvalidRequest { .. })
+            | PipelineError::Container(ContainerError::Replacement { .. }) => ErrorClass::Fatal,
+            PipelineError::Container(_) | PipelineError::H264(_) => ErrorClass::InvalidInput,
             PipelineError::Store { retryable, .. } | PipelineError::Jobs { retryable, .. } => {
                 if *retryable {
                     ErrorClass::Retryable
@@ -74,13 +88,7 @@ impl PipelineError {
             }
             PipelineError::InvalidInput(_) => ErrorClass::InvalidInput,
             PipelineError::Conflict(_) => ErrorClass::InvalidInput,
-            PipelineError::Io { source, .. } => match source.kind() {
-                std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut => ErrorClass::Retryable,
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                    ErrorClass::InvalidInput
-                }
-                _ => ErrorClass::Fatal,
-            },
+            PipelineError::Io { source, .. } => io_class(source),
         }
     }
 
@@ -90,6 +98,14 @@ impl PipelineError {
             context: context.into(),
             source,
         }
+    }
+}
+
+fn io_class(e: &std::io::Error) -> ErrorClass {
+    match e.kind() {
+        std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut => ErrorClass::Retryable,
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => ErrorClass::InvalidInput,
+        _ => ErrorClass::Fatal,
     }
 }
 

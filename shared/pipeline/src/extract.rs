@@ -1,28 +1,42 @@
-//! The `extract` step: find the header with the password alone, read every
-//! frame's bits in parallel segments cut at the stego video's keyframes, and
+//! The `extract` step: find the header with the password alone, read the
+//! bits of every carrier picture (compact mode) or of every frame (lossless
+//! mode, in parallel segments cut at the stego video's keyframes), and
 //! rebuild the message.
 
 use crate::error::{PipelineError, Result};
 use crate::plan::geometry_of;
 use crate::progress::Progress;
 use crate::segments::{gop_segments, target_frames};
+use crate::track::{H264Track, Scan};
+use std::io::{BufReader, Read, Seek};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Mutex;
-use vidstega_core::{BodyAssembly, BodyBits, CoreError, Layout, PlacementKey};
+use vidstega_container::sniff;
+use vidstega_core::{
+    BodyAssembly, BodyBits, CarrierOrder, CoreError, FrameGeometry, Layout, LayoutKind, PlacementKey,
+    PlaneDims, Slot,
+};
+use vidstega_h264::{read_carrier, CarrierRead};
 use vidstega_media::{choose_raw_format, probe, FrameReader, RawFormat};
 
-/// Frames tried when looking for the header (frame 0 first; later ones if it is damaged).
+/// Frames tried when looking for the header (frame 0 first; later ones if it
+/// is damaged); in compact mode, the first points of the carrier order.
 pub const HEADER_SEARCH_FRAMES: u64 = 8;
+
+/// Compact mode: points of the carrier order tried for the header when the
+/// first [`HEADER_SEARCH_FRAMES`] held carrier pictures but none authenticated.
+pub const HEADER_SEARCH_CARRIERS: u64 = 64;
 
 /// A recovered message and what was seen on the way.
 #[derive(Debug)]
 pub struct Extracted {
     /// The message.
     pub message: Vec<u8>,
-    /// Frames the message was spread over.
+    /// Frames (or carrier pictures) the message was spread over.
     pub frames: u64,
-    /// Frames whose header copy did not read back intact (damage that was repaired).
+    /// Frames (or carrier ranks) whose header copy did not read back intact,
+    /// or that could not be read (damage that was repaired).
     pub damaged_frames: Vec<u64>,
     /// Bit ranges that could not be read at all (missing frames).
     pub missing_bits: Vec<Range<u64>>,
@@ -76,8 +90,230 @@ fn locate(reader: &mut FrameReader, format: RawFormat, key: &PlacementKey) -> Re
     })
 }
 
-/// Extracts the message hidden in the video at `path`.
+/// Extracts the message hidden in the video at `path`, whichever mode
+/// wrote it: carrier pictures are looked for first (reading them needs no
+/// decoding), then every frame.
 pub fn extract_file(
+    path: &Path,
+    key: &PlacementKey,
+    password: &[u8],
+    workers: usize,
+    progress: &dyn Progress,
+) -> Result<Extracted> {
+    let compact = extract_carriers(path, key, password, workers, progress)?;
+    let carriers_seen = match compact {
+        CarrierSearch::Found(extracted) => return Ok(extracted),
+        CarrierSearch::NotCompact => false,
+        CarrierSearch::NoHeader { carriers_seen } => carriers_seen,
+    };
+    match extract_frames(path, key, password, workers, progress) {
+        // The file holds carrier pictures: it was written in compact mode,
+        // and no carrier authenticated with this password.
+        Err(PipelineError::Core(CoreError::NoMessage)) if carriers_seen => Err(CoreError::NoMessage.into()),
+        other => other,
+    }
+}
+
+/// What looking for carrier pictures found.
+enum CarrierSearch {
+    /// The message, from its carriers.
+    Found(Extracted),
+    /// The file is not an H.264 MP4/MOV/Matroska file that could hold carriers.
+    NotCompact,
+    /// No carrier authenticated with this key (`carriers_seen`: some of the
+    /// pictures tried were carrier pictures, so the video was written in
+    /// compact mode and the password is likely wrong).
+    NoHeader {
+        /// Whether I_PCM carrier pictures were seen.
+        carriers_seen: bool,
+    },
+}
+
+/// Reads the picture of candidate `candidate` as a carrier.
+fn read_candidate(
+    file: &mut (impl Read + Seek),
+    track: &H264Track,
+    scan: &Scan,
+    candidate: u64,
+) -> Result<CarrierRead> {
+    let sample = scan.candidates[candidate as usize];
+    let bytes = track.read_sample(file, sample)?;
+    let sets = track.sets_for(file, sample)?;
+    Ok(read_carrier(&sets, &track.nal_units(&bytes)?)?)
+}
+
+/// Compact mode's extraction: find the carrier candidates of the stream,
+/// the header in the first carrier the key names, then read every carrier
+/// (I_PCM samples are read straight from the file, no decoder needed).
+fn extract_carriers(
+    path: &Path,
+    key: &PlacementKey,
+    password: &[u8],
+    workers: usize,
+    progress: &dyn Progress,
+) -> Result<CarrierSearch> {
+    let open = || {
+        std::fs::File::open(path)
+            .map(|f| BufReader::with_capacity(1 << 16, f))
+            .map_err(|e| PipelineError::io(format!("cannot read {}", path.display()), e))
+    };
+    let mut file = open()?;
+    let mut head = [0u8; 16];
+    let n = file
+        .read(&mut head)
+        .map_err(|e| PipelineError::io(format!("cannot read {}", path.display()), e))?;
+    if sniff(&head[..n]).is_none() {
+        return Ok(CarrierSearch::NotCompact);
+    }
+    let mut track = match H264Track::open(&mut file) {
+        Ok(t) => t,
+        Err(PipelineError::InvalidInput(_))
+        | Err(PipelineError::Container(_))
+        | Err(PipelineError::H264(_)) => return Ok(CarrierSearch::NotCompact),
+        Err(e) => return Err(e),
+    };
+    progress.stage("locate", 0);
+    // A stream whose NAL units cannot be walked (damage, or not the H.264
+    // its container claims) is left to the every-frame reader.
+    let Ok(scan) = track.scan(&mut file) else {
+        return Ok(CarrierSearch::NotCompact);
+    };
+    let Ok(shape) = track.shape() else {
+        return Ok(CarrierSearch::NotCompact);
+    };
+    let m = scan.candidates.len() as u64;
+    if m == 0 {
+        return Ok(CarrierSearch::NotCompact);
+    }
+    let geometry = FrameGeometry::new(
+        shape
+            .display_planes()
+            .into_iter()
+            .map(|(width, height)| PlaneDims { width, height })
+            .collect(),
+    )?;
+    let order = CarrierOrder::new(key, m);
+    let mut carriers_seen = false;
+    let mut found = None;
+    let mut first_error = None;
+    // The first points of the order first. The next ones fall between them,
+    // so damage that spared no early point (every other carrier destroyed)
+    // spares later ones: when carriers were seen but none authenticated,
+    // look further before concluding.
+    let tries = order.first(HEADER_SEARCH_CARRIERS.min(m))?;
+    for (i, &candidate) in tries.iter().enumerate() {
+        if i as u64 == HEADER_SEARCH_FRAMES && !carriers_seen {
+            break;
+        }
+        let planes = match read_candidate(&mut file, &track, &scan, candidate) {
+            Ok(CarrierRead::Carrier(p)) => p,
+            Ok(CarrierRead::NotCarrier(_)) => continue,
+            Ok(CarrierRead::Damaged(_)) => {
+                carriers_seen = true;
+                continue;
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+                continue;
+            }
+        };
+        carriers_seen = true;
+        let refs: Vec<&[u8]> = planes.iter().map(|p| p.as_slice()).collect();
+        match Layout::locate_at(key, &geometry, candidate, &refs) {
+            Ok(layout) if layout.kind() == LayoutKind::Carriers => {
+                found = Some(layout);
+                break;
+            }
+            Ok(_) | Err(CoreError::NoMessage) => {}
+            Err(e) => {
+                first_error.get_or_insert(e.into());
+            }
+        }
+    }
+    let Some(layout) = found else {
+        // Carriers that read well but did not authenticate mean a wrong
+        // password, whatever else was damaged; only damaged ones, damage.
+        return match first_error {
+            Some(e) if !carriers_seen => Err(e),
+            _ => Ok(CarrierSearch::NoHeader { carriers_seen }),
+        };
+    };
+    let count = layout.frame_count();
+    if count > m {
+        return Err(PipelineError::InvalidInput(format!(
+            "the message was spread over {count} carrier pictures but this video has only {m} pictures \
+             that can carry; it was cut or re-encoded after embedding"
+        )));
+    }
+    let mut chosen = order.first(count)?;
+    chosen.sort_unstable();
+    progress.stage("extract", count);
+    let assembly = Mutex::new(BodyAssembly::new(layout.envelope_header().body_bits()));
+    let damaged = Mutex::new(Vec::new());
+    let next = Mutex::new(chosen.iter().enumerate());
+    let failure: Mutex<Option<PipelineError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..workers.max(1) {
+            s.spawn(|| {
+                let mut file = match open() {
+                    Ok(f) => f,
+                    Err(e) => {
+                        failure.lock().unwrap().get_or_insert(e);
+                        return;
+                    }
+                };
+                loop {
+                    let Some((rank, &candidate)) = next.lock().unwrap().next() else {
+                        return;
+                    };
+                    let slot = Slot {
+                        rank: rank as u64,
+                        key_index: candidate,
+                    };
+                    let mut part = BodyBits::zeroed(layout.frame_bits(slot.rank));
+                    // A carrier that is missing or unreadable is an erasure:
+                    // the parity rebuilds it if it can.
+                    let intact = match read_candidate(&mut file, &track, &scan, candidate) {
+                        Ok(CarrierRead::Carrier(planes)) => {
+                            let refs: Vec<&[u8]> = planes.iter().map(|p| p.as_slice()).collect();
+                            match layout.extract_slot(slot, &refs, &mut part) {
+                                Ok(check) => {
+                                    if let Err(e) = assembly.lock().unwrap().add(&part) {
+                                        failure.lock().unwrap().get_or_insert(e.into());
+                                    }
+                                    check.header_intact
+                                }
+                                Err(_) => false,
+                            }
+                        }
+                        Ok(CarrierRead::NotCarrier(_)) | Ok(CarrierRead::Damaged(_)) | Err(_) => false,
+                    };
+                    if !intact {
+                        damaged.lock().unwrap().push(slot.rank);
+                    }
+                    progress.frames(0, 1);
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().unwrap() {
+        return Err(e);
+    }
+    let assembly = assembly.into_inner().unwrap();
+    let mut damaged_frames = damaged.into_inner().unwrap();
+    damaged_frames.sort_unstable();
+    let missing_bits = assembly.missing();
+    let message = layout.open(&assembly, password)?;
+    Ok(CarrierSearch::Found(Extracted {
+        message,
+        frames: count,
+        damaged_frames,
+        missing_bits,
+    }))
+}
+
+/// Lossless mode's extraction: every frame decoded and read.
+fn extract_frames(
     path: &Path,
     key: &PlacementKey,
     password: &[u8],

@@ -9,10 +9,12 @@
 //! below, adapters and entry points above.
 #![deny(missing_docs)]
 
+mod carriers;
 mod concat;
 pub mod conformance;
 pub mod contract;
 mod embed;
+mod embed_carriers;
 mod error;
 mod extract;
 mod plan;
@@ -22,15 +24,28 @@ mod records;
 mod redact;
 mod runner;
 mod segments;
+mod source;
+mod splice;
+mod track;
 
+pub use carriers::{carrier_capacity, carrier_format, open_track, probe_source, CarrierCapacity};
 pub use concat::{concat_segments, joinable_segments};
 pub use embed::{embed_in_one_pass, embed_segment, SegmentOutcome, FRAME_BUFFERS};
+pub use embed_carriers::embed_carriers;
 pub use error::{media_class, PipelineError, Result};
-pub use extract::{extract_file, Extracted, HEADER_SEARCH_FRAMES};
-pub use plan::{envelope_header, geometry_of, plan_job, source_path, Limits, Plan, PlanSettings, Planned};
+pub use extract::{extract_file, Extracted, HEADER_SEARCH_CARRIERS, HEADER_SEARCH_FRAMES};
+pub use plan::{
+    envelope_header, geometry_of, plan_job, source_path, Limits, Plan, PlanSettings, Planned,
+    TranscodePolicy, DEFAULT_MAX_RATE, MAX_CARRIERS_PER_SEGMENT,
+};
 pub use ports::{Created, Finished, JobStore, MediaSource, ObjectStore};
 pub use progress::{NoProgress, Progress};
-pub use records::{now_ms, JobRecord, SegmentRecord, Stage};
+pub use records::{now_ms, CarrierRecord, JobRecord, SegmentRecord, Stage};
 pub use redact::redact_urls;
-pub use runner::{run_embed, EmbedRun};
+pub use runner::{run_embed, EmbedRun, OutputReport};
 pub use segments::{gop_segments, target_frames};
+pub use source::ObjectReader;
+pub use splice::{
+    plan_carrier_splice, splice_reader, splice_to_file, verify_splice, PlannedSplice, SpliceReport,
+};
+pub use track::{H264Track, Scan};

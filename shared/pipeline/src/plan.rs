@@ -1,16 +1,21 @@
 //! The `plan` step: probe the source, check limits and capacity, cut
 //! GOP-aligned segments with their frame and bit ranges, and record them.
 
+use crate::contract::OutputMode;
 use crate::error::{PipelineError, Result};
 use crate::ports::{JobStore, MediaSource, ObjectStore};
-use crate::records::{JobRecord, SegmentRecord};
+use crate::progress::Progress;
+use crate::records::{CarrierRecord, JobRecord, SegmentRecord};
 use crate::segments::{gop_segments, target_frames};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use vidstega_core::{
-    check_fits, BitSchedule, Envelope, EnvelopeHeader, FrameGeometry, PlaneSet, ENVELOPE_HEADER_LEN,
+    check_fits, BitSchedule, Envelope, EnvelopeHeader, FrameGeometry, PlacementKey, PlaneSet,
+    ENVELOPE_HEADER_LEN,
 };
-use vidstega_media::{choose_raw_format, probe, LosslessCodec, MediaInfo, PlanarFormat, RawFormat};
+use vidstega_media::{
+    choose_raw_format, probe, LosslessCodec, MediaInfo, OutputContainer, PlanarFormat, RawFormat,
+};
 
 /// Limits an operator sets on what is accepted.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,9 +41,39 @@ impl Default for Limits {
     }
 }
 
+/// Default largest fraction of a carrier picture's samples that carry a bit
+/// (compact mode). At a quarter, about one sample in eight changes by ±1.
+pub const DEFAULT_MAX_RATE: f64 = 0.25;
+
+/// Most carriers one segment embeds (each needs its GOP decoded).
+pub const MAX_CARRIERS_PER_SEGMENT: usize = 16;
+
+/// Compact mode: when a source is transcoded to H.264 first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TranscodePolicy {
+    /// Only when its video cannot hold carrier pictures (another codec,
+    /// interlaced or 10-bit H.264, no picture that can carry).
+    #[default]
+    Auto,
+    /// Never: such a source is refused, saying why.
+    Never,
+    /// Always (to re-encode with a GOP structure that has many carriers).
+    Always,
+}
+
 /// How jobs are planned.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlanSettings {
+    /// How the output is written.
+    pub mode: OutputMode,
+    /// Compact mode: the largest fraction of a carrier's samples that carry
+    /// a bit; a lower rate spreads the message over more carriers.
+    pub max_rate: f64,
+    /// Compact mode: when the source is transcoded to H.264 first.
+    pub transcode: TranscodePolicy,
+    /// The output's container; `None` keeps the source's (compact mode) or
+    /// uses Matroska (lossless mode).
+    pub container: Option<OutputContainer>,
     /// Planes that carry bits.
     pub plane_set: PlaneSet,
     /// The lossless encoder of the stego video.
@@ -56,7 +91,11 @@ pub struct PlanSettings {
 impl Default for PlanSettings {
     fn default() -> Self {
         PlanSettings {
-            plane_set: PlaneSet::Luma,
+            mode: OutputMode::Compact,
+            max_rate: DEFAULT_MAX_RATE,
+            transcode: TranscodePolicy::Auto,
+            container: None,
+            plane_set: PlaneSet::All,
             codec: LosslessCodec::default(),
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             min_segment_frames: 24,
@@ -95,6 +134,19 @@ pub struct Plan {
     pub segments: Vec<SegmentRecord>,
     /// Notes for the user (pixel-format conversion, streams not carried over).
     pub warnings: Vec<String>,
+    /// How the output is written.
+    #[serde(default = "OutputMode::legacy")]
+    pub mode: OutputMode,
+    /// The object the output is made from: the upload itself, or a copy of
+    /// it in the output's container (compact mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_key: Option<String>,
+    /// Compact mode: pictures that could carry (the format's candidates).
+    #[serde(default)]
+    pub candidates: u64,
+    /// Compact mode: the carrier pictures, by rank.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub carriers: Vec<CarrierRecord>,
 }
 
 impl Plan {
@@ -118,6 +170,16 @@ impl Plan {
         } else {
             PlaneSet::Luma
         }
+    }
+
+    /// The object the output is made from.
+    pub fn source(&self) -> &str {
+        self.source_key.as_deref().unwrap_or(&self.video_key)
+    }
+
+    /// Compact mode: the carriers segment `index` embeds.
+    pub fn segment_carriers(&self, index: u32) -> impl Iterator<Item = &CarrierRecord> {
+        self.carriers.iter().filter(move |c| c.segment == index)
     }
 
     /// Key of the plan object.
@@ -176,7 +238,7 @@ pub fn envelope_header(objects: &dyn ObjectStore, key: &str) -> Result<EnvelopeH
     Ok(header)
 }
 
-fn check_limits(info: &MediaInfo, limits: &Limits) -> Result<()> {
+pub(crate) fn check_limits(info: &MediaInfo, limits: &Limits) -> Result<()> {
     let v = &info.video;
     let mut problems = Vec::new();
     if info.size_bytes > limits.max_input_bytes {
@@ -216,15 +278,21 @@ fn check_limits(info: &MediaInfo, limits: &Limits) -> Result<()> {
     }
 }
 
-/// The plan stored for `job`, if it was planned before and has segment rows.
-fn stored_plan(objects: &dyn ObjectStore, jobs: &dyn JobStore, job: &JobRecord) -> Result<Option<Plan>> {
+/// The plan stored for `job`, if it was planned before (in `mode`) and has
+/// segment rows.
+pub(crate) fn stored_plan(
+    objects: &dyn ObjectStore,
+    jobs: &dyn JobStore,
+    job: &JobRecord,
+    mode: OutputMode,
+) -> Result<Option<Plan>> {
     let key = Plan::key(&job.job_id);
     if jobs.segments(&job.job_id)?.is_empty() || objects.size(&key)?.is_none() {
         return Ok(None);
     }
     // One that cannot be read is planned again (and checked against the rows).
     let plan = serde_json::from_slice::<Plan>(&objects.read_all(&key)?).ok();
-    Ok(plan.filter(|p| p.envelope_key == job.envelope_key && p.video_key == job.video_key))
+    Ok(plan.filter(|p| p.envelope_key == job.envelope_key && p.video_key == job.video_key && p.mode == mode))
 }
 
 /// What planning produced: the stored plan and the probe it came from.
@@ -240,17 +308,40 @@ pub struct Planned {
 /// the same job changes nothing: once segments are recorded, the stored plan
 /// is kept (a resumed run may have other settings, such as fewer workers,
 /// but its finished segments belong to the first plan).
+///
+/// `key` is the job's placement key: compact mode chooses its carrier
+/// pictures with it. `scratch` is local space for a copy of the source in
+/// another container, when compact mode needs one.
+#[allow(clippy::too_many_arguments)]
 pub fn plan_job(
     objects: &dyn ObjectStore,
     jobs: &dyn JobStore,
+    scratch: &Path,
     job: &JobRecord,
+    key: &PlacementKey,
     settings: &PlanSettings,
+    progress: &dyn Progress,
 ) -> Result<Planned> {
     let header = envelope_header(objects, &job.envelope_key)?;
+    match settings.mode {
+        OutputMode::Lossless => plan_lossless(objects, jobs, job, &header, settings),
+        OutputMode::Compact => {
+            crate::carriers::plan_carriers(objects, jobs, scratch, job, key, &header, settings, progress)
+        }
+    }
+}
+
+fn plan_lossless(
+    objects: &dyn ObjectStore,
+    jobs: &dyn JobStore,
+    job: &JobRecord,
+    header: &EnvelopeHeader,
+    settings: &PlanSettings,
+) -> Result<Planned> {
     let media = probe(&source_path(objects.media_source(&job.video_key)?))?;
     check_limits(&media, &settings.limits)?;
     media.require_constant_frame_rate()?;
-    if let Some(plan) = stored_plan(objects, jobs, job)? {
+    if let Some(plan) = stored_plan(objects, jobs, job, OutputMode::Lossless)? {
         if plan.frame_count == media.video.frame_count && plan.body_bits == header.body_bits() {
             return Ok(Planned { plan, media });
         }
@@ -259,7 +350,7 @@ pub fn plan_job(
     let format = choice.format;
     let geometry = geometry_of(&format)?;
     let frames = media.video.frame_count;
-    check_fits(&header, &geometry, settings.plane_set, frames)?;
+    check_fits(header, &geometry, settings.plane_set, frames)?;
     let target = target_frames(
         frames,
         settings.workers,
@@ -309,9 +400,18 @@ pub fn plan_job(
         body_bits: header.body_bits(),
         segments,
         warnings,
+        mode: OutputMode::Lossless,
+        source_key: None,
+        candidates: 0,
+        carriers: Vec::new(),
     };
-    jobs.put_segments(&job.job_id, &plan.segments)?;
-    let json = serde_json::to_vec_pretty(&plan).expect("plans serialise");
-    objects.write_bytes(&Plan::key(&job.job_id), &json)?;
+    store_plan(objects, jobs, &plan)?;
     Ok(Planned { plan, media })
+}
+
+/// Records a new plan: its segment rows, then the plan object.
+pub(crate) fn store_plan(objects: &dyn ObjectStore, jobs: &dyn JobStore, plan: &Plan) -> Result<()> {
+    jobs.put_segments(&plan.job_id, &plan.segments)?;
+    let json = serde_json::to_vec_pretty(plan).expect("plans serialise");
+    objects.write_bytes(&Plan::key(&plan.job_id), &json)
 }

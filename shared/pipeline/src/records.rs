@@ -128,3 +128,18 @@ pub fn now_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+/// A carrier picture of a compact-mode plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarrierRecord {
+    /// Position among the carriers (decoding order): which payload bits it holds.
+    pub rank: u64,
+    /// Index among the candidate pictures: what keys its positions.
+    pub candidate: u64,
+    /// Decode-order index of the access unit it replaces.
+    pub sample: u64,
+    /// Display index of that picture (what the decoder is asked for).
+    pub display: u64,
+    /// The segment that embeds it.
+    pub segment: u32,
+}

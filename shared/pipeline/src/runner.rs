@@ -1,18 +1,21 @@
 //! The local runner: the state machine's shape on one machine.
 //!
 //! plan → a bounded set of concurrent `embed-segment`s (the Map state's
-//! `MaxConcurrency`) → concat. Finished segments are recorded in the job
+//! `MaxConcurrency`) → concat (lossless mode) or splice (compact mode). Finished segments are recorded in the job
 //! table, so running the same job again resumes where it stopped. A plan of
 //! one segment is embedded in one pass straight into the output (see
 //! [`embed_in_one_pass`]): with nothing to join, the join pass is skipped.
 
 use crate::concat::concat_segments;
+use crate::contract::OutputMode;
 use crate::embed::{embed_in_one_pass, embed_segment, SegmentOutcome};
+use crate::embed_carriers::embed_carriers;
 use crate::error::{PipelineError, Result};
 use crate::plan::{plan_job, PlanSettings, Planned};
 use crate::ports::{Created, JobStore, ObjectStore};
 use crate::progress::Progress;
 use crate::records::{JobRecord, Stage};
+use crate::splice::{splice_to_file, SpliceReport};
 use std::path::Path;
 use std::sync::Mutex;
 use vidstega_core::PlacementKey;
@@ -29,8 +32,75 @@ pub struct EmbedRun {
     pub skipped: u32,
     /// Samples changed by ±1 in this run.
     pub changed_samples: u64,
-    /// The join's report.
-    pub concat: ConcatReport,
+    /// How the output was written.
+    pub output: OutputReport,
+}
+
+/// How the output of a run was written.
+#[derive(Debug)]
+pub enum OutputReport {
+    /// Lossless mode: segments joined with the source's audio.
+    Joined(ConcatReport),
+    /// Compact mode: the source spliced with its carriers.
+    Spliced(SpliceReport),
+}
+
+impl OutputReport {
+    /// Audio streams copied into the output.
+    pub fn audio_streams(&self, media: &vidstega_media::MediaInfo) -> usize {
+        match self {
+            OutputReport::Joined(r) => r.audio_streams,
+            OutputReport::Spliced(_) => media.audio.len(),
+        }
+    }
+
+    /// Notes about the output.
+    pub fn warnings(&self) -> Vec<String> {
+        match self {
+            OutputReport::Joined(r) => r.warnings.clone(),
+            OutputReport::Spliced(_) => Vec::new(),
+        }
+    }
+}
+
+/// Runs `run` on every segment, `workers` at a time (the Map state's
+/// `MaxConcurrency`), stopping at the first error. Returns segments
+/// embedded, segments skipped and samples changed.
+fn run_segments(
+    workers: usize,
+    segments: &[crate::records::SegmentRecord],
+    run: impl Fn(u32) -> Result<SegmentOutcome> + Sync,
+) -> Result<(u32, u32, u64)> {
+    let queue = Mutex::new(segments.iter());
+    let outcome = Mutex::new((0u32, 0u32, 0u64));
+    let failure: Mutex<Option<PipelineError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..workers.max(1) {
+            s.spawn(|| loop {
+                if failure.lock().unwrap().is_some() {
+                    return;
+                }
+                let Some(seg) = queue.lock().unwrap().next() else {
+                    return;
+                };
+                match run(seg.index) {
+                    Ok(SegmentOutcome::Embedded { changed_samples, .. }) => {
+                        let mut o = outcome.lock().unwrap();
+                        o.0 += 1;
+                        o.2 += changed_samples;
+                    }
+                    Ok(SegmentOutcome::AlreadyDone) => outcome.lock().unwrap().1 += 1,
+                    Err(e) => {
+                        failure.lock().unwrap().get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    match failure.into_inner().unwrap() {
+        Some(e) => Err(e),
+        None => Ok(outcome.into_inner().unwrap()),
+    }
 }
 
 /// Runs (or resumes) `job` to completion, writing the stego video to `output`.
@@ -55,11 +125,27 @@ pub fn run_embed(
         }
     }
     progress.stage("plan", 0);
-    let planned = plan_job(objects, jobs, job, settings)?;
+    let planned = plan_job(objects, jobs, scratch, job, key, settings, progress)?;
     for w in &planned.plan.warnings {
         progress.warn(w);
     }
     let plan = &planned.plan;
+    if plan.mode == OutputMode::Compact {
+        progress.stage("embed", plan.carriers.len() as u64);
+        let (embedded, skipped, changed_samples) = run_segments(settings.workers, &plan.segments, |index| {
+            embed_carriers(objects, jobs, plan, &planned.media, index, key, progress)
+        })?;
+        progress.stage("splice", 0);
+        let report = splice_to_file(objects, jobs, plan, output)?;
+        jobs.set_stage(&plan.job_id, Stage::Done, None)?;
+        return Ok(EmbedRun {
+            planned,
+            embedded,
+            skipped,
+            changed_samples,
+            output: OutputReport::Spliced(report),
+        });
+    }
     progress.stage("embed", plan.frame_count);
     let container = OutputContainer::from_path(output)?;
     if plan.segments.len() == 1
@@ -89,48 +175,22 @@ pub fn run_embed(
             embedded: 1,
             skipped: 0,
             changed_samples,
-            concat,
+            output: OutputReport::Joined(concat),
         });
     }
-    let queue = Mutex::new(plan.segments.iter());
-    let outcome = Mutex::new((0u32, 0u32, 0u64));
-    let failure: Mutex<Option<PipelineError>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..settings.workers.max(1) {
-            s.spawn(|| loop {
-                if failure.lock().unwrap().is_some() {
-                    return;
-                }
-                let Some(seg) = queue.lock().unwrap().next() else {
-                    return;
-                };
-                match embed_segment(
-                    objects,
-                    jobs,
-                    scratch,
-                    plan,
-                    &planned.media,
-                    settings.codec,
-                    seg.index,
-                    key,
-                    progress,
-                ) {
-                    Ok(SegmentOutcome::Embedded { changed_samples, .. }) => {
-                        let mut o = outcome.lock().unwrap();
-                        o.0 += 1;
-                        o.2 += changed_samples;
-                    }
-                    Ok(SegmentOutcome::AlreadyDone) => outcome.lock().unwrap().1 += 1,
-                    Err(e) => {
-                        failure.lock().unwrap().get_or_insert(e);
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = failure.into_inner().unwrap() {
-        return Err(e);
-    }
+    let (embedded, skipped, changed_samples) = run_segments(settings.workers, &plan.segments, |index| {
+        embed_segment(
+            objects,
+            jobs,
+            scratch,
+            plan,
+            &planned.media,
+            settings.codec,
+            index,
+            key,
+            progress,
+        )
+    })?;
     progress.stage("concat", plan.frame_count);
     let concat = concat_segments(
         objects,
@@ -142,12 +202,11 @@ pub fn run_embed(
         &ConcatOptions::default(),
     )?;
     jobs.set_stage(&plan.job_id, Stage::Done, None)?;
-    let (embedded, skipped, changed_samples) = outcome.into_inner().unwrap();
     Ok(EmbedRun {
         planned,
         embedded,
         skipped,
         changed_samples,
-        concat,
+        output: OutputReport::Joined(concat),
     })
 }

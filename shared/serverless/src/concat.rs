@@ -7,13 +7,20 @@ use crate::segment::load_plan;
 use crate::services::Services;
 use std::time::Instant;
 use vidstega_media::{concat_to_stream, OutputContainer};
-use vidstega_pipeline::contract::{keys, ConcatResult, ErrorType, JobRef};
-use vidstega_pipeline::{joinable_segments, PipelineError, Stage};
+use vidstega_pipeline::contract::{keys, ConcatResult, ErrorType, JobRef, OutputMode};
+use vidstega_pipeline::{
+    joinable_segments, plan_carrier_splice, splice_reader, verify_splice, ObjectReader, PipelineError, Plan,
+    Stage,
+};
 
-/// Joins a job's segments into its output and marks it done.
+/// Joins a job's segments (lossless mode) or splices its carriers into the
+/// source (compact mode), into its output, and marks it done.
 pub fn handle(job: &JobRef, svc: &Services<'_>) -> Result<ConcatResult, StepError> {
     let started = Instant::now();
     let (plan, media) = load_plan(svc.objects, &job.job_id)?;
+    if plan.mode == OutputMode::Compact {
+        return splice(job, &plan, media.audio.len(), started, svc);
+    }
     // A job reaching concat with unfinished segments is a bug, not bad input.
     let segments = joinable_segments(svc.objects, svc.jobs, &plan, &media, svc.settings.plan.codec).map_err(
         |e| match e {
@@ -48,6 +55,42 @@ pub fn handle(job: &JobRef, svc: &Services<'_>) -> Result<ConcatResult, StepErro
         output_key: plan.output_key.clone(),
         bytes,
         audio_streams: report.audio_streams,
+        millis: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Compact mode: the source streamed into the output (a multipart upload)
+/// with the carriers in place, then read back and checked.
+fn splice(
+    job: &JobRef,
+    plan: &Plan,
+    audio_streams: usize,
+    started: Instant,
+    svc: &Services<'_>,
+) -> Result<ConcatResult, StepError> {
+    let fatal_conflict = |e: PipelineError| match e {
+        PipelineError::Conflict(m) => StepError::new(ErrorType::Fatal, m),
+        e => e.into(),
+    };
+    let planned = plan_carrier_splice(svc.objects, svc.jobs, plan).map_err(fatal_conflict)?;
+    let mut reader = splice_reader(svc.objects, plan, &planned)?;
+    let bytes = svc.objects.put_stream(&plan.output_key, &mut reader)?;
+    drop(reader);
+    let mut written = ObjectReader::open(svc.objects, &plan.output_key)?;
+    let report = verify_splice(&mut written, &planned).map_err(fatal_conflict)?;
+    if bytes != report.bytes {
+        return Err(StepError::new(
+            ErrorType::Fatal,
+            format!("stored {bytes} bytes of a {}-byte output", report.bytes),
+        ));
+    }
+    svc.jobs.set_stage(&job.job_id, Stage::Done, None)?;
+    svc.objects.delete(&keys::placement_key(&job.job_id))?;
+    Ok(ConcatResult {
+        job_id: job.job_id.clone(),
+        output_key: plan.output_key.clone(),
+        bytes,
+        audio_streams,
         millis: started.elapsed().as_millis() as u64,
     })
 }

@@ -9,7 +9,7 @@ use aws_lambda_events::http::{header::CONTENT_TYPE, HeaderValue};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use vidstega_pipeline::contract::{keys, valid_job_id, JobOptions};
+use vidstega_pipeline::contract::{keys, valid_job_id, JobOptions, OutputMode};
 use vidstega_pipeline::{JobRecord, Stage};
 
 fn respond(status: i64, body: Value) -> LambdaFunctionUrlResponse {
@@ -44,12 +44,15 @@ fn body(req: &LambdaFunctionUrlRequest) -> Result<Vec<u8>, String> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewJob {
-    /// `mkv` (default), `mp4` or `mov`.
+    /// `mkv`, `mp4` or `mov` (default: `mp4` in compact mode, `mkv` in lossless mode).
     #[serde(default)]
     container: Option<String>,
-    /// `luma` (default) or `all`.
+    /// `luma` or `all` (default: `all` in compact mode, `luma` in lossless mode).
     #[serde(default)]
     planes: Option<String>,
+    /// `compact` (default) or `lossless`.
+    #[serde(default)]
+    mode: Option<OutputMode>,
 }
 
 fn new_job_id() -> Result<String, String> {
@@ -58,7 +61,7 @@ fn new_job_id() -> Result<String, String> {
     Ok(format!("job-{}", hex::encode(b)))
 }
 
-/// `POST /jobs` `{"container": "mkv", "planes": "luma"}` → `201 {job_id, uploads: {video,
+/// `POST /jobs` `{"container": "mp4", "planes": "all", "mode": "compact"}` → `201 {job_id, uploads: {video,
 /// payload, placement_key}: {method, url, key}, expires_in_seconds}`.
 pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunctionUrlResponse {
     if method(req) != "POST" {
@@ -81,7 +84,10 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
             }
         }
     };
-    let container = ask.container.as_deref().unwrap_or("mkv");
+    let container = ask
+        .container
+        .as_deref()
+        .unwrap_or(crate::planner::default_container(ask.mode.unwrap_or_default()));
     if !matches!(container, "mkv" | "mp4" | "mov") {
         return error(400, "container must be mkv, mp4 or mov");
     }
@@ -103,6 +109,7 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
     let options = JobOptions {
         container: Some(container.to_string()),
         planes: ask.planes.clone(),
+        mode: ask.mode,
     };
     let stored = serde_json::to_vec(&options).expect("options serialise");
     if let Err(e) = svc.objects.write_bytes(&keys::options(&id), &stored) {

@@ -10,12 +10,14 @@
 //! input is unusable is marked failed with the reason and its message acked.
 
 use crate::error::StepError;
+use crate::segment::load_key;
 use crate::services::Services;
 use crate::trigger::{parse_trigger, Trigger};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use vidstega_core::PlaneSet;
+use vidstega_media::OutputContainer;
 use vidstega_pipeline::contract::{
-    keys, valid_job_id, ErrorType, ExecutionInput, JobMessage, JobOptions, SegmentTask,
+    keys, valid_job_id, ErrorType, ExecutionInput, JobMessage, JobOptions, OutputMode, SegmentTask,
 };
 use vidstega_pipeline::{plan_job, Created, JobRecord, Plan, PlanSettings, Stage};
 
@@ -75,6 +77,7 @@ pub fn handle_body(body: &str, svc: &Services<'_>) -> Result<Vec<Outcome>, StepE
                 payload_key: None,
                 container: None,
                 planes: None,
+                mode: None,
             })
             .collect(),
     };
@@ -99,6 +102,7 @@ fn options(m: &JobMessage, svc: &Services<'_>) -> Result<JobOptions, StepError> 
     Ok(JobOptions {
         container: m.container.clone().or(stored.container),
         planes: m.planes.clone().or(stored.planes),
+        mode: m.mode.or(stored.mode),
     })
 }
 
@@ -137,14 +141,19 @@ pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepErro
         }
     }
     let opts = options(m, svc)?;
-    let container = opts.container.as_deref().unwrap_or("mkv");
-    if !matches!(container, "mkv" | "mp4" | "mov") {
-        return Err(invalid(format!("container {container:?} is not mkv, mp4 or mov")));
-    }
-    let plane_set = match opts.planes.as_deref().unwrap_or("luma") {
-        "luma" => PlaneSet::Luma,
-        "all" => PlaneSet::All,
-        other => return Err(invalid(format!("planes {other:?} is not luma or all"))),
+    let mode = opts.mode.unwrap_or_default();
+    let container = opts.container.as_deref().unwrap_or(default_container(mode));
+    let output_container = match container {
+        "mkv" => OutputContainer::Matroska,
+        "mp4" => OutputContainer::Mp4,
+        "mov" => OutputContainer::Mov,
+        other => return Err(invalid(format!("container {other:?} is not mkv, mp4 or mov"))),
+    };
+    let plane_set = match opts.planes.as_deref() {
+        Some("luma") => PlaneSet::Luma,
+        Some("all") => PlaneSet::All,
+        None => default_planes(mode),
+        Some(other) => return Err(invalid(format!("planes {other:?} is not luma or all"))),
     };
     let record = JobRecord::new(
         id,
@@ -166,13 +175,25 @@ pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepErro
         }
     }
     let settings = PlanSettings {
+        mode,
         plane_set,
+        container: Some(output_container),
         ..svc.settings.plan.clone()
     };
-    let planned = match plan_job(svc.objects, svc.jobs, &job, &settings) {
+    let planned = load_key(svc.objects, id).and_then(|key| {
+        Ok(plan_job(
+            svc.objects,
+            svc.jobs,
+            &svc.settings.scratch,
+            &job,
+            &key,
+            &settings,
+            &vidstega_pipeline::NoProgress,
+        )?)
+    });
+    let planned = match planned {
         Ok(p) => p,
         Err(e) => {
-            let e = StepError::from(e);
             if e.error_type == ErrorType::Retryable {
                 return Err(e);
             }
@@ -224,6 +245,25 @@ fn execution_input(
         segment_count: items.len() as u32,
         segments: if distributed { Vec::new() } else { items },
         distributed,
+    }
+}
+
+/// The output container when a job names none: MP4 in compact mode (the
+/// most widely played; a Matroska or other source is copied into it first),
+/// Matroska in lossless mode (it holds every audio codec).
+pub fn default_container(mode: OutputMode) -> &'static str {
+    match mode {
+        OutputMode::Compact => "mp4",
+        OutputMode::Lossless => "mkv",
+    }
+}
+
+/// The planes that carry when a job names none: all in compact mode (a
+/// carrier costs the same either way), luma in lossless mode.
+pub fn default_planes(mode: OutputMode) -> PlaneSet {
+    match mode {
+        OutputMode::Compact => PlaneSet::All,
+        OutputMode::Lossless => PlaneSet::Luma,
     }
 }
 

@@ -5,8 +5,10 @@ use crate::planner::media_key;
 use crate::services::Services;
 use vidstega_core::PlacementKey;
 use vidstega_media::MediaInfo;
-use vidstega_pipeline::contract::{keys, ErrorType, SegmentResult, SegmentTask};
-use vidstega_pipeline::{embed_segment, source_path, NoProgress, ObjectStore, Plan, SegmentOutcome};
+use vidstega_pipeline::contract::{keys, ErrorType, OutputMode, SegmentResult, SegmentTask};
+use vidstega_pipeline::{
+    embed_carriers, embed_segment, source_path, NoProgress, ObjectStore, Plan, SegmentOutcome,
+};
 
 /// Loads a job's plan, and its probe result pointed at a readable source.
 pub fn load_plan(objects: &dyn ObjectStore, job_id: &str) -> Result<(Plan, MediaInfo), StepError> {
@@ -17,7 +19,7 @@ pub fn load_plan(objects: &dyn ObjectStore, job_id: &str) -> Result<(Plan, Media
         serde_json::from_slice(&objects.read_all(&Plan::key(job_id))?).map_err(|e| fatal("the plan", e))?;
     let mut media: MediaInfo = serde_json::from_slice(&objects.read_all(&media_key(job_id))?)
         .map_err(|e| fatal("the probe result", e))?;
-    media.path = source_path(objects.media_source(&plan.video_key)?);
+    media.path = source_path(objects.media_source(plan.source())?);
     Ok((plan, media))
 }
 
@@ -40,17 +42,28 @@ pub fn load_key(objects: &dyn ObjectStore, job_id: &str) -> Result<PlacementKey,
 pub fn handle(task: &SegmentTask, svc: &Services<'_>) -> Result<SegmentResult, StepError> {
     let (plan, media) = load_plan(svc.objects, &task.job_id)?;
     let key = load_key(svc.objects, &task.job_id)?;
-    let outcome = embed_segment(
-        svc.objects,
-        svc.jobs,
-        &svc.settings.scratch,
-        &plan,
-        &media,
-        svc.settings.plan.codec,
-        task.index,
-        &key,
-        &NoProgress,
-    )?;
+    let outcome = match plan.mode {
+        OutputMode::Compact => embed_carriers(
+            svc.objects,
+            svc.jobs,
+            &plan,
+            &media,
+            task.index,
+            &key,
+            &NoProgress,
+        )?,
+        OutputMode::Lossless => embed_segment(
+            svc.objects,
+            svc.jobs,
+            &svc.settings.scratch,
+            &plan,
+            &media,
+            svc.settings.plan.codec,
+            task.index,
+            &key,
+            &NoProgress,
+        )?,
+    };
     let seg = &plan.segments[task.index as usize];
     Ok(match outcome {
         SegmentOutcome::Embedded { frames, millis, .. } => SegmentResult {
@@ -63,7 +76,10 @@ pub fn handle(task: &SegmentTask, svc: &Services<'_>) -> Result<SegmentResult, S
         SegmentOutcome::AlreadyDone => SegmentResult {
             job_id: task.job_id.clone(),
             index: task.index,
-            frames: seg.frame_end - seg.frame_start,
+            frames: match plan.mode {
+                OutputMode::Compact => plan.segment_carriers(task.index).count() as u64,
+                OutputMode::Lossless => seg.frame_end - seg.frame_start,
+            },
             millis: 0,
             already_done: true,
         },

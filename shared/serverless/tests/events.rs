@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use vidstega_core::{seal, PlacementKey, SealParams};
 use vidstega_local::{FolderStore, SqliteJobStore};
-use vidstega_pipeline::contract::{keys, ExecutionInput, FailureInput, JobRef, SegmentTask};
+use vidstega_pipeline::contract::{keys, ExecutionInput, FailureInput, JobRef, OutputMode, SegmentTask};
 use vidstega_pipeline::{extract_file, JobStore, NoProgress, ObjectStore, PlanSettings, Stage};
 use vidstega_serverless::planner::{self, Outcome};
 use vidstega_serverless::{concat, failure, http, segment, Services, Settings, Workflow};
@@ -174,9 +174,30 @@ fn body(r: &aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRes
 }
 
 #[test]
-fn handlers_run_a_job_from_notifications_to_output() {
+fn handlers_run_a_compact_job_from_notifications_to_output() {
+    // No options: compact mode, the output in MP4 like the source.
+    run_job_from_notifications_to_output(None, "mp4");
+}
+
+#[test]
+fn handlers_run_a_lossless_job_from_notifications_to_output() {
+    run_job_from_notifications_to_output(Some(OutputMode::Lossless), "mkv");
+}
+
+/// The whole flow through the handlers, with the job's options stored as
+/// presign stores them (`mode`; nothing stored for `None`).
+fn run_job_from_notifications_to_output(mode: Option<OutputMode>, extension: &str) {
     let w = World::new();
     let svc = w.services();
+    if mode.is_some() {
+        let options = vidstega_pipeline::contract::JobOptions {
+            mode,
+            ..Default::default()
+        };
+        w.store
+            .write_bytes(&keys::options(JOB), &serde_json::to_vec(&options).unwrap())
+            .unwrap();
+    }
 
     // The test event and a malformed message.
     let r = planner::handle(&load("planner/s3-test-event.json"), &svc);
@@ -215,7 +236,11 @@ fn handlers_run_a_job_from_notifications_to_output() {
     let starts = w.workflow.0.lock().unwrap().clone();
     assert_eq!(starts.len(), 1, "one execution per job");
     let input = &starts[0].1;
-    assert!(input.segment_count >= 3, "{input:?}");
+    match mode.unwrap_or_default() {
+        // A short message: one carrier picture, one segment.
+        OutputMode::Compact => assert_eq!(input.segment_count, 1, "{input:?}"),
+        OutputMode::Lossless => assert!(input.segment_count >= 3, "{input:?}"),
+    }
     assert_eq!(input.segments.len() as u32, input.segment_count);
     let job = w.jobs.job(JOB).unwrap().unwrap();
     assert_eq!(
@@ -245,7 +270,7 @@ fn handlers_run_a_job_from_notifications_to_output() {
 
     // Concat streams the output into the store and finishes the job.
     let result = concat::handle(&load("concat/input.json"), &svc).unwrap();
-    assert_eq!(result.output_key, format!("outputs/{JOB}.mkv"));
+    assert_eq!(result.output_key, format!("outputs/{JOB}.{extension}"));
     assert_eq!(result.audio_streams, 1);
     assert_eq!(w.store.size(&result.output_key).unwrap(), Some(result.bytes));
     assert_eq!(
@@ -266,7 +291,7 @@ fn handlers_run_a_job_from_notifications_to_output() {
     let b = body(&r);
     assert_eq!(b["stage"], "done");
     assert_eq!(b["segments_done"], b["segments_total"]);
-    assert_eq!(b["output_key"], format!("outputs/{JOB}.mkv"));
+    assert_eq!(b["output_key"], format!("outputs/{JOB}.{extension}"));
     assert_eq!(
         http::status(&load("status/get-job-by-query.json"), &svc).status_code,
         200
@@ -298,7 +323,15 @@ fn unusable_input_fails_the_job_with_a_reason() {
     assert!(r.batch_item_failures.is_empty(), "unusable input is not retried");
     let job = w.jobs.job(JOB).unwrap().unwrap();
     assert_eq!(job.stage, Stage::Failed);
-    assert!(job.error.as_deref().unwrap().contains("bits"), "{:?}", job.error);
+    // Compact mode's refusal says how much fits.
+    assert!(
+        job.error
+            .as_deref()
+            .unwrap()
+            .contains("bytes of (compressed) message fit"),
+        "{:?}",
+        job.error
+    );
     assert_eq!(w.store.size(&keys::placement_key(JOB)).unwrap(), None);
     assert!(
         w.workflow.0.lock().unwrap().is_empty(),
@@ -353,6 +386,7 @@ fn stored_options_win_and_a_planned_job_is_never_planned_again() {
     let options = vidstega_pipeline::contract::JobOptions {
         container: Some("mp4".into()),
         planes: Some("all".into()),
+        mode: None,
     };
     w.store
         .write_bytes(&keys::options(JOB), &serde_json::to_vec(&options).unwrap())

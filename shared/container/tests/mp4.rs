@@ -1,0 +1,274 @@
+//! MP4 / MOV fixtures.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Cursor, Read};
+
+use vidstega_container::{
+    plan_splice, plan_splice_with_limits, read_video_track, ContainerError, ContainerKind, Limits, NewSample,
+};
+
+use crate::common::*;
+
+#[test]
+fn mp4_moov_at_end() {
+    full_check("moov-at-end.mp4");
+}
+
+#[test]
+fn mp4_faststart() {
+    full_check("faststart.mp4");
+}
+
+#[test]
+fn mov_quicktime() {
+    full_check("quicktime.mov");
+}
+
+#[test]
+fn mp4_rotation_two_audio_tracks_and_chapters() {
+    let src = fixture("rotated-two-audio-chapters.mp4");
+    let probe = ffprobe_json(&["-show_streams", src.to_str().unwrap()]);
+    let streams = probe["streams"].as_array().unwrap();
+    assert!(streams.iter().filter(|s| s["codec_type"] == "audio").count() >= 2);
+    assert!(
+        probe.to_string().contains("rotation"),
+        "fixture should carry a display matrix"
+    );
+    full_check("rotated-two-audio-chapters.mp4");
+}
+
+#[test]
+fn mp4_two_mdat_boxes() {
+    let src = fixture("two-mdat.mp4");
+    let d = fs::read(&src).unwrap();
+    assert_eq!(
+        boxes(&d, 0, d.len()).iter().filter(|b| &b.0 == b"mdat").count(),
+        2
+    );
+    full_check("two-mdat.mp4");
+}
+
+#[test]
+fn mp4_compact_sample_sizes_become_stsz() {
+    let dir = full_check("stz2.mp4");
+    let d = fs::read(dir.path().join("out-stz2.mp4")).unwrap();
+    let all = all_boxes(&d);
+    assert!(all.iter().any(|b| &b.0 == b"stsz") && !all.iter().any(|b| &b.0 == b"stz2"));
+}
+
+#[test]
+fn mp4_video_track_fields() {
+    let t = read_video_track(&mut File::open(fixture("moov-at-end.mp4")).unwrap()).unwrap();
+    assert_eq!(t.kind, ContainerKind::Mp4);
+    assert_eq!(t.track_id, 1);
+    assert_eq!(t.codec, "avc1");
+    assert_eq!((t.width, t.height), (320, 240));
+    assert_eq!(t.codec_private.first(), Some(&1), "avcC configurationVersion");
+    assert_eq!(t.samples.len(), 100);
+    assert!(t.samples[0].keyframe && t.samples[25].keyframe && !t.samples[1].keyframe);
+}
+
+/// Small thresholds force `co64` chunk offsets and 64-bit `mdat` sizes on
+/// small files: moov before the data (its growth moves every chunk, fixed
+/// point), after it, with the 8-byte `free`/`wide` placeholder before `mdat`
+/// and without (second mdat of the two-mdat file).
+#[test]
+fn mp4_co64_and_64bit_mdat_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "moov-at-end.mp4",
+        "faststart.mp4",
+        "quicktime.mov",
+        "two-mdat.mp4",
+    ] {
+        let src = fixture(name);
+        let track = read_video_track(&mut File::open(&src).unwrap()).unwrap();
+        let reps = h264_replacements(&src, &track);
+        let new: BTreeMap<usize, NewSample> = reps
+            .iter()
+            .map(|(&i, r)| {
+                (
+                    i,
+                    NewSample {
+                        len: r.len() as u64,
+                        crc32: None,
+                    },
+                )
+            })
+            .collect();
+        let limits = Limits {
+            offset32_max: 1000,
+            size32_max: 1000,
+        };
+        let splice = plan_splice_with_limits(&mut File::open(&src).unwrap(), &track, &new, limits).unwrap();
+        let out = dir.path().join(name);
+        write_splice(&splice, &src, &reps, &out);
+        let d = fs::read(&out).unwrap();
+        let all = all_boxes(&d);
+        assert!(all.iter().any(|b| &b.0 == b"co64"), "{name}: co64 expected");
+        assert!(!all.iter().any(|b| &b.0 == b"stco"), "{name}: no stco expected");
+        for m in boxes(&d, 0, d.len()).iter().filter(|b| &b.0 == b"mdat") {
+            assert_eq!(m.2, 16, "{name}: every mdat that changed size uses largesize");
+        }
+        check_spliced(&src, &out, &reps);
+    }
+}
+
+#[test]
+fn mov_constant_sample_size_is_expanded() {
+    let src = fixture("raw-constant-size.mov");
+    let d = fs::read(&src).unwrap();
+    let stsz = *all_boxes(&d).iter().find(|b| &b.0 == b"stsz").unwrap();
+    assert_ne!(
+        &d[stsz.1 + 12..stsz.1 + 16],
+        &[0, 0, 0, 0],
+        "fixture should have a constant sample size"
+    );
+    let track = check_samples_match_ffprobe(&src);
+    check_identity(&src, &track);
+    let n = track.samples.len();
+    let bytes = |i: usize| {
+        let s = track.samples[i];
+        d[s.offset as usize..(s.offset + s.size) as usize].to_vec()
+    };
+    let mut reps = BTreeMap::new();
+    for i in [0, 1, n / 2, n - 1] {
+        let mut r = bytes(i);
+        r.extend(std::iter::repeat_n(0x55, 1000 * (i + 1)));
+        reps.insert(i, r);
+    }
+    let mut same = bytes(3);
+    same.reverse();
+    reps.insert(3, same);
+    let splice = plan_splice(&mut File::open(&src).unwrap(), &track, &sizes_of(&reps)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("raw.mov");
+    write_splice(&splice, &src, &reps, &out);
+    let o = fs::read(&out).unwrap();
+    let stsz = *all_boxes(&o).iter().find(|b| &b.0 == b"stsz").unwrap();
+    assert_eq!(
+        &o[stsz.1 + 12..stsz.1 + 16],
+        &[0, 0, 0, 0],
+        "stsz becomes a per-sample table"
+    );
+    let again = read_video_track(&mut File::open(&out).unwrap()).unwrap();
+    for (i, r) in &reps {
+        assert_eq!(again.samples[*i].size, r.len() as u64);
+        let s = again.samples[*i];
+        assert_eq!(&o[s.offset as usize..(s.offset + s.size) as usize], &r[..]);
+    }
+    let a = strip_pos(&packets(&src));
+    let b = strip_pos(&packets(&out));
+    assert_eq!(a.len(), b.len());
+    let video = video_stream_index(&src);
+    let mut vi = 0;
+    for (pa, pb) in a.iter().zip(&b) {
+        if pa["stream_index"].as_u64() == Some(video) {
+            if let Some(r) = reps.get(&vi) {
+                assert_eq!(
+                    pb["data_hash"].as_str().unwrap(),
+                    format!("SHA256:{}", sha256_hex(r))
+                );
+            } else {
+                assert_eq!(pa, pb);
+            }
+            vi += 1;
+        } else {
+            assert_eq!(pa, pb, "audio packets unchanged");
+        }
+    }
+}
+
+#[test]
+fn mp4_hevc_reads_and_copies() {
+    let src = fixture("hevc.mp4");
+    let track = check_samples_match_ffprobe(&src);
+    assert_eq!(track.codec, "hvc1");
+    assert!(!track.codec_private.is_empty(), "hvcC payload");
+    check_identity(&src, &track);
+}
+
+fn unsupported(data: Vec<u8>) -> String {
+    match read_video_track(&mut Cursor::new(data)) {
+        Err(ContainerError::Unsupported { what }) => what,
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+}
+
+#[test]
+fn fragmented_mp4_is_unsupported() {
+    let what = unsupported(fs::read(fixture("fragmented.mp4")).unwrap());
+    assert!(what.contains("fragmented"), "{what}");
+}
+
+#[test]
+fn external_data_reference_is_unsupported() {
+    let mut d = fs::read(fixture("moov-at-end.mp4")).unwrap();
+    let dref = *all_boxes(&d).iter().find(|b| &b.0 == b"dinf").unwrap();
+    // dinf { dref { version/flags, count, url { version/flags } } }: clear the self-contained flag.
+    let url = dref.1 + 8 + 16;
+    assert_eq!(&d[url + 4..url + 8], b"url ");
+    d[url + 11] = 0;
+    let what = unsupported(d);
+    assert!(what.contains("another file"), "{what}");
+}
+
+#[test]
+fn encrypted_video_is_unsupported() {
+    let mut d = fs::read(fixture("moov-at-end.mp4")).unwrap();
+    let stsd = *all_boxes(&d).iter().find(|b| &b.0 == b"stsd").unwrap();
+    let entry = stsd.1 + 16;
+    assert_eq!(&d[entry + 4..entry + 8], b"avc1");
+    d[entry + 4..entry + 8].copy_from_slice(b"encv");
+    let what = unsupported(d);
+    assert!(what.contains("encrypted"), "{what}");
+}
+
+#[test]
+fn invalid_requests_are_rejected() {
+    let src = fixture("moov-at-end.mp4");
+    let track = read_video_track(&mut File::open(&src).unwrap()).unwrap();
+    let out_of_range = BTreeMap::from([(track.samples.len(), 10u64)]);
+    let e = plan_splice(&mut File::open(&src).unwrap(), &track, &out_of_range).unwrap_err();
+    assert!(matches!(e, ContainerError::InvalidRequest { .. }), "{e}");
+    let other = read_video_track(&mut File::open(fixture("faststart.mp4")).unwrap()).unwrap();
+    let e = plan_splice(&mut File::open(&src).unwrap(), &other, &BTreeMap::new()).unwrap_err();
+    assert!(matches!(e, ContainerError::InvalidRequest { .. }), "{e}");
+}
+
+/// `reader()` yields the same bytes as `write_to()`, and a replacement of the
+/// wrong length is an error, not a corrupt file.
+#[test]
+fn reader_matches_write_to_and_checks_lengths() {
+    let src = fixture("faststart.mp4");
+    let track = read_video_track(&mut File::open(&src).unwrap()).unwrap();
+    let reps = h264_replacements(&src, &track);
+    let splice = plan_splice(&mut File::open(&src).unwrap(), &track, &sizes_of(&reps)).unwrap();
+    let mut a = Vec::new();
+    splice
+        .write_to(
+            File::open(&src).unwrap(),
+            |i| Ok(Box::new(&reps[&i][..]) as Box<dyn Read>),
+            &mut a,
+        )
+        .unwrap();
+    let mut b = Vec::new();
+    let mut r = splice.reader(File::open(&src).unwrap(), |i| {
+        Ok(Box::new(&reps[&i][..]) as Box<dyn Read>)
+    });
+    io::copy(&mut r, &mut b).unwrap();
+    assert!(a == b);
+    assert_eq!(a.len() as u64, splice.len());
+
+    let short = |i: usize| Ok(Box::new(&reps[&i][1..]) as Box<dyn Read>);
+    let e = splice
+        .write_to(File::open(&src).unwrap(), short, io::sink())
+        .unwrap_err();
+    assert!(matches!(e, ContainerError::Replacement { sample: 0, .. }), "{e}");
+    let long = |i: usize| Ok(Box::new(Cursor::new([&reps[&i][..], b"x"].concat())) as Box<dyn Read>);
+    let e = splice
+        .write_to(File::open(&src).unwrap(), long, io::sink())
+        .unwrap_err();
+    assert!(matches!(e, ContainerError::Replacement { sample: 0, .. }), "{e}");
+}
