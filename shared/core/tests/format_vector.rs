@@ -144,6 +144,8 @@ const V2_H: u32 = 46;
 const V2_FRAMES: u64 = 3;
 /// Carrier candidates of the compact part.
 const V2_CANDIDATES: u64 = 9;
+/// Candidates per group (GOP), in decoding order: 2 + 3 + 1 + 3 = 9.
+const V2_GROUPS: [u64; 4] = [2, 3, 1, 3];
 /// Embedding rate the compact part's carrier count is chosen with.
 const V2_RATE: f64 = 0.25;
 
@@ -595,23 +597,45 @@ fn compute_v2() -> Block {
     );
     let u = u64::from_le_bytes(subkeys.car[..8].try_into().unwrap());
     put("carrier_offset_u", format!("{u:016x}"));
+    let groups = V2_GROUPS.len() as u64;
     let point = |j: u64| {
-        ((u.wrapping_add(j.wrapping_mul(0x9e37_79b9_7f4a_7c15)) as u128 * V2_CANDIDATES as u128) >> 64) as u64
+        ((u.wrapping_add(j.wrapping_mul(0x9e37_79b9_7f4a_7c15)) as u128 * groups as u128) >> 64) as u64
     };
-    let order = CarrierOrder::new(&key, V2_CANDIDATES);
-    let points: Vec<u64> = (0..14).map(point).collect();
-    assert_eq!(points, (0..14).map(|j| order.point(j)).collect::<Vec<_>>());
-    put("carrier_points_0_13", joined(&points));
-    let mut distinct: Vec<u64> = Vec::new();
+    let group_of: Vec<u32> = V2_GROUPS
+        .iter()
+        .enumerate()
+        .flat_map(|(g, &size)| std::iter::repeat_n(g as u32, size as usize))
+        .collect();
+    assert_eq!(group_of.len() as u64, V2_CANDIDATES);
+    put("candidate_groups", joined(&group_of));
+    let order = CarrierOrder::new(&key, &group_of).unwrap();
+    let points: Vec<u64> = (0..8).map(point).collect();
+    assert_eq!(points, (0..8).map(|j| order.point(j)).collect::<Vec<_>>());
+    put("group_points_0_7", joined(&points));
+    let mut visits: Vec<u64> = Vec::new();
     let mut j = 0;
-    while distinct.len() < V2_CANDIDATES as usize {
-        let c = point(j);
-        if !distinct.contains(&c) {
-            distinct.push(c);
+    while visits.len() < groups as usize {
+        let g = point(j);
+        if !visits.contains(&g) {
+            visits.push(g);
         }
         j += 1;
     }
-    assert!(j <= 4 * V2_CANDIDATES + 16, "no fallback needed");
+    assert!(j <= 4 * groups + 16, "no fallback needed");
+    assert_eq!(order.group_order(), visits);
+    put("group_order", joined(&visits));
+    // Rounds: the r-th candidate of each group, groups in visiting order.
+    let starts: Vec<u64> = (0..V2_GROUPS.len())
+        .map(|g| V2_GROUPS[..g].iter().sum())
+        .collect();
+    let mut distinct: Vec<u64> = Vec::new();
+    for round in 0..*V2_GROUPS.iter().max().unwrap() {
+        for &g in &visits {
+            if round < V2_GROUPS[g as usize] {
+                distinct.push(starts[g as usize] + round);
+            }
+        }
+    }
     assert_eq!(order.first(V2_CANDIDATES).unwrap(), distinct);
     put("carrier_order", joined(&distinct));
     put("header_search", joined(&distinct[..8]));

@@ -37,8 +37,9 @@ const MB_TYPE_I_PCM: u32 = 25;
 /// `slice_type` written: I, and every slice of the picture is I.
 const SLICE_TYPE_ALL_I: u32 = 7;
 
-/// What eligibility needs to know about one access unit: only the headers
-/// of its NAL units, which a carrier keeps unchanged.
+/// What the carrier rule needs to know about one access unit: the headers
+/// of its NAL units (which a carrier keeps unchanged) and the type of its
+/// first slice.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AccessUnitKind {
     /// It has at least one coded slice.
@@ -47,11 +48,15 @@ pub struct AccessUnitKind {
     pub is_reference: bool,
     /// It is an IDR picture (`nal_unit_type == 5`).
     pub is_idr: bool,
+    /// Its first slice is an I or SI slice (`slice_type % 5` is 2 or 4).
+    pub is_intra: bool,
 }
 
 impl AccessUnitKind {
-    /// Classifies an access unit from the first byte of each of its NAL units.
-    pub fn from_nal_headers(headers: impl IntoIterator<Item = u8>) -> Self {
+    /// Classifies an access unit from the first byte of each of its NAL
+    /// units and `first_slice_type`, the `slice_type` of its first slice
+    /// (see [`crate::nal::slice_type`]).
+    pub fn new(headers: impl IntoIterator<Item = u8>, first_slice_type: Option<u32>) -> Self {
         let mut kind = AccessUnitKind::default();
         for h in headers {
             let unit = [h];
@@ -61,7 +66,17 @@ impl AccessUnitKind {
                 kind.is_idr |= nal_type(&unit) == NAL_IDR_SLICE;
             }
         }
+        kind.is_intra = kind.has_picture && first_slice_type.is_some_and(|t| matches!(t % 5, 2 | 4));
         kind
+    }
+
+    /// Classifies an access unit from its NAL units.
+    pub fn from_nal_units<T: AsRef<[u8]>>(nals: &[T]) -> Self {
+        let first_slice = nals.iter().map(|n| n.as_ref()).find(|n| is_vcl_or_extension(n));
+        Self::new(
+            nals.iter().filter_map(|n| n.as_ref().first().copied()),
+            first_slice.and_then(crate::nal::slice_type),
+        )
     }
 }
 
@@ -80,6 +95,51 @@ pub fn eligible_carriers(units: &[AccessUnitKind]) -> Vec<usize> {
         })
         .map(|(_, &i)| i)
         .collect()
+}
+
+/// The carrier candidates of a stream and the group (GOP) of each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Candidates {
+    /// Access units that may become carriers, in decoding order.
+    pub units: Vec<usize>,
+    /// The group of each candidate: 0 for the first group that has one,
+    /// counting up by one from group to group.
+    pub groups: Vec<u32>,
+}
+
+/// The candidates ([`eligible_carriers`]) and their groups. A group starts
+/// at every access unit that is an intra picture (first slice I or SI) and
+/// not a candidate — a keyframe, IDR or not. Both rules read only what a
+/// carrier keeps (a candidate's own slice type may change when it becomes
+/// a carrier; it never starts a group), so embedding changes neither.
+pub fn carrier_candidates(units: &[AccessUnitKind]) -> Candidates {
+    let units_eligible = eligible_carriers(units);
+    let mut is_candidate = vec![false; units.len()];
+    for &i in &units_eligible {
+        is_candidate[i] = true;
+    }
+    let mut groups = Vec::with_capacity(units_eligible.len());
+    let mut starts = 0u64;
+    let mut last: Option<(u64, u32)> = None;
+    let mut next = units_eligible.iter().peekable();
+    for (i, u) in units.iter().enumerate() {
+        if u.is_intra && !is_candidate[i] {
+            starts += 1;
+        }
+        if next.next_if(|&&c| c == i).is_some() {
+            let group = match last {
+                Some((s, g)) if s == starts => g,
+                Some((_, g)) => g + 1,
+                None => 0,
+            };
+            last = Some((starts, group));
+            groups.push(group);
+        }
+    }
+    Candidates {
+        units: units_eligible,
+        groups,
+    }
 }
 
 fn slice_header<'a>(
@@ -621,6 +681,7 @@ mod tests {
             has_picture: true,
             is_reference,
             is_idr,
+            is_intra: is_idr,
         }
     }
 
@@ -649,13 +710,45 @@ mod tests {
 
     #[test]
     fn nal_headers_classify_access_units() {
-        // AUD, SEI, non-reference slice.
-        let k = AccessUnitKind::from_nal_headers([0x09, 0x06, 0x01]);
+        // AUD, SEI, non-reference B slice (slice_type 6).
+        let k = AccessUnitKind::new([0x09, 0x06, 0x01], Some(6));
         assert_eq!(k, kind(false, false));
-        // SPS, PPS, IDR slice.
-        let k = AccessUnitKind::from_nal_headers([0x67, 0x68, 0x65]);
+        // SPS, PPS, IDR slice (slice_type 7).
+        let k = AccessUnitKind::new([0x67, 0x68, 0x65], Some(7));
         assert_eq!(k, kind(true, true));
-        // Parameter sets alone carry no picture.
-        assert!(!AccessUnitKind::from_nal_headers([0x67, 0x68]).has_picture);
+        // A non-IDR reference I picture: intra, not IDR.
+        let k = AccessUnitKind::new([0x41], Some(2));
+        assert!(k.is_intra && k.is_reference && !k.is_idr);
+        // Parameter sets alone carry no picture, and are not intra.
+        let k = AccessUnitKind::new([0x67, 0x68], Some(2));
+        assert!(!k.has_picture && !k.is_intra);
+    }
+
+    #[test]
+    fn groups_start_at_keyframes_that_are_not_candidates() {
+        let b = kind(false, false);
+        let p = kind(true, false);
+        let i = AccessUnitKind {
+            is_intra: true,
+            ..kind(true, false)
+        };
+        let idr = kind(true, true);
+        // IDR P b b | I(open GOP) P b | P(last before IDR) IDR b P(last)
+        let units = [idr, p, b, b, i, p, b, p, idr, b, p];
+        let c = carrier_candidates(&units);
+        assert_eq!(c.units, vec![2, 3, 6, 7, 9, 10]);
+        assert_eq!(c.groups, vec![0, 0, 1, 1, 2, 2]);
+        // A candidate that is intra (an I_PCM carrier, or an IDR before an
+        // IDR) starts no group: every IDR stream is one group.
+        let all_idr = [idr; 4];
+        let c = carrier_candidates(&all_idr);
+        assert_eq!(c.units, vec![0, 1, 2, 3]);
+        assert_eq!(c.groups, vec![0, 0, 0, 0]);
+        // Turning candidates into intra pictures changes nothing.
+        let mut carried = units;
+        for &u in &[2usize, 7, 10] {
+            carried[u].is_intra = true;
+        }
+        assert_eq!(carrier_candidates(&carried), carrier_candidates(&units));
     }
 }

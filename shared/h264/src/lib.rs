@@ -29,6 +29,9 @@ pub mod nal;
 mod params;
 
 pub use bits::{escape, unescape};
-pub use carrier::{eligible_carriers, read_carrier, write_carrier, AccessUnitKind, CarrierRead};
+pub use carrier::{
+    carrier_candidates, eligible_carriers, read_carrier, write_carrier, AccessUnitKind, Candidates,
+    CarrierRead,
+};
 pub use error::H264Error;
 pub use params::{ChromaSampling, ParameterSets, PictureShape};

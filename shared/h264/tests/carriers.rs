@@ -48,10 +48,7 @@ fn stream(
 }
 
 fn kinds(units: &[Vec<Vec<u8>>]) -> Vec<AccessUnitKind> {
-    units
-        .iter()
-        .map(|u| AccessUnitKind::from_nal_headers(u.iter().map(|n| n[0])))
-        .collect()
+    units.iter().map(|u| AccessUnitKind::from_nal_units(u)).collect()
 }
 
 fn check_expectations(s: &Stream, expect: Expect) {

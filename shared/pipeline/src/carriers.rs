@@ -403,7 +403,7 @@ pub(crate) fn plan_carriers(
     }
     // Checks the envelope's version and the fit before anything is stored.
     Layout::for_carriers(key, header, &geometry, plane_set, needed)?;
-    let mut chosen = CarrierOrder::new(key, m).first(needed)?;
+    let mut chosen = CarrierOrder::new(key, &scan.groups)?.first(needed)?;
     chosen.sort_unstable();
     let per_segment = (needed as usize)
         .div_ceil(settings.workers.max(1))

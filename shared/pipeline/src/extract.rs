@@ -192,7 +192,7 @@ fn extract_carriers(
             .map(|(width, height)| PlaneDims { width, height })
             .collect(),
     )?;
-    let order = CarrierOrder::new(key, m);
+    let order = CarrierOrder::new(key, &scan.groups)?;
     let mut carriers_seen = false;
     let mut found = None;
     let mut first_error = None;

@@ -9,8 +9,14 @@
 use crate::error::{PipelineError, Result};
 use std::io::{Read, Seek, SeekFrom};
 use vidstega_container::{read_video_track, VideoTrack};
-use vidstega_h264::nal::{nal_type, split_length_prefixed, NAL_PPS, NAL_SPS};
-use vidstega_h264::{eligible_carriers, AccessUnitKind, ParameterSets, PictureShape};
+use vidstega_h264::nal::{
+    is_vcl_or_extension, nal_type, slice_type, split_length_prefixed, NAL_PPS, NAL_SPS,
+};
+use vidstega_h264::{carrier_candidates, AccessUnitKind, Candidates, ParameterSets, PictureShape};
+
+/// Bytes of a slice read to find its type (the NAL header byte, then
+/// `first_mb_in_slice` and `slice_type`, with room for emulation prevention).
+const SLICE_HEAD: u64 = 16;
 
 /// Container codec names of H.264 with an `avcC` configuration.
 const H264_CODECS: [&str; 3] = ["avc1", "avc3", "V_MPEG4/ISO/AVC"];
@@ -32,6 +38,8 @@ pub struct Scan {
     /// The access units that may carry (indices into `units`), in decoding
     /// order: the carrier candidates of the format.
     pub candidates: Vec<usize>,
+    /// The group (GOP) of each candidate.
+    pub groups: Vec<u32>,
 }
 
 fn read_at(r: &mut (impl Read + Seek), offset: u64, len: usize) -> Result<Vec<u8>> {
@@ -99,6 +107,7 @@ impl H264Track {
         let mut headers = Vec::with_capacity(8);
         for (i, s) in self.track.samples.iter().enumerate() {
             headers.clear();
+            let mut first_slice_type = None;
             let mut at = 0u64;
             while at < s.size {
                 if at + size as u64 > s.size {
@@ -124,13 +133,25 @@ impl H264Track {
                     let nal = read_at(r, s.offset + at + size as u64, len as usize)?;
                     self.sets.add(&nal)?;
                 }
+                if headers.iter().all(|&h| !is_vcl_or_extension(&[h])) && is_vcl_or_extension(&[header]) {
+                    // The first slice: its type (first bytes of its header).
+                    let head = read_at(r, s.offset + at + size as u64, len.min(SLICE_HEAD) as usize)?;
+                    first_slice_type = slice_type(&head);
+                }
                 headers.push(header);
                 at += size as u64 + len;
             }
-            units.push(AccessUnitKind::from_nal_headers(headers.iter().copied()));
+            units.push(AccessUnitKind::new(headers.iter().copied(), first_slice_type));
         }
-        let candidates = eligible_carriers(&units);
-        Ok(Scan { units, candidates })
+        let Candidates {
+            units: candidates,
+            groups,
+        } = carrier_candidates(&units);
+        Ok(Scan {
+            units,
+            candidates,
+            groups,
+        })
     }
 
     /// The picture shape carriers are written at (checks that the stream
