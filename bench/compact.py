@@ -16,7 +16,7 @@ For each clip (H.264 High, CABAC, B-frames, AAC audio; generated once under
   video's length (target: ≤ 300 MB at 1080p).
 
 Usage: bench/compact.py [--runs 3] [--clips 720p-30s,1080p-2m,1440p-30s,1080p-10m]
-                        [--work bench/work]
+                        [--work bench/work] [--cache warm|cold]
 Needs ffmpeg and a Rust toolchain; builds the CLI in release mode. Run one
 benchmark at a time: the machine's cores are shared.
 """
@@ -61,8 +61,29 @@ def tree_rss(pid):
     return total
 
 
+def drop_caches():
+    """Empties the page cache (needs root), so the next command reads from disk."""
+    subprocess.run(["sync"], check=True)
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def can_drop_caches():
+    try:
+        drop_caches()
+        return True
+    except OSError:
+        return False
+
+
+COLD = False
+
+
 def run(cmd, env=None, sample=False):
-    """Runs a command: (seconds, stdout, peak tree RSS bytes); fails loudly."""
+    """Runs a command: (seconds, stdout, peak tree RSS bytes); fails loudly.
+    With COLD set, the page cache is emptied first."""
+    if COLD:
+        drop_caches()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     peak = [0]
@@ -128,7 +149,13 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--clips", default="720p-30s,1080p-2m,1440p-30s,1080p-10m")
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "work")
+    ap.add_argument("--cache", choices=["warm", "cold"], default="warm",
+                    help="warm: files in the page cache (repeated runs); cold: the page cache emptied "
+                         "before every timed command (needs root)")
     args = ap.parse_args()
+    global COLD
+    if args.cache == "cold" and not can_drop_caches():
+        raise SystemExit("--cache cold needs to write /proc/sys/vm/drop_caches (run as root)")
     args.work.mkdir(parents=True, exist_ok=True)
 
     print("building vidstega (release)...", flush=True)
@@ -152,6 +179,7 @@ def main():
         summary = None
         for i in range(args.runs):
             print(f"  {name}, run {i + 1}/{args.runs}", flush=True)
+            COLD = args.cache == "cold"
             s, _, _ = run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(clip),
                            "-map", "0", "-c", "copy", str(remuxed)])
             t["remux"].append(s)
@@ -164,7 +192,9 @@ def main():
             rss["embed"].append(peak)
             summary = json.loads(out)
             if i == 0:
+                COLD = False
                 gops = carrier_gops(args.work / f".{stego.name}.vidstega", clip)
+                COLD = args.cache == "cold"
                 subprocess.run(["rm", "-rf", str(args.work / f".{stego.name}.vidstega")], check=True)
             # Baseline: ffmpeg decoding each carrier's GOP up to the carrier.
             total = 0.0
@@ -203,7 +233,8 @@ def main():
         })
 
     print()
-    print(f"machine: {os.cpu_count()} cores; medians of {args.runs} runs; compact mode, default settings")
+    print(f"machine: {os.cpu_count()} cores; medians of {args.runs} runs; {args.cache} page cache; "
+          f"compact mode, default settings")
     print("| clip | message | carriers | source MB | output MB | bound MB | remux s | embed s | embed/remux "
           "| carrier-GOP decode s | extract s | extract/decode | embed peak MB | extract peak MB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")

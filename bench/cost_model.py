@@ -1,6 +1,109 @@
 #!/usr/bin/env python3
 """VidStega on AWS: cost and latency model for one video.
 
+Two modes, as the pipeline has (`--mode`, default compact):
+
+  compact   every packet of the source copied byte for byte except a few
+            carrier pictures rewritten as uncompressed I_PCM pictures
+            (the default mode of the CLI and the deployment)
+  lossless  every frame decoded, embedded and re-encoded losslessly
+
+For either it works out, for one job: the plan, the Lambda seconds and
+GB-seconds of every function, Step Functions transitions, S3 requests and
+storage over the lifecycle days, SQS requests and DynamoDB request units;
+then the cost at us-east-1 list prices and a latency estimate (median and a
+p95 guess). See docs/cost.md.
+
+    bench/cost_model.py                              # compact: 10-minute 1080p30, 6 Mbit/s, 1 MB message
+    bench/cost_model.py --message-bytes 10000000 --source-bytes 2.7e9
+    bench/cost_model.py --source-prep transcode --planner-memory-mb 10240
+    bench/cost_model.py --mode lossless              # the lossless model below
+    bench/cost_model.py --mode lossless --lambda-speed 1.0
+    bench/cost_model.py --json                       # machine-readable
+
+Flags that only one mode uses are refused in the other. Two shared flags
+have a default per mode: --source-mbps (compact 6, lossless 10) and
+--planner-memory-mb (compact 2048, the template's; lossless 1024, the value
+its published numbers were made with). --message-bytes is --payload-bytes.
+
+== Compact mode ==================================================================
+
+The work (shared/pipeline/src/carriers.rs, embed_carriers.rs, splice.rs):
+
+  planner        ffprobe over a presigned URL (a JSON probe, then a packet
+                 listing that reads the whole file); the container index and
+                 every access unit's NAL headers through 8 MiB ranged GETs
+                 (the whole file again); plan/items/media objects; starts the
+                 execution. Not MP4/MOV (MPEG-TS, Matroska, ...): first an
+                 `ffmpeg -c copy` into MP4 in /tmp, uploaded, then probed and
+                 scanned (--source-prep copy). Not usable H.264 (HEVC, 10-bit,
+                 interlaced, ...): an x264 veryfast CRF 18 transcode instead
+                 (--source-prep transcode).
+  embed-segment  one per segment of at most 16 consecutive carriers:
+                 per_segment = min(16, ceil(carriers / MapMaxConcurrency)).
+                 Per carrier: ffmpeg over HTTPS from the carrier's keyframe
+                 (a few frames), +-1 embedding, one 8 MiB ranged GET of the
+                 original access unit, one PutObject of the ~W*H*1.5-byte
+                 I_PCM unit.
+  concat         reads every carrier (CRC), streams the source through 8 MiB
+                 GETs into a multipart upload (8 MiB parts, 4 in flight) with
+                 the carriers in place, then reads the output's index and
+                 each carrier back through 8 MiB GETs to check it.
+
+Carriers (docs/format.md sections 2 and 9.7): body = G*(k+m)*(L+4) bytes for a
+message of p bytes (incompressible), C = p + 16, k = 16, L = min(ceil(C/k),
+16384), G = ceil(C/(k*L)); per carrier floor(rate * samples) - 512 bits,
+samples = W*H*1.5 (4:2:0, all planes). 1 MB => 1,311,040 B body, 1080p:
+777,088 bits per carrier => 14 carriers (measured: 14).
+
+Measured on the project machine (bench/compact.py: 2 vCPUs, warm page cache,
+local files, medians of 3; clips testsrc2+noise, x264 veryfast CRF 23, AAC):
+
+  clip          msg B      carriers source MB output MB remux s embed s GOP-decode s
+  720p 30 s     100,000       3       10.61     14.75    0.083   0.769    0.267
+  1080p 2 min   100,000       2       83.72     89.99    0.157   0.867    0.226
+  1440p 30 s    100,000       1       35.80     41.33    0.111   0.790    0.138
+  1080p 10 min  1,000,000    14      419.17    463.03    0.553   2.595    1.578
+  (the 10-minute remux from a cold page cache: 1.69 s; whole-tree peak RSS of
+  the embed: 152-278 MB)
+
+Defaults derived from it:
+
+  --carrier-fixed-cpu-s 0.073, decode part of --carrier-cpu-s 0.037:
+      GOP decode per carrier (ffmpeg start-up, seek, a few frames) =
+      0.267/3 = 0.089 s (720p), 1.578/14 = 0.113 s (1080p), 0.138 s (1440p);
+      fitted 0.073 s + 0.037 s x (pixels / 1080p pixels) (1080p: 0.110)
+  embedding part of --carrier-cpu-s 0.054: not timed on its own. What is left
+      of "embed s" after the client-side PBKDF2 (0.25 s), the remux time (a
+      stand-in for the splice) and the carrier decodes (wall, 2 segments at
+      once), least-squares over the 4 clips: 0.21 s + 0.99 s/GB + 0.027 s per
+      1080p carrier (wall, two at once) => 0.054 CPU-s per 1080p carrier
+      (4 points, 3 unknowns: a rough split)
+  => --carrier-cpu-s 0.091 per 1080p carrier (scaled by pixels) + 0.073 fixed
+  --planner-cpu-s-per-gb 1.0: the 0.99 s/GB of that fit (ffprobe's packet
+      listing and the NAL-header scan, read from the page cache)
+  --copy-cpu-s-per-gb 4.0: `ffmpeg -c copy` of the 419 MB clip from a cold
+      page cache, 1.69 s (0.553 s warm)
+  concat: the remux takes 1.3 s/GB warm and 4.0 s/GB cold here, far below
+      the S3 assumption --concat-s-per-gb 10, so concat is modelled as S3-bound
+  output = source + carriers x ceil(W/16)*ceil(H/16)*386 B (3,149,760 at
+      1080p): 419.17 + 14 x 3.150 = 463.27 MB vs 463.03 MB measured
+
+Not measured (flags): --lambda-speed (0.75, as in lossless mode),
+--request-s (0.05 s to first byte per S3 request), --probe-mb-per-s (80 MB/s
+for one sequential reader: ffprobe, ffmpeg, the 8 MiB GETs), --upload-mb-per-s
+(80), --concat-s-per-gb (10), the fixed start-ups (2/2/3 s), --tail-factor
+(1.3, applied to the planner too in compact mode), --ffmpeg-requests (3 per
+ffmpeg/ffprobe start over HTTPS), --source-mbps (6: 10 minutes ~ 450 MB),
+and for --source-prep transcode an ESTIMATE of --transcode-cpu-s-per-frame
+(0.094 CPU-s per 1080p frame = 33.6 ms decode, the lossless model's stand-in,
++ 60 ms x264 veryfast CRF 18: codec.md only brackets it, 25.1 ms for lossless
+ultrafast and 162.8 ms for lossless veryfast, and CRF 18 codes far fewer
+bits than lossless), --transcode-size-ratio (1.0) and --efficiency (0.85).
+On AWS the client seals (PBKDF2) and uploads; neither is counted.
+
+== Lossless mode (--mode lossless) ===============================================
+
 From per-frame and per-GB timings (measured on the project machine and scaled,
 or measured by you on Lambda) it works out, for one job: the plan (segments,
 Map waves), the Lambda GB-seconds and requests of every function, Step
@@ -8,10 +111,9 @@ Functions transitions, S3 requests and storage over the lifecycle days, SQS
 requests and DynamoDB request units; then the cost at us-east-1 list prices
 and a latency estimate (median and a p95 guess). See docs/cost.md.
 
-    bench/cost_model.py                       # the 10-minute 1080p30 video, default inputs
-    bench/cost_model.py --lambda-speed 1.0    # a Lambda vCPU as fast as the project machine's
-    bench/cost_model.py --embed-cpu-s-per-frame 0.05 --concat-s-per-gb 12 --output-days 1
-    bench/cost_model.py --json                # machine-readable
+    bench/cost_model.py --mode lossless                       # the 10-minute 1080p30 video, default inputs
+    bench/cost_model.py --mode lossless --lambda-speed 1.0    # a Lambda vCPU as fast as the project machine's
+    bench/cost_model.py --mode lossless --embed-cpu-s-per-frame 0.05 --concat-s-per-gb 12 --output-days 1
 
 Defaults and where they come from (docs/codec.md, 2560x1440 clip, 100 frames,
 lossless H.264 -qp 0 -preset ultrafast, median of 3; scaled to 1920x1080 by
@@ -637,43 +739,640 @@ def price_table(out=sys.stdout) -> None:
         w(f"  {PRICE_NOTES[k]:<80} {v:.10g}\n")
 
 
+# =============================================================================
+# Compact mode
+# =============================================================================
+BLOCK = 8 * MIB  # shared/pipeline/src/source.rs: ObjectReader reads 8 MiB ranged GETs
+HEADER_BITS = 512  # shared/core/src/header.rs: a carrier's header copy
+MAX_CARRIERS_PER_SEGMENT = 16  # shared/pipeline/src/plan.rs
+TAG_LEN, SLOT_CRC_LEN, DATA_SHARDS, MAX_SHARD_LEN = 16, 4, 16, 16_384  # shared/core/src/envelope.rs
+PCM_BYTES_PER_MB_420 = 384 + 2  # docs/format.md 9.7: samples per 4:2:0 macroblock + 2 bytes
+
+
+def sealed_body_bytes(message_bytes: int, parity: int) -> int:
+    """docs/format.md section 2: the body of an incompressible message."""
+    c = message_bytes + TAG_LEN
+    shard = min(max(ceil_div(c, DATA_SHARDS), 1), MAX_SHARD_LEN)
+    stripes = ceil_div(c, DATA_SHARDS * shard)
+    return stripes * (DATA_SHARDS + parity) * (shard + SLOT_CRC_LEN)
+
+
+def carrier_samples(width: int, height: int) -> int:
+    """Samples of a 4:2:0 picture, all planes (the default plane set)."""
+    return width * height + 2 * ceil_div(width, 2) * ceil_div(height, 2)
+
+
+def carrier_au_bytes(width: int, height: int) -> int:
+    """Bytes of a 4:2:0 I_PCM carrier access unit (docs/format.md 9.7)."""
+    return ceil_div(width, 16) * ceil_div(height, 16) * PCM_BYTES_PER_MB_420
+
+
+def carriers_needed(body_bits: int, samples: int, max_rate: float) -> int:
+    """vidstega_core::carriers_needed."""
+    per = min(math.floor(max_rate * samples), samples)
+    if per <= HEADER_BITS:
+        raise SystemExit(f"at --max-rate {max_rate}, a carrier of {samples} samples cannot hold the 512-bit header")
+    return max(1, ceil_div(body_bits, per - HEADER_BITS))
+
+
+def carrier_segments(carriers: int, workers: int) -> list[int]:
+    """shared/pipeline/src/carriers.rs: consecutive carriers, per_segment =
+    min(16, ceil(carriers / workers)); workers = VIDSTEGA_MAP_CONCURRENCY."""
+    per = min(max(ceil_div(carriers, max(workers, 1)), 1), MAX_CARRIERS_PER_SEGMENT)
+    return [min(per, carriers - start) for start in range(0, carriers, per)]
+
+
+@dataclass
+class CompactInputs:
+    # the video and the message
+    frames: int = 18_000
+    fps: float = 30.0
+    width: int = 1920
+    height: int = 1080
+    source_mbps: float = 6.0  # 10 minutes = 450 MB
+    source_bytes: float | None = None  # None: source_mbps x duration
+    source_prep: str = "none"  # none | copy (MPEG-TS, MKV, ... into MP4) | transcode (HEVC, 10-bit, ... to H.264)
+    payload_bytes: int = 1_000_000  # the message (--message-bytes), incompressible
+    parity: int = 4
+    max_rate: float = 0.25
+    # measured on the project machine (see the docstring)
+    carrier_fixed_cpu_s: float = 0.073  # ffmpeg start-up and seek per carrier
+    carrier_cpu_s: float = 0.091  # decode 0.037 + embed/write 0.054 per 1080p carrier, scaled by pixels
+    planner_cpu_s_per_gb: float = 1.0  # ffprobe packet listing + NAL-header scan
+    copy_cpu_s_per_gb: float = 4.0  # ffmpeg -c copy, cold page cache
+    # estimates and assumptions
+    transcode_cpu_s_per_frame: float = 0.094  # per 1080p frame: ESTIMATE (decode 33.6 ms + x264 veryfast CRF 18 60 ms)
+    transcode_size_ratio: float = 1.0  # transcoded size / source size
+    concat_s_per_gb: float = 10.0
+    lambda_speed: float = 0.75
+    efficiency: float = 0.85  # share of the planner's vCPUs a transcode keeps busy
+    request_s: float = 0.05  # S3 time to first byte, per request
+    ffmpeg_requests: int = 3  # HTTPS requests per ffmpeg/ffprobe start (open, index, seek)
+    upload_mb_per_s: float = 80.0
+    probe_mb_per_s: float = 80.0  # one sequential reader: ffprobe, ffmpeg, 8 MiB GETs
+    segment_fixed_s: float = 2.0
+    planner_fixed_s: float = 2.0
+    concat_fixed_s: float = 3.0
+    queue_delay_s: float = 2.0
+    tail_factor: float = 1.3
+    # deployment settings (template.yaml)
+    map_concurrency: int = 40
+    inline_map_limit: int = 400
+    inline_map_cap: int = 40
+    embed_memory_mb: int = 4096
+    embed_ephemeral_mb: int = 10240
+    concat_memory_mb: int = 2048
+    planner_memory_mb: int = 2048
+    planner_ephemeral_mb: int = 10240
+    planner_timeout_s: float = 600.0
+    small_memory_mb: int = 256
+    work_days: float = 2.0
+    output_days: float = 14.0
+    lifecycle_rounding_days: float = 0.5
+    max_input_bytes: int = 5_368_709_120
+    max_duration_seconds: float = 900.0
+    max_pixels: int = 3_686_400
+    max_frames: int = 27_000
+    # usage
+    status_polls: int = 20
+    downloads: int = 0
+    retry_rate: float = 0.0
+    segment_item_bytes: int = 190
+
+
+SOURCE_PREPS = ("none", "copy", "transcode")
+
+
+def model_compact(inp: CompactInputs) -> Result:
+    r = Result(inputs=dict(asdict(inp), mode="compact"))
+    d = r.derived
+    if inp.source_prep not in SOURCE_PREPS:
+        raise SystemExit(f"--source-prep must be one of {', '.join(SOURCE_PREPS)}")
+    pixel_scale = inp.width * inp.height / PIXELS_1080P
+    duration = inp.frames / inp.fps
+    upload_bytes = inp.source_bytes if inp.source_bytes is not None else inp.source_mbps * 1e6 / 8 * duration
+    # the object the output is made from: the upload, or its copy / transcode
+    if inp.source_prep == "transcode":
+        source_bytes = upload_bytes * inp.transcode_size_ratio
+    else:
+        source_bytes = upload_bytes
+    copy_bytes = source_bytes if inp.source_prep != "none" else 0.0
+
+    body = sealed_body_bytes(inp.payload_bytes, inp.parity)
+    samples = carrier_samples(inp.width, inp.height)
+    per_bits = min(math.floor(inp.max_rate * samples), samples) - HEADER_BITS
+    carriers = carriers_needed(body * 8, samples, inp.max_rate)
+    au = carrier_au_bytes(inp.width, inp.height)
+    carrier_total = carriers * au
+    output_bytes = source_bytes + carrier_total
+    lengths = carrier_segments(carriers, inp.map_concurrency)
+    n = len(lengths)
+    distributed = n > inp.inline_map_limit
+    concurrency = inp.map_concurrency if distributed else min(inp.map_concurrency, inp.inline_map_cap)
+    waves = math.ceil(n / concurrency)
+    d.update(
+        duration_s=duration,
+        pixel_scale=pixel_scale,
+        upload_bytes=upload_bytes,
+        source_bytes=source_bytes,
+        copy_bytes=copy_bytes,
+        body_bytes=body,
+        samples_per_carrier=samples,
+        bits_per_carrier=per_bits,
+        carriers=carriers,
+        carrier_bytes=au,
+        carrier_total_bytes=carrier_total,
+        output_bytes=output_bytes,
+        per_segment=lengths[0],
+        segments=n,
+        longest_segment=max(lengths),
+        distributed_map=distributed,
+        effective_concurrency=concurrency,
+        waves=waves,
+    )
+
+    rq, rd, up = inp.request_s, inp.probe_mb_per_s * 1e6, inp.upload_mb_per_s * 1e6
+    speed = inp.lambda_speed
+
+    def whole_read(nbytes: float) -> float:  # one sequential reader
+        return nbytes / rd
+
+    def block_reads(nbytes: float) -> float:  # ObjectReader: 8 MiB GETs one after another
+        return ceil_div(int(nbytes), BLOCK) * rq + nbytes / rd
+
+    # --- planner -----------------------------------------------------------------
+    p = {"fixed (start-up, uploads' HEADs, payload header, plan/items/media, StartExecution)": inp.planner_fixed_s}
+    if inp.source_prep == "copy":
+        p["ffmpeg -c copy: read the upload over HTTPS"] = inp.ffmpeg_requests * rq + whole_read(upload_bytes)
+        p["ffmpeg -c copy: CPU"] = upload_bytes / GB * inp.copy_cpu_s_per_gb / speed
+        p["upload the copy (multipart from /tmp)"] = 2 * rq + copy_bytes / up
+    elif inp.source_prep == "transcode":
+        vcpus_p = min(MAX_VCPUS, inp.planner_memory_mb / MB_PER_VCPU)
+        p["index read of the upload (refused: not usable H.264)"] = 2 * rq + BLOCK / rd
+        p["ffprobe packet listing of the upload"] = inp.ffmpeg_requests * rq + whole_read(upload_bytes)
+        p["transcode: decode + x264 veryfast CRF 18 (ESTIMATE)"] = (
+            inp.frames * inp.transcode_cpu_s_per_frame * pixel_scale / (speed * vcpus_p * inp.efficiency)
+        )
+        p["upload the transcode (multipart from /tmp)"] = 2 * rq + copy_bytes / up
+        d["planner_vcpus"] = vcpus_p
+    p["ffprobe: JSON probe + packet listing (whole file over HTTPS)"] = 2 * inp.ffmpeg_requests * rq + whole_read(
+        source_bytes
+    )
+    p["index + NAL-header scan (whole file, 8 MiB GETs)"] = rq + block_reads(source_bytes)
+    p["CPU: packet listing and scan"] = source_bytes / GB * inp.planner_cpu_s_per_gb / speed
+    planner_s = sum(p.values())
+
+    # --- embed-segment -----------------------------------------------------------
+    ffmpeg_bytes = 20 * inp.frames + 8 * source_bytes / inp.frames  # its index, then ~8 frames from the keyframe
+    per_carrier = {
+        "CPU: ffmpeg start, seek, decode a few frames; +-1 embed; I_PCM unit": (
+            inp.carrier_fixed_cpu_s + inp.carrier_cpu_s * pixel_scale
+        )
+        / speed,
+        "ffmpeg over HTTPS (requests, index, GOP bytes)": inp.ffmpeg_requests * rq + ffmpeg_bytes / rd,
+        "8 MiB GET of the original access unit": rq + BLOCK / rd,
+        "PutObject of the carrier": rq + au / up,
+    }
+    carrier_s = sum(per_carrier.values())
+    seg_open_s = 2 * rq + BLOCK / rd  # HEAD + the container index block
+
+    def seg_time(k: int) -> float:
+        return inp.segment_fixed_s + seg_open_s + k * carrier_s
+
+    seg_times = [seg_time(k) for k in lengths]
+    embed_seconds = sum(seg_times) * (1 + inp.retry_rate)
+    longest = seg_time(max(lengths))
+
+    # --- concat ------------------------------------------------------------------
+    verify_blocks = 1 + carriers * (1 + au / BLOCK)  # the index, then each carrier (straddling blocks)
+    c = {
+        "fixed (start-up, plan, media, DynamoDB)": inp.concat_fixed_s,
+        "carriers read once for their CRC (HEAD + GET each)": carriers * (2 * rq + au / rd),
+        "source index (HEAD + 8 MiB GET)": 2 * rq + BLOCK / rd,
+        "stream source + carriers into the output": output_bytes / GB * inp.concat_s_per_gb,
+        "verify: output index + each carrier (8 MiB GETs)": rq + verify_blocks * (rq + BLOCK / rd),
+    }
+    concat_s = sum(c.values())
+    d.update(
+        planner_parts=p,
+        carrier_parts=per_carrier,
+        seconds_per_carrier=carrier_s,
+        segment_seconds=longest,
+        embed_lambda_seconds=embed_seconds,
+        planner_seconds=planner_s,
+        concat_parts=c,
+        concat_seconds=concat_s,
+    )
+
+    map_median = waves * longest
+    median = inp.queue_delay_s + planner_s + map_median + concat_s + 1.0
+    p95 = inp.queue_delay_s + (planner_s + map_median + concat_s) * inp.tail_factor + 1.0
+    r.latency.update(planner_s=planner_s, map_s=map_median, concat_s=concat_s, median_s=median, p95_s=p95)
+
+    # --- cost lines ----------------------------------------------------------------
+    P = PRICES
+
+    def line(group, item, qty, unit, price_key):
+        r.lines.append((group, item, qty, unit, price_key, qty * P[price_key]))
+
+    gbs = lambda mb, s: mb / 1024 * s  # noqa: E731
+    planner_total = planner_s + 2 * 0.3  # two early notifications find an upload missing
+    line(
+        "Lambda",
+        f"planner {inp.planner_memory_mb} MB x {planner_total:,.1f} s (3 invocations)",
+        gbs(inp.planner_memory_mb, planner_total),
+        "GB-s",
+        "lambda_arm_gb_s",
+    )
+    line(
+        "Lambda",
+        f"planner /tmp {inp.planner_ephemeral_mb} MB above the free 512 MB",
+        gbs(max(inp.planner_ephemeral_mb - 512, 0), planner_total),
+        "GB-s",
+        "lambda_ephemeral_gb_s",
+    )
+    line(
+        "Lambda",
+        f"embed-segment {inp.embed_memory_mb} MB x {embed_seconds:,.1f} s ({n} segments)",
+        gbs(inp.embed_memory_mb, embed_seconds),
+        "GB-s",
+        "lambda_arm_gb_s",
+    )
+    line(
+        "Lambda",
+        f"embed-segment /tmp {inp.embed_ephemeral_mb} MB above the free 512 MB (unused in compact mode, billed)",
+        gbs(max(inp.embed_ephemeral_mb - 512, 0), embed_seconds),
+        "GB-s",
+        "lambda_ephemeral_gb_s",
+    )
+    line(
+        "Lambda",
+        f"concat {inp.concat_memory_mb} MB x {concat_s:,.1f} s",
+        gbs(inp.concat_memory_mb, concat_s),
+        "GB-s",
+        "lambda_arm_gb_s",
+    )
+    small_s = 0.2 * (1 + inp.status_polls)
+    line(
+        "Lambda",
+        f"presign + {inp.status_polls} status polls, {inp.small_memory_mb} MB x 0.2 s each",
+        gbs(inp.small_memory_mb, small_s),
+        "GB-s",
+        "lambda_arm_gb_s",
+    )
+    invocations = 1 + 3 + n * (1 + inp.retry_rate) + 1 + inp.status_polls
+    line(
+        "Lambda",
+        "requests (presign, planner x3, embed x segments, concat, status polls)",
+        invocations,
+        "requests",
+        "lambda_request",
+    )
+    transitions = 3 + n * (1 + inp.retry_rate)
+    line(
+        "Step Functions",
+        "transitions: ChooseMap + Map + 1 per segment + Concat",
+        transitions,
+        "transitions",
+        "sfn_transition",
+    )
+
+    puts = {
+        "uploads (video, payload, key; presigned PUT)": 3,
+        "planner: media.json, items.json, plan.json": 3,
+        "carriers: one PutObject each": carriers * (1 + inp.retry_rate),
+        "output: streamed multipart (8 MiB parts)": stream_put_requests(int(output_bytes)),
+    }
+    if copy_bytes:
+        puts[f"planner: the {'transcode' if inp.source_prep == 'transcode' else 'copy'} (multipart)"] = (
+            file_put_requests(int(copy_bytes))
+        )
+    source_blocks = ceil_div(int(source_bytes), BLOCK)
+    gets = {
+        "planner: HEADs on 3 notifications, payload header": 2 + 3 + 3 + 2,
+        "planner: ffprobe x2": 2 * inp.ffmpeg_requests,
+        "planner: HEAD + 8 MiB GETs of the scan": 1 + source_blocks,
+        "embed-segment: plan, media, key, 2 payload ranges, HEAD + index": n * (5 + 2) * (1 + inp.retry_rate),
+        "embed-segment: per carrier ffmpeg + 8 MiB GET": carriers * (inp.ffmpeg_requests + 1) * (1 + inp.retry_rate),
+        "concat: plan, media, carriers (HEAD + GET, then GET), source": 2 + 3 * carriers + 2 + 1 + source_blocks,
+        "concat: verify (HEAD + index + carriers)": 1 + math.ceil(verify_blocks),
+        "Distributed Map ItemReader": 1 if distributed else 0,
+        "downloads of the output": inp.downloads,
+    }
+    if inp.source_prep == "copy":
+        gets["planner: first block of the upload, ffmpeg copy"] = 2 + inp.ffmpeg_requests
+    elif inp.source_prep == "transcode":
+        gets["planner: index of the upload, ffprobe + ffmpeg"] = 2 + 2 * inp.ffmpeg_requests
+    for k, v in puts.items():
+        line("S3 requests", k, v, "PUT", "s3_put")
+    line(
+        "S3 requests",
+        "GET/HEAD (planner, embed-segment, concat, ItemReader, downloads)",
+        sum(gets.values()),
+        "GET",
+        "s3_get",
+    )
+    d["s3_puts"], d["s3_gets"] = sum(puts.values()), sum(gets.values())
+
+    months = lambda days: (days + inp.lifecycle_rounding_days) * 24 / HOURS_PER_MONTH  # noqa: E731
+    line(
+        "S3 storage",
+        f"uploads/ ({upload_bytes / GB:.3f} GB video + payload, {inp.work_days:g} d rule)",
+        (upload_bytes + body + 36) / GB * months(inp.work_days),
+        "GB-month",
+        "s3_storage_gb_month",
+    )
+    line(
+        "S3 storage",
+        f"jobs/ carriers ({carrier_total / GB:.3f} GB, {inp.work_days:g} d rule)",
+        carrier_total / GB * months(inp.work_days),
+        "GB-month",
+        "s3_storage_gb_month",
+    )
+    if copy_bytes:
+        line(
+            "S3 storage",
+            f"jobs/ {inp.source_prep} of the source ({copy_bytes / GB:.3f} GB, {inp.work_days:g} d rule)",
+            copy_bytes / GB * months(inp.work_days),
+            "GB-month",
+            "s3_storage_gb_month",
+        )
+    line(
+        "S3 storage",
+        f"outputs/ ({output_bytes / GB:.3f} GB, {inp.output_days:g} d rule)",
+        output_bytes / GB * months(inp.output_days),
+        "GB-month",
+        "s3_storage_gb_month",
+    )
+
+    line("SQS", "3 upload notifications x (send + receive + delete)", 9, "requests", "sqs_request")
+
+    seg_query_rru = math.ceil(n * inp.segment_item_bytes / 4096)
+    wru = 1 + 3 + n + 1 + n * 4 * (1 + inp.retry_rate) + 2
+    rru = 1 + n * (seg_query_rru + 1) * (1 + inp.retry_rate) + seg_query_rru + inp.status_polls * (1 + seg_query_rru)
+    line(
+        "DynamoDB",
+        "writes: job, 3 conditional creates, segment rows, plan, 2 per segment transaction item, 2 stages",
+        wru,
+        "WRU",
+        "ddb_wru",
+    )
+    line("DynamoDB", "reads: segment Query per embed, job reads, concat, status polls", rru, "RRU", "ddb_rru")
+
+    by_group: dict[str, float] = {}
+    for g, _, _, _, _, cost in r.lines:
+        by_group[g] = by_group.get(g, 0.0) + cost
+    total = sum(by_group.values())
+    egress = output_bytes / GB * inp.downloads * P["s3_egress_gb"]
+    r.totals = {
+        "by_group": by_group,
+        "total": total,
+        "egress_per_download": output_bytes / GB * P["s3_egress_gb"],
+        "egress": egress,
+        "total_with_egress": total + egress,
+        "compute_and_requests": total - by_group.get("S3 storage", 0.0),
+    }
+
+    # --- limits ------------------------------------------------------------------
+    if planner_s > inp.planner_timeout_s:
+        r.checks.append(
+            f"FAIL: the planner needs {planner_s:.0f} s, over its {inp.planner_timeout_s:.0f} s timeout: the message "
+            "comes back after the queue's 3600 s visibility timeout, is planned again from the start, and after 5 "
+            "receives goes to the dead-letter queue with the job left queued"
+        )
+    elif planner_s * inp.tail_factor > inp.planner_timeout_s:
+        r.checks.append(
+            f"WARN: the planner needs {planner_s:.0f} s; a run {inp.tail_factor:g}x slower would pass its "
+            f"{inp.planner_timeout_s:.0f} s timeout"
+        )
+    if longest > 900:
+        r.checks.append(f"FAIL: the longest segment needs {longest:.0f} s, over Lambda's 900 s")
+    if concat_s > 900:
+        r.checks.append(f"FAIL: concat needs {concat_s:.0f} s, over Lambda's 900 s timeout")
+    elif concat_s * inp.tail_factor > 900:
+        r.checks.append(f"WARN: concat needs {concat_s:.0f} s; {inp.tail_factor:g}x slower would pass 900 s")
+    if copy_bytes > 10240e6 * 0.95:
+        r.checks.append(f"FAIL: the {inp.source_prep} ({copy_bytes / GB:.1f} GB) does not fit the planner's /tmp")
+    over = []
+    if upload_bytes > inp.max_input_bytes:
+        over.append(f"{upload_bytes / GB:.1f} GB > MaxInputBytes {inp.max_input_bytes / GB:.2f} GB")
+    if duration > inp.max_duration_seconds:
+        over.append(f"{duration:.0f} s > MaxDurationSeconds {inp.max_duration_seconds:.0f}")
+    if inp.frames > inp.max_frames:
+        over.append(f"{inp.frames} frames > MaxFrames {inp.max_frames}")
+    if inp.width * inp.height > inp.max_pixels:
+        over.append(f"{inp.width}x{inp.height} > MaxPixels {inp.max_pixels}")
+    if over:
+        r.checks.append(
+            "LIMIT: over the template's default limits (" + "; ".join(over) + "): the planner rejects the job "
+            "unless the parameters are raised; the numbers assume they were"
+        )
+    if upload_bytes > 5e9:
+        r.checks.append("NOTE: over 5 GB, one presigned PUT cannot upload it (vidstega submit uses multipart)")
+    return r
+
+
+def report_compact(r: Result, out=sys.stdout) -> None:
+    i, d, lat = r.inputs, r.derived, r.latency
+    w = out.write
+    w("VidStega cost model (bench/cost_model.py), COMPACT mode - us-east-1 list prices as of mid-2025: CHECK THEM\n\n")
+    src = "given" if i["source_bytes"] is not None else f"{i['source_mbps']:g} Mbit/s"
+    prep = {
+        "none": "H.264 in MP4/MOV, used as uploaded",
+        "copy": "another container: stream-copied into MP4 first",
+        "transcode": "not usable H.264: transcoded once (x264 veryfast CRF 18)",
+    }[i["source_prep"]]
+    w(
+        f"Video: {i['frames']:,} frames of {i['width']}x{i['height']} at {i['fps']:g} fps ({d['duration_s'] / 60:.1f} min), "
+        f"upload {d['upload_bytes'] / 1e6:,.0f} MB ({src}); {prep}\n"
+    )
+    w(
+        f"Message: {i['payload_bytes']:,} B (incompressible) => sealed body {d['body_bytes']:,} B "
+        f"({d['body_bytes'] / i['payload_bytes']:.3f}x; parity {i['parity']})\n"
+    )
+    w("\nPlan:\n")
+    w(
+        f"  carrier: {d['samples_per_carrier']:,} samples x max rate {i['max_rate']:g} - 512 = {d['bits_per_carrier']:,} bits "
+        f"({d['bits_per_carrier'] / 8e3:.1f} KB); I_PCM unit {d['carrier_bytes'] / 1e6:.3f} MB\n"
+    )
+    w(
+        f"  => {d['carriers']} carriers; per segment min(16, ceil({d['carriers']} / MapMaxConcurrency {i['map_concurrency']})) = "
+        f"{d['per_segment']} => {d['segments']} segment(s); {'Distributed' if d['distributed_map'] else 'inline'} Map, "
+        f"{d['effective_concurrency']} at once => {d['waves']} wave(s)\n"
+    )
+    w(
+        f"  output = source {d['source_bytes'] / 1e6:,.1f} MB + carriers {d['carrier_total_bytes'] / 1e6:,.1f} MB "
+        f"= {d['output_bytes'] / 1e6:,.1f} MB\n"
+    )
+    w(
+        f"\nAssumptions: Lambda vCPU {i['lambda_speed']:g}x the project machine's; S3 {i['request_s'] * 1e3:.0f} ms per request, "
+        f"{i['probe_mb_per_s']:g} MB/s per reader, {i['upload_mb_per_s']:g} MB/s up; concat {i['concat_s_per_gb']:g} s/GB\n"
+    )
+    w("\nPlanner (one invocation):\n")
+    for k, v in d["planner_parts"].items():
+        w(f"  {k:<78} {v:7.2f} s\n")
+    w(f"  {'total':<78} {d['planner_seconds']:7.2f} s\n")
+    w("\nembed-segment, per carrier:\n")
+    for k, v in d["carrier_parts"].items():
+        w(f"  {k:<78} {v:7.2f} s\n")
+    w(f"  {'total per carrier':<78} {d['seconds_per_carrier']:7.2f} s\n")
+    w(
+        f"  segment = fixed {i['segment_fixed_s']:g} s + open the source (HEAD + index) + carriers: longest "
+        f"{d['segment_seconds']:.2f} s; all segments {d['embed_lambda_seconds']:.1f} Lambda-s\n"
+    )
+    w("\nconcat:\n")
+    for k, v in d["concat_parts"].items():
+        w(f"  {k:<78} {v:7.2f} s\n")
+    w(f"  {'total':<78} {d['concat_seconds']:7.2f} s\n")
+
+    w("\nLatency (from the last upload to the output stored; one job, no throttling):\n")
+    w(f"  queue + planner   {i['queue_delay_s'] + lat['planner_s']:7.1f} s\n")
+    w(f"  Map               {lat['map_s']:7.1f} s  ({d['waves']} x {d['segment_seconds']:.1f} s)\n")
+    w(f"  concat            {lat['concat_s']:7.1f} s\n")
+    w(f"  median            {lat['median_s']:7.1f} s  = {lat['median_s'] / 60:.1f} min\n")
+    w(
+        f"  p95 (guess)       {lat['p95_s']:7.1f} s  = {lat['p95_s'] / 60:.1f} min  (planner, Map and concat x {i['tail_factor']:g})\n"
+    )
+    _cost_lines(r, w)
+    w(
+        f"  + internet egress   {fmt_money(r.totals['egress_per_download'])} per download of the output "
+        f"({d['output_bytes'] / GB:.3f} GB x $0.09/GB); {i['downloads']} download(s) counted above: {fmt_money(r.totals['egress'])}\n"
+    )
+    if r.checks:
+        w("\nChecks against Lambda's and the template's limits:\n")
+        for ch in r.checks:
+            w(f"  {ch}\n")
+
+
+def _cost_lines(r: Result, w) -> None:
+    w("\nCost per video:\n")
+    w(f"  {'item':<86} {'quantity':>14} {'cost':>10}\n")
+    group = None
+    for g, item, qty, unit, _, cost in r.lines:
+        if g != group:
+            w(f"  {g}\n")
+            group = g
+        q = f"{qty:>10,.1f}" if qty < 1000 else f"{qty:>10,.0f}"
+        w(f"    {item[:84]:<84} {q} {unit:<9}{fmt_money(cost):>9}\n")
+    t = r.totals
+    w("\n")
+    for g, c in t["by_group"].items():
+        w(f"  {g:<20} {fmt_money(c):>10}\n")
+    w(f"  {'TOTAL':<20} {fmt_money(t['total']):>10}   (without storage: {fmt_money(t['compute_and_requests'])})\n")
+
+
+def compact_variants(base: CompactInputs) -> list[tuple[str, CompactInputs]]:
+    from dataclasses import replace
+
+    def at(width, height):  # the source's bit rate scaled with the pixel count
+        return replace(base, width=width, height=height, source_mbps=base.source_mbps * width * height / PIXELS_1080P)
+
+    fps = base.fps
+    return [
+        ("defaults", base),
+        ("message 100 KB", replace(base, payload_bytes=100_000)),
+        ("message 10 MB", replace(base, payload_bytes=10_000_000)),
+        ("720p (2.7 Mbit/s)", at(1280, 720)),
+        ("1440p (10.7 Mbit/s)", at(2560, 1440)),
+        ("2-minute video", replace(base, frames=int(120 * fps))),
+        ("60-minute video", replace(base, frames=int(3600 * fps))),
+        ("60 min, 10 MB message", replace(base, frames=int(3600 * fps), payload_bytes=10_000_000)),
+        ("slower S3 (25 s/GB; 40 MB/s reads, ups)", replace(base, concat_s_per_gb=25, probe_mb_per_s=40, upload_mb_per_s=40)),
+        ("S3 100 ms per request", replace(base, request_s=0.1)),
+        ("Lambda vCPU 0.5x project machine", replace(base, lambda_speed=0.5)),
+        ("Lambda vCPU 1.0x project machine", replace(base, lambda_speed=1.0)),
+        ("MPEG-TS/MKV source (stream copy)", replace(base, source_prep="copy")),
+        ("transcode-needed source", replace(base, source_prep="transcode")),
+        ("transcode, 2-minute video", replace(base, source_prep="transcode", frames=int(120 * fps))),
+        ("transcode, planner 10,240 MB", replace(base, source_prep="transcode", planner_memory_mb=10240)),
+        ("OutputDays 1", replace(base, output_days=1)),
+        ("1 download of the output", replace(base, downloads=1)),
+        ("OutputDays 1 + 1 download", replace(base, output_days=1, downloads=1)),
+    ]
+
+
+def compact_knob_table(base: CompactInputs, out=sys.stdout) -> None:
+    w = out.write
+    w("\nWhat moves it (each row changes one thing from the defaults):\n")
+    w(
+        f"  {'variant':<40} {'carr':>4} {'segs':>4} {'median':>8} {'p95':>8} {'compute+req':>12} {'storage':>9} "
+        f"{'total':>9} {'egress/dl':>9}\n"
+    )
+    for name, v in compact_variants(base):
+        r = model_compact(v)
+        t, lat, d = r.totals, r.latency, r.derived
+        flag = ""
+        if any(c.startswith("FAIL") for c in r.checks):
+            flag += " !"
+        if any(c.startswith("LIMIT") for c in r.checks):
+            flag += " L"
+        w(
+            f"  {name:<40} {d['carriers']:>4} {d['segments']:>4} {lat['median_s'] / 60:>6.1f} m {lat['p95_s'] / 60:>6.1f} m "
+            f"{fmt_money(t['compute_and_requests']):>12} {fmt_money(t['by_group'].get('S3 storage', 0)):>9} "
+            f"{fmt_money(t['total_with_egress']):>9} {fmt_money(t['egress_per_download']):>9}{flag}\n"
+        )
+    w("  (total includes the downloads counted in that row; egress/dl = one download of the output)\n")
+    w("  (! = a timeout is exceeded: the job would not finish; L = over the template's default limits)\n")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    defaults = Inputs()
-    for name, value in asdict(defaults).items():
-        flag = "--" + name.replace("_", "-")
-        if name == "codec":
-            ap.add_argument(
-                flag,
-                default=value,
-                choices=sorted(ENCODE_CPU_1440),
-                help="lossless codec/preset whose codec.md numbers to use",
-            )
-        elif isinstance(value, bool):
-            ap.add_argument(flag, action="store_true", help="model a code change (see docs/cost.md)")
-        elif value is None:
-            ap.add_argument(flag, type=float, default=None, help="default: from docs/codec.md, scaled (see above)")
+    ap.add_argument("--mode", choices=["compact", "lossless"], default="compact", help="default compact")
+    lossless, compact = asdict(Inputs()), asdict(CompactInputs())
+    names = list(compact) + [n for n in lossless if n not in compact]
+    for name in names:
+        flags = ["--" + name.replace("_", "-")]
+        if name == "payload_bytes":
+            flags = ["--message-bytes", "--payload-bytes"]
+        in_l, in_c = name in lossless, name in compact
+        value = compact[name] if in_c else lossless[name]
+        if in_l and in_c and lossless[name] != compact[name]:
+            where = f"default {compact[name]} (compact), {lossless[name]} (lossless)"
+        elif in_l and in_c:
+            where = f"default {value}"
         else:
-            ap.add_argument(flag, type=type(value), default=value, help=f"default {value}")
+            where = f"{'compact' if in_c else 'lossless'} mode only; default {value}"
+        # Only the flags given reach the namespace: each mode keeps its own defaults.
+        kw = dict(dest=name, default=argparse.SUPPRESS)
+        if name == "codec":
+            ap.add_argument(*flags, choices=sorted(ENCODE_CPU_1440), help=f"lossless codec/preset whose codec.md numbers to use ({where})", **kw)
+        elif name == "source_prep":
+            ap.add_argument(*flags, choices=SOURCE_PREPS, help=f"what the planner does to the upload first ({where})", **kw)
+        elif isinstance(value, bool):
+            ap.add_argument(*flags, action="store_true", help=f"model a code change (see docs/cost.md; {where})", **kw)
+        elif value is None:
+            ap.add_argument(*flags, type=float, help=f"{where}: derived (see above)", **kw)
+        else:
+            ap.add_argument(*flags, type=type(value), help=where, **kw)
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     ap.add_argument("--no-variants", action="store_true", help="skip the table of variants")
     args = vars(ap.parse_args(argv))
+    mode = args.pop("mode")
     as_json, no_variants = args.pop("json"), args.pop("no_variants")
-    inp = Inputs(**args)
-    r = model(inp)
+    fields = compact if mode == "compact" else lossless
+    wrong = sorted(k for k in args if k not in fields)
+    if wrong:
+        other = "lossless" if mode == "compact" else "compact"
+        ap.error(f"{', '.join('--' + k.replace('_', '-') for k in wrong)}: only for --mode {other}")
+    if mode == "compact":
+        inp = CompactInputs(**args)
+        run, show, table, variant_list = model_compact, report_compact, compact_knob_table, compact_variants
+    else:
+        inp = Inputs(**args)
+        run, show, table, variant_list = model, report, knob_table, variants
+    r = run(inp)
     if as_json:
         out = asdict(r)
+        out["mode"] = mode
         out["prices"] = PRICES
         if not no_variants:
-            out["variants"] = {
-                name: {"latency": model(v).latency, "totals": model(v).totals} for name, v in variants(inp)
-            }
+            out["variants"] = {name: {"latency": run(v).latency, "totals": run(v).totals} for name, v in variant_list(inp)}
         json.dump(out, sys.stdout, indent=2)
         print()
         return 0
-    report(r)
+    show(r)
     if not no_variants:
-        knob_table(inp)
+        table(inp)
     price_table()
     return 0
 

@@ -80,6 +80,7 @@ fn compact_capacity(args: &CapacityArgs) -> Result<()> {
                 "samples_per_carrier": c.samples_per_carrier,
                 "bytes_per_carrier": c.carrier_bytes,
                 "max_message_bytes": c.max_message_bytes,
+                "estimated": c.estimated,
             }))?
         );
     } else {
@@ -99,6 +100,12 @@ fn compact_capacity(args: &CapacityArgs) -> Result<()> {
             args.layout.parity,
             crate::embed::human_bytes(c.carrier_bytes)
         );
+        if c.estimated {
+            println!(
+                "(an estimate: this video cannot hold carrier pictures as it is, so embed transcodes it to \
+                 H.264 first; --transcode never refuses instead)"
+            );
+        }
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vidstega_core::{seal, unseal, CoreError, Envelope, PlacementKey, SealParams};
 use vidstega_local::{FolderStore, SqliteJobStore};
-use vidstega_media::{ensure_tools, probe, LosslessCodec, OutputContainer, X264Preset};
+use vidstega_media::{check_video, ensure_tools, probe, LosslessCodec, OutputContainer, X264Preset};
 use vidstega_pipeline::{run_embed, JobRecord, ObjectStore, PlanSettings};
 
 #[derive(Serialize)]
@@ -68,20 +68,23 @@ fn job_id(input: &Path, output: &Path, args: &EmbedArgs) -> Result<String> {
     Ok(hex::encode(&h.finalize()[..8]))
 }
 
-/// The work folder, removed if the run fails before any segment is stored
-/// (there is nothing to resume from), so such failures leave nothing behind.
-/// A killed process runs no destructor, so its folder stays for the rerun.
+/// The work folder, removed if the run fails before any segment (lossless
+/// mode) or carrier (compact mode) is stored — there is nothing to resume
+/// from — so such failures leave nothing behind. A killed process runs no
+/// destructor, so its folder stays for the rerun.
 struct WorkFolder {
     path: PathBuf,
-    segments: PathBuf,
+    /// Folders whose contents make a run worth resuming.
+    stored: Vec<PathBuf>,
     finished: bool,
 }
 
 impl Drop for WorkFolder {
     fn drop(&mut self) {
-        let resumable = std::fs::read_dir(&self.segments)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false);
+        let resumable = self
+            .stored
+            .iter()
+            .any(|dir| std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()));
         if !self.finished && !resumable {
             let _ = std::fs::remove_dir_all(&self.path);
         }
@@ -98,9 +101,10 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     // reported against the user's own path (not the work folder's link to
     // it) and leave nothing behind. Compact mode copies timestamps, so a
     // variable frame rate is fine there.
-    let media = probe(&args.input)?;
-    if args.layout.mode == Mode::Lossless {
-        media.require_constant_frame_rate()?;
+    match args.layout.mode {
+        Mode::Lossless => probe(&args.input)?.require_constant_frame_rate()?,
+        // The planner reads the rest (it probes the source its own way).
+        Mode::Compact => check_video(&args.input)?,
     }
     let input = std::fs::canonicalize(&args.input)
         .with_context(|| format!("cannot read the input video {}", args.input.display()))?;
@@ -140,8 +144,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     // Declared before the stores so it is dropped after them.
+    let jobs_dir = work.join("store").join(format!("jobs/{id}"));
     let mut work_guard = WorkFolder {
-        segments: work.join("store").join(format!("jobs/{id}/segments")),
+        stored: vec![jobs_dir.join("segments"), jobs_dir.join("carriers")],
         path: work.clone(),
         finished: false,
     };
@@ -183,7 +188,15 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             },
             Codec::Ffv1 => LosslessCodec::Ffv1,
         },
-        workers: workers(args.jobs),
+        // Compact mode's segments are short ffmpeg runs (a few frames each)
+        // and file copies: more at once than cores is fine.
+        workers: match args.layout.mode {
+            Mode::Compact => args
+                .jobs
+                .filter(|&n| n > 0)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)),
+            Mode::Lossless => workers(args.jobs),
+        },
         ..PlanSettings::default()
     };
     let bars = Bars::new(args.json);

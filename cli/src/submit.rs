@@ -164,6 +164,7 @@ struct Upload<'a> {
     key: &'a PlacementKey,
     container: &'static str,
     mode: OutputMode,
+    max_rate: f64,
     planes: &'static str,
     quiet: bool,
 }
@@ -268,6 +269,7 @@ pub fn run(args: SubmitArgs) -> Result<()> {
         key: &key,
         container: container.as_str(),
         mode,
+        max_rate: args.layout.max_rate,
         planes: match plane_set {
             PlaneSet::Luma => "luma",
             PlaneSet::All => "all",
@@ -323,7 +325,7 @@ fn submit_presigned(url: &str, http: &Http, up: &Upload<'_>) -> Result<String> {
     let (status, answer) = http.call_json(
         "POST",
         url,
-        Some(&json!({ "container": up.container, "planes": up.planes, "mode": up.mode })),
+        Some(&json!({ "container": up.container, "planes": up.planes, "mode": up.mode, "max_rate": up.max_rate })),
         what,
     )?;
     if !(200..300).contains(&status) {
@@ -380,6 +382,7 @@ fn submit_direct(sdk: &Sdk, bucket: &str, queue_url: &str, up: &Upload<'_>) -> R
             container: Some(up.container.to_string()),
             planes: Some(up.planes.to_string()),
             mode: Some(up.mode),
+            max_rate: Some(up.max_rate),
         };
         store
             .write_bytes(&keys::options(&job_id), &serde_json::to_vec(&options)?)
@@ -428,6 +431,7 @@ fn submit_direct(sdk: &Sdk, bucket: &str, queue_url: &str, up: &Upload<'_>) -> R
         container: Some(up.container.to_string()),
         planes: Some(up.planes.to_string()),
         mode: Some(up.mode),
+        max_rate: Some(up.max_rate),
     };
     if let Err(e) = sdk.rt.block_on(queue.send_json(&message)) {
         clean_up();

@@ -499,14 +499,16 @@ fn text_file_is_not_a_video() {
     let input = dir.path().join("notes.mp4");
     std::fs::write(&input, "just some text\n").unwrap();
     let stego = dir.path().join("out.mkv");
-    let run = vidstega(&embed_args(&input, &stego, &["--message", "hi"]));
-    assert_rejected(
-        &run,
-        3,
-        &["notes.mp4", "not a media file"],
-        dir.path(),
-        &["notes.mp4"],
-    );
+    for mode in ["lossless", "compact"] {
+        let run = vidstega(&embed_args(&input, &stego, &["--message", "hi", "--mode", mode]));
+        assert_rejected(
+            &run,
+            3,
+            &["notes.mp4", "not a media file"],
+            dir.path(),
+            &["notes.mp4"],
+        );
+    }
     let run = extract(&input, &[]);
     assert_rejected(
         &run,
@@ -522,14 +524,16 @@ fn audio_only_file_has_no_video_stream() {
     let dir = tempdir();
     let input = make_video(dir.path(), "song.m4a", &[&tone(440, 1.0)], &["-c:a", "aac"]);
     let stego = dir.path().join("out.mkv");
-    let run = vidstega(&embed_args(&input, &stego, &["--message", "hi"]));
-    assert_rejected(
-        &run,
-        3,
-        &["song.m4a", "no video stream"],
-        dir.path(),
-        &["song.m4a"],
-    );
+    for mode in ["lossless", "compact"] {
+        let run = vidstega(&embed_args(&input, &stego, &["--message", "hi", "--mode", mode]));
+        assert_rejected(
+            &run,
+            3,
+            &["song.m4a", "no video stream"],
+            dir.path(),
+            &["song.m4a"],
+        );
+    }
 }
 
 #[test]
@@ -538,14 +542,16 @@ fn zero_length_file_is_empty() {
     let input = dir.path().join("empty.mp4");
     std::fs::write(&input, b"").unwrap();
     let stego = dir.path().join("out.mkv");
-    let run = vidstega(&embed_args(&input, &stego, &["--message", "hi"]));
-    assert_rejected(
-        &run,
-        3,
-        &["empty.mp4", "empty (0 bytes)"],
-        dir.path(),
-        &["empty.mp4"],
-    );
+    for mode in ["lossless", "compact"] {
+        let run = vidstega(&embed_args(&input, &stego, &["--message", "hi", "--mode", mode]));
+        assert_rejected(
+            &run,
+            3,
+            &["empty.mp4", "empty (0 bytes)"],
+            dir.path(),
+            &["empty.mp4"],
+        );
+    }
 }
 
 #[test]
@@ -553,8 +559,10 @@ fn missing_input_file_is_unusable_input() {
     let dir = tempdir();
     let input = dir.path().join("nowhere.mp4");
     let stego = dir.path().join("out.mkv");
-    let run = vidstega(&embed_args(&input, &stego, &["--message", "hi"]));
-    assert_rejected(&run, 3, &["nowhere.mp4"], dir.path(), &[]);
+    for mode in ["lossless", "compact"] {
+        let run = vidstega(&embed_args(&input, &stego, &["--message", "hi", "--mode", mode]));
+        assert_rejected(&run, 3, &["nowhere.mp4"], dir.path(), &[]);
+    }
     let run = extract(&input, &[]);
     assert_rejected(&run, 3, &["nowhere.mp4"], dir.path(), &[]);
 }
@@ -567,14 +575,41 @@ fn truncated_upload_is_reported_as_truncated() {
     let input = dir.path().join("half.mp4");
     std::fs::write(&input, &bytes[..bytes.len() / 2]).unwrap();
     let stego = dir.path().join("out.mkv");
-    let run = vidstega(&embed_args(&input, &stego, &["--message", "hi"]));
-    assert_rejected(
-        &run,
-        3,
-        &["half.mp4", "truncated"],
-        dir.path(),
-        &["full.mp4", "half.mp4"],
-    );
+    for mode in ["lossless", "compact"] {
+        let run = vidstega(&embed_args(&input, &stego, &["--message", "hi", "--mode", mode]));
+        assert_rejected(
+            &run,
+            3,
+            &["half.mp4", "truncated"],
+            dir.path(),
+            &["full.mp4", "half.mp4"],
+        );
+    }
+    // The index first (faststart), the samples cut short: the index points
+    // past the end of the file.
+    let faststart = dir.path().join("faststart.mp4");
+    ffmpeg(&[
+        "-i",
+        full.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        faststart.to_str().unwrap(),
+    ]);
+    let bytes = std::fs::read(&faststart).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() * 3 / 4]).unwrap();
+    for mode in ["lossless", "compact"] {
+        let run = vidstega(&embed_args(&cut, &stego, &["--message", "hi", "--mode", mode]));
+        assert_rejected(
+            &run,
+            3,
+            &["cut.mp4", "truncated"],
+            dir.path(),
+            &["cut.mp4", "faststart.mp4", "full.mp4", "half.mp4"],
+        );
+    }
 }
 
 #[test]

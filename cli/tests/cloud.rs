@@ -161,6 +161,7 @@ fn queue_transport_uploads_sealed_objects_and_sends_a_job_message() {
             container: Some("mov".into()),
             planes: Some("all".into()),
             mode: Some(vidstega_pipeline::contract::OutputMode::Compact),
+            max_rate: Some(0.25),
         }
     );
     assert_absent(received[0].body.as_bytes(), MESSAGE.as_bytes(), "the job message");
@@ -319,7 +320,7 @@ fn presign_transport_creates_the_job_and_uploads_to_the_presigned_urls() {
     let body: Value = serde_json::from_slice(&post.body).unwrap();
     assert_eq!(
         body,
-        serde_json::json!({"container": "mp4", "planes": "all", "mode": "compact"})
+        serde_json::json!({"container": "mp4", "planes": "all", "mode": "compact", "max_rate": 0.25})
     );
     assert_signed_for_lambda(post);
 

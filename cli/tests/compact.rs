@@ -355,6 +355,29 @@ fn container_changes_and_mpeg_ts_input_are_stream_copied_first() {
         "{summary}"
     );
     assert_eq!(extract_ok(&stego), message);
+    let cap = vidstega(&["capacity", cover.to_str().unwrap(), "--json"])
+        .ok()
+        .json();
+    assert_eq!(cap["estimated"], false, "{cap}");
+    // A fragmented MP4 into MP4: copied (defragmented) first.
+    let fragmented = dir.path().join("fragmented.mp4");
+    ffmpeg(&[
+        "-i",
+        stego.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-movflags",
+        "frag_keyframe+empty_moov",
+        fragmented.to_str().unwrap(),
+    ]);
+    let stego_frag = dir.path().join("from-fragments.mp4");
+    embed_ok(
+        &fragmented,
+        &stego_frag,
+        b"from fragments",
+        &["--mode", "compact"],
+    );
+    assert_eq!(extract_ok(&stego_frag), b"from fragments");
     // (MPEG-TS carries AAC with ADTS headers, MP4 without: those packets
     // change with the container.)
     assert_eq!(video_facts(&cover).frames, video_facts(&stego).frames);
@@ -568,6 +591,12 @@ fn hevc_source_goes_through_the_transcode_path() {
     );
     let v = ffprobe_json(&stego, &["-select_streams", "v:0", "-show_streams"]);
     assert_eq!(v["streams"][0]["codec_name"], "h264");
+    // capacity says what the transcode will hold, as an estimate.
+    let cap = vidstega(&["capacity", cover.to_str().unwrap(), "--json"])
+        .ok()
+        .json();
+    assert_eq!(cap["estimated"], true, "{cap}");
+    assert!(cap["max_message_bytes"].as_u64().unwrap() > 4_000, "{cap}");
     assert_eq!(
         audio_hashes(&cover),
         audio_hashes(&stego),

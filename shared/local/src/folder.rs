@@ -109,7 +109,9 @@ fn link(target: &Path, dest: &Path) -> std::io::Result<()> {
 
 impl ObjectStore for FolderStore {
     fn media_source(&self, key: &str) -> Result<MediaSource> {
-        Ok(MediaSource::Path(self.path(key)?))
+        // A linked file is read (and named in errors) by its own path.
+        let path = self.path(key)?;
+        Ok(MediaSource::Path(fs::canonicalize(&path).unwrap_or(path)))
     }
 
     fn size(&self, key: &str) -> Result<Option<u64>> {

@@ -274,8 +274,22 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
     probe_with(path, ProbeOptions::default())
 }
 
+/// Checks, with one quick ffprobe run (streams and format, no packet
+/// list), that `path` is readable media with a video stream. The errors
+/// are [`probe`]'s; a file that passes may still fail a full probe (a
+/// damaged packet index, for instance).
+pub fn check_video(path: &Path) -> Result<(), MediaError> {
+    probe_impl(path, ProbeOptions::default(), false).map(|_| ())
+}
+
 /// [`probe`] with options.
 pub fn probe_with(path: &Path, options: ProbeOptions) -> Result<MediaInfo, MediaError> {
+    probe_impl(path, options, true).map(|info| info.expect("packets were listed"))
+}
+
+/// Probes; without `packets`, stops after finding the video stream and
+/// returns `None`.
+fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Option<MediaInfo>, MediaError> {
     // ffprobe ignores demuxer options a format does not have, so the MP4
     // option can be given for any input.
     let demuxer_options: &[&str] = if options.raw_timeline {
@@ -419,6 +433,9 @@ pub fn probe_with(path: &Path, options: ProbeOptions) -> Result<MediaInfo, Media
         .and_then(Rational::parse)
         .unwrap_or(Rational { num: 0, den: 0 });
 
+    if !packets {
+        return Ok(None);
+    }
     let packets = list_packets(&ffprobe, path, v.index, demuxer_options)?;
     let order = display_order(&packets.packets);
     if order.frames.is_empty() {
@@ -482,7 +499,7 @@ pub fn probe_with(path: &Path, options: ProbeOptions) -> Result<MediaInfo, Media
         packet_display_index: order.packet_display_index,
     };
 
-    Ok(MediaInfo {
+    Ok(Some(MediaInfo {
         path: path.to_path_buf(),
         format_name: format.format_name.unwrap_or_default(),
         size_bytes: format
@@ -502,7 +519,7 @@ pub fn probe_with(path: &Path, options: ProbeOptions) -> Result<MediaInfo, Media
         subtitles,
         other_streams,
         raw_timeline: options.raw_timeline,
-    })
+    }))
 }
 
 /// Decides whether frames are unevenly spaced.

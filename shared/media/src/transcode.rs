@@ -46,14 +46,13 @@ fn efficiency(codec: &str) -> f64 {
 
 /// The 8-bit layout x264 writes for a source layout: its chroma sampling kept.
 fn target_pix_fmt(source: &str) -> &'static str {
-    if source.starts_with("yuv444") || source.starts_with("gbr") || source.starts_with("rgb") {
-        "yuv444p"
-    } else if source.starts_with("yuv422") {
-        "yuv422p"
-    } else if source.starts_with("yuvj420") {
-        "yuvj420p"
-    } else {
-        "yuv420p"
+    match source {
+        "yuvj420p" => "yuvj420p",
+        "yuvj422p" => "yuvj422p",
+        "yuvj444p" => "yuvj444p",
+        s if s.starts_with("yuv444") || s.starts_with("gbr") || s.starts_with("rgb") => "yuv444p",
+        s if s.starts_with("yuv422") => "yuv422p",
+        _ => "yuv420p",
     }
 }
 
@@ -152,6 +151,8 @@ mod tests {
         assert_eq!(target_pix_fmt("yuv422p10le"), "yuv422p");
         assert_eq!(target_pix_fmt("yuv444p12le"), "yuv444p");
         assert_eq!(target_pix_fmt("yuvj420p"), "yuvj420p");
+        assert_eq!(target_pix_fmt("yuvj422p"), "yuvj422p");
+        assert_eq!(target_pix_fmt("yuvj444p"), "yuvj444p");
         assert_eq!(target_pix_fmt("nv12"), "yuv420p");
         assert!(efficiency("hevc") > efficiency("h264"));
     }

@@ -28,8 +28,8 @@ use vidstega_core::{
 };
 use vidstega_h264::{ChromaSampling, H264Error, PictureShape};
 use vidstega_media::{
-    probe_with, remux, transcode_to_h264, MediaInfo, OutputContainer, PlanarFormat, ProbeOptions, RawFormat,
-    TRANSCODE_CRF,
+    probe_with, remux, transcode_to_h264, MediaError, MediaInfo, OutputContainer, PlanarFormat, ProbeOptions,
+    RawFormat, TRANSCODE_CRF,
 };
 
 /// The raw layout a carrier's cover picture is decoded to: the stream's own
@@ -139,9 +139,33 @@ impl From<PipelineError> for Unfit {
     }
 }
 
-/// Reads `key` as compact mode needs it, or says why it cannot be used.
-fn analyse(objects: &dyn ObjectStore, key: &str, wanted: Option<ContainerKind>) -> Result<Analysed, Unfit> {
-    let mut reader = ObjectReader::open(objects, key)?;
+/// A source to analyse: an object of the store, or a local file.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Object(&'a dyn ObjectStore, &'a str),
+    File(&'a Path),
+}
+
+impl Source<'_> {
+    fn reader(&self) -> Result<ObjectReader<'_>> {
+        match *self {
+            Source::Object(objects, key) => ObjectReader::open(objects, key),
+            Source::File(path) => ObjectReader::file(path),
+        }
+    }
+
+    /// The path (or URL) ffmpeg reads it from.
+    fn path(&self) -> Result<std::path::PathBuf> {
+        match *self {
+            Source::Object(objects, key) => Ok(source_path(objects.media_source(key)?)),
+            Source::File(path) => Ok(path.to_path_buf()),
+        }
+    }
+}
+
+/// Reads a source as compact mode needs it, or says why it cannot be used.
+fn analyse(source: Source<'_>, wanted: Option<ContainerKind>) -> Result<Analysed, Unfit> {
+    let mut reader = source.reader()?;
     let mut head = [0u8; 16];
     let n = reader.read(&mut head).map_err(|e| {
         reader
@@ -153,13 +177,39 @@ fn analyse(objects: &dyn ObjectStore, key: &str, wanted: Option<ContainerKind>) 
             "its container is neither MP4/MOV nor Matroska".into(),
         ));
     };
-    if wanted.is_some_and(|w| w != found) {
-        return Err(Unfit::Remux("the output is asked in another container".into()));
-    }
     reader
         .seek(std::io::SeekFrom::Start(0))
         .map_err(|e| PipelineError::io("seeking the video", e))?;
-    let mut track = match open_track(&mut reader) {
+    let truncated = |detail: String| -> Result<Analysed, Unfit> {
+        Err(PipelineError::Media(MediaError::Truncated {
+            path: source.path()?,
+            detail,
+            stderr: Default::default(),
+        })
+        .into())
+    };
+    // A damaged file is refused before anything else: a stream copy would
+    // only hide the damage.
+    let track = match open_track(&mut reader) {
+        Ok(t) => Ok(t),
+        Err(PipelineError::Container(ContainerError::Malformed { detail })) => return truncated(detail),
+        Err(e) => Err(e),
+    };
+    if let Some(end) = track
+        .as_ref()
+        .ok()
+        .and_then(|t| t.data_end())
+        .filter(|&end| end > reader.len())
+    {
+        return truncated(format!(
+            "its index lists video data up to byte {end} but the file ends at byte {}",
+            reader.len()
+        ));
+    }
+    if wanted.is_some_and(|w| w != found) {
+        return Err(Unfit::Remux("the output is asked in another container".into()));
+    }
+    let mut track = match track {
         Ok(t) => t,
         Err(PipelineError::Container(ContainerError::Unsupported { what })) => {
             return Err(Unfit::Remux(what))
@@ -182,7 +232,8 @@ fn analyse(objects: &dyn ObjectStore, key: &str, wanted: Option<ContainerKind>) 
             "no picture of its H.264 stream can carry".into(),
         ));
     }
-    let media = probe_source(objects, key)?;
+    let media =
+        probe_with(&source.path()?, ProbeOptions { raw_timeline: true }).map_err(PipelineError::from)?;
     if media.video.packet_display_index.len() != track.len() {
         return Err(Unfit::Remux(format!(
             "its container lists {} video samples but ffprobe reads {} packets",
@@ -259,7 +310,7 @@ fn choose_source(
     let first = if settings.transcode == TranscodePolicy::Always {
         Err(Unfit::Transcode("a transcode was asked for".into()))
     } else {
-        analyse(objects, &job.video_key, wanted)
+        analyse(Source::Object(objects, &job.video_key), wanted)
     };
     let why = match first {
         Ok(a) => return Ok((job.video_key.clone(), a, notes)),
@@ -271,7 +322,7 @@ fn choose_source(
                 "the video was first copied into the .{} container, streams and timestamps unchanged ({why})",
                 target.extension()
             ));
-            match analyse(objects, &key, wanted) {
+            match analyse(Source::Object(objects, &key), wanted) {
                 Ok(a) => return Ok((key, a, notes)),
                 Err(Unfit::Error(e)) => return Err(e),
                 Err(Unfit::Remux(why)) => {
@@ -294,7 +345,7 @@ fn choose_source(
     let key = keys::transcoded_source(&job.job_id, target.extension());
     make_source(objects, scratch, job, &key, target, true, progress)?;
     notes.push(format!("the video was transcoded to H.264 first ({why})"));
-    match analyse(objects, &key, wanted) {
+    match analyse(Source::Object(objects, &key), wanted) {
         Ok(a) => Ok((key, a, notes)),
         Err(Unfit::Error(e)) => Err(e),
         Err(Unfit::Remux(why)) | Err(Unfit::Transcode(why)) => Err(PipelineError::InvalidInput(format!(
@@ -316,29 +367,62 @@ pub struct CarrierCapacity {
     pub carrier_bytes: u64,
     /// The largest message that fits with every candidate a carrier, at the rate asked.
     pub max_message_bytes: u64,
+    /// Whether these numbers are an estimate for the H.264 transcode the
+    /// source needs (it cannot hold carriers as it is).
+    pub estimated: bool,
 }
 
 /// What the local video at `path` can carry in compact mode with these
-/// settings (reads its index and NAL unit headers; decodes nothing).
+/// settings (reads its index and NAL unit headers; decodes nothing). A
+/// source in another container is stream-copied into a temporary MP4
+/// first, as `embed` would; one whose video cannot hold carriers is
+/// estimated as the H.264 transcode `embed` would make (`estimated`).
 pub fn carrier_capacity(
     path: &Path,
     plane_set: PlaneSet,
     max_rate: f64,
     params: &SealParams,
 ) -> Result<CarrierCapacity> {
-    let media = probe_with(path, ProbeOptions { raw_timeline: true })?;
-    let file = std::fs::File::open(path)
-        .map_err(|e| PipelineError::io(format!("cannot read {}", path.display()), e))?;
-    let mut file = std::io::BufReader::with_capacity(1 << 16, file);
-    let mut track = H264Track::open(&mut file).map_err(|e| match e {
-        PipelineError::InvalidInput(m) => {
-            PipelineError::InvalidInput(format!("{m}; compact mode needs H.264 in MP4, MOV or Matroska"))
+    let tmp;
+    let mut analysed = analyse(Source::File(path), None);
+    if let Err(Unfit::Remux(_)) = analysed {
+        tmp = tempfile::Builder::new()
+            .prefix("vidstega-capacity-")
+            .suffix(".mp4")
+            .tempfile()
+            .map_err(|e| PipelineError::io("cannot create a temporary file", e))?
+            .into_temp_path();
+        remux(path, &tmp, OutputContainer::Mp4)?;
+        analysed = analyse(Source::File(&tmp), None);
+    }
+    let (candidates, format, carrier_bytes, estimated) = match analysed {
+        Ok(a) => (
+            a.scan.candidates.len() as u64,
+            a.format,
+            a.shape.macroblocks() as u64 * (a.shape.pcm_bytes_per_mb() as u64 + 2),
+            false,
+        ),
+        Err(Unfit::Error(e)) => return Err(e),
+        Err(Unfit::Remux(why)) => {
+            return Err(PipelineError::InvalidInput(format!(
+                "even a stream copy of the video cannot be patched: {why}"
+            )))
         }
-        e => e,
-    })?;
-    let scan = track.scan(&mut file)?;
-    let shape = track.shape()?;
-    let format = carrier_format(&media, &shape)?;
+        Err(Unfit::Transcode(_)) => {
+            // The transcode has B-frames that nothing references: about
+            // three pictures in four can carry.
+            let media = vidstega_media::probe(path)?;
+            let (w, h) = (media.video.width, media.video.height);
+            let format = RawFormat {
+                width: w,
+                height: h,
+                pixel: PlanarFormat::Yuv420p,
+                full_range: false,
+            };
+            let mbs = (w.div_ceil(16) * h.div_ceil(16)) as u64;
+            (media.video.frame_count * 7 / 10, format, mbs * 386, true)
+        }
+    };
     let geometry = geometry_of(&format)?;
     let set = if geometry.planes().len() == 1 {
         PlaneSet::Luma
@@ -348,13 +432,13 @@ pub fn carrier_capacity(
     let samples = geometry.samples(set);
     carriers_needed(0, samples, max_rate)?;
     let per_carrier = ((max_rate * samples as f64).floor() as u64).min(samples) - HEADER_BITS;
-    let candidates = scan.candidates.len() as u64;
     Ok(CarrierCapacity {
         candidates,
         format,
         samples_per_carrier: samples,
-        carrier_bytes: shape.macroblocks() as u64 * (shape.pcm_bytes_per_mb() as u64 + 2),
+        carrier_bytes,
         max_message_bytes: max_message_len(params, per_carrier.saturating_mul(candidates))?,
+        estimated,
     })
 }
 

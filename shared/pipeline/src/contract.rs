@@ -50,7 +50,7 @@ pub mod keys {
     /// A copy of the source in the output's container (compact mode, when the
     /// source's container cannot be patched or differs from the output's).
     pub fn remuxed_source(job_id: &str, extension: &str) -> String {
-        format!("{WORK}{job_id}/source.{extension}")
+        format!("{WORK}{job_id}/source-copy.{extension}")
     }
     /// The source transcoded to H.264 (compact mode, when its video cannot
     /// hold carrier pictures).
@@ -111,7 +111,7 @@ pub fn valid_job_id(id: &str) -> bool {
 /// A job message sent straight to the jobs queue (instead of, or as well as,
 /// relying on the upload notifications). The placement key is always read
 /// from [`keys::placement_key`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobMessage {
     /// The job id (from `presign`, or chosen by the sender).
@@ -122,8 +122,9 @@ pub struct JobMessage {
     /// Key of the sealed payload (default `uploads/<id>/payload.sealed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_key: Option<String>,
-    /// Output container extension: `mkv`, `mp4` or `mov` (default: the
-    /// source's own container in compact mode, `mkv` in lossless mode).
+    /// Output container extension: `mkv`, `mp4` or `mov` (default: `mp4` in
+    /// compact mode — a source in another container is copied into it —
+    /// `mkv` in lossless mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
     /// Planes that carry bits: `luma` or `all` (default: `all` in compact
@@ -133,17 +134,22 @@ pub struct JobMessage {
     /// How the output is written (default compact).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<OutputMode>,
+    /// Compact mode: the largest fraction of a carrier's samples that carry
+    /// a bit, in (0, 1] (default 0.25).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rate: Option<f64>,
 }
 
 /// A job's options, stored at [`keys::options`] before its uploads (by
 /// `presign`, or by a client using the queue), so that whichever upload
 /// notification starts the job, it starts with these options. Fields a job
 /// message sets take precedence; once a job is planned its options are fixed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobOptions {
-    /// Output container extension: `mkv`, `mp4` or `mov` (default: the
-    /// source's own container in compact mode, `mkv` in lossless mode).
+    /// Output container extension: `mkv`, `mp4` or `mov` (default: `mp4` in
+    /// compact mode — a source in another container is copied into it —
+    /// `mkv` in lossless mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
     /// Planes that carry bits: `luma` or `all` (default: `all` in compact
@@ -153,6 +159,10 @@ pub struct JobOptions {
     /// How the output is written (default compact).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<OutputMode>,
+    /// Compact mode: the largest fraction of a carrier's samples that carry
+    /// a bit, in (0, 1] (default 0.25).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rate: Option<f64>,
 }
 
 /// The input of one execution of the state machine.

@@ -7,8 +7,9 @@ use crate::error::{PipelineError, Result};
 use crate::plan::geometry_of;
 use crate::progress::Progress;
 use crate::segments::{gop_segments, target_frames};
+use crate::source::ObjectReader;
 use crate::track::{H264Track, Scan};
-use std::io::{BufReader, Read, Seek};
+use std::io::{Read, Seek};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Mutex;
@@ -152,11 +153,7 @@ fn extract_carriers(
     workers: usize,
     progress: &dyn Progress,
 ) -> Result<CarrierSearch> {
-    let open = || {
-        std::fs::File::open(path)
-            .map(|f| BufReader::with_capacity(1 << 16, f))
-            .map_err(|e| PipelineError::io(format!("cannot read {}", path.display()), e))
-    };
+    let open = || ObjectReader::file(path);
     let mut file = open()?;
     let mut head = [0u8; 16];
     let n = file

@@ -14,10 +14,27 @@ use std::io::{self, Read, Seek, SeekFrom};
 /// Bytes fetched per read.
 pub const BLOCK: u64 = 8 << 20;
 
-/// An object of an [`ObjectStore`] as `Read + Seek`.
+/// Where an [`ObjectReader`] reads its blocks from.
+enum Backing<'a> {
+    /// An object of a store, by ranged reads.
+    Store {
+        objects: &'a dyn ObjectStore,
+        key: String,
+    },
+    /// A local file.
+    File {
+        file: std::fs::File,
+        path: std::path::PathBuf,
+    },
+}
+
+/// Bytes fetched per read from a local file.
+const FILE_BLOCK: u64 = 1 << 20;
+
+/// An object of an [`ObjectStore`] (or a local file) as `Read + Seek`.
 pub struct ObjectReader<'a> {
-    objects: &'a dyn ObjectStore,
-    key: String,
+    backing: Backing<'a>,
+    block_len: u64,
     len: u64,
     pos: u64,
     /// The most recently used blocks: (start offset, bytes), newest first.
@@ -33,8 +50,32 @@ impl<'a> ObjectReader<'a> {
             .size(key)?
             .ok_or_else(|| PipelineError::InvalidInput(format!("object {key} does not exist")))?;
         Ok(ObjectReader {
-            objects,
-            key: key.to_string(),
+            backing: Backing::Store {
+                objects,
+                key: key.to_string(),
+            },
+            block_len: BLOCK,
+            len,
+            pos: 0,
+            blocks: Vec::new(),
+            error: None,
+        })
+    }
+
+    /// Opens a local file, read in 1 MiB blocks.
+    pub fn file(path: &std::path::Path) -> Result<ObjectReader<'static>> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| PipelineError::io(format!("cannot read {}", path.display()), e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| PipelineError::io(format!("cannot read {}", path.display()), e))?
+            .len();
+        Ok(ObjectReader {
+            backing: Backing::File {
+                file,
+                path: path.to_path_buf(),
+            },
+            block_len: FILE_BLOCK,
             len,
             pos: 0,
             blocks: Vec::new(),
@@ -62,8 +103,19 @@ impl<'a> ObjectReader<'a> {
             let b = self.blocks.remove(i);
             self.blocks.insert(0, b);
         } else {
-            let end = (start + BLOCK).min(self.len);
-            let bytes = match self.objects.read_range(&self.key, start..end) {
+            let end = (start + self.block_len).min(self.len);
+            let read = match &self.backing {
+                Backing::Store { objects, key } => objects.read_range(key, start..end),
+                Backing::File { file, path } => {
+                    let mut bytes = vec![0u8; (end - start) as usize];
+                    let mut f = file;
+                    f.seek(SeekFrom::Start(start))
+                        .and_then(|_| f.read_exact(&mut bytes))
+                        .map(|_| bytes)
+                        .map_err(|e| PipelineError::io(format!("cannot read {}", path.display()), e))
+                }
+            };
+            let bytes = match read {
                 Ok(b) => b,
                 Err(e) => {
                     let message = e.to_string();
@@ -83,7 +135,7 @@ impl Read for ObjectReader<'_> {
         if self.pos >= self.len || buf.is_empty() {
             return Ok(0);
         }
-        let start = self.pos - self.pos % BLOCK;
+        let start = self.pos - self.pos % self.block_len;
         let offset = (self.pos - start) as usize;
         let block = self.block(start)?;
         let n = buf.len().min(block.len() - offset);

@@ -57,7 +57,7 @@ impl H264Track {
         let track = read_video_track(r)?;
         if !H264_CODECS.contains(&track.codec.as_str()) {
             return Err(PipelineError::InvalidInput(format!(
-                "the video is {} , not H.264",
+                "the video is {}, not H.264",
                 track.codec
             )));
         }
@@ -67,6 +67,13 @@ impl H264Track {
             ParameterSets::from_avcc(&track.codec_private)?
         };
         Ok(H264Track { track, sets })
+    }
+
+    /// One past the last byte of video data the index points at (`None`
+    /// for a track without samples): beyond the file's end, the file is
+    /// truncated.
+    pub fn data_end(&self) -> Option<u64> {
+        self.track.samples.iter().map(|s| s.offset + s.size).max()
     }
 
     /// Number of access units.

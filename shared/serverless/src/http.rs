@@ -53,6 +53,9 @@ struct NewJob {
     /// `compact` (default) or `lossless`.
     #[serde(default)]
     mode: Option<OutputMode>,
+    /// Compact mode: the largest embedding rate, in (0, 1] (default 0.25).
+    #[serde(default)]
+    max_rate: Option<f64>,
 }
 
 fn new_job_id() -> Result<String, String> {
@@ -94,6 +97,9 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
     if !matches!(ask.planes.as_deref(), None | Some("luma") | Some("all")) {
         return error(400, "planes must be luma or all");
     }
+    if ask.max_rate.is_some_and(|r| !(r > 0.0 && r <= 1.0)) {
+        return error(400, "max_rate must be above 0 and at most 1");
+    }
     let id = match new_job_id() {
         Ok(id) => id,
         Err(e) => return error(503, &e),
@@ -110,6 +116,7 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
         container: Some(container.to_string()),
         planes: ask.planes.clone(),
         mode: ask.mode,
+        max_rate: ask.max_rate,
     };
     let stored = serde_json::to_vec(&options).expect("options serialise");
     if let Err(e) = svc.objects.write_bytes(&keys::options(&id), &stored) {

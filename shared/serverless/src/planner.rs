@@ -19,7 +19,7 @@ use vidstega_media::OutputContainer;
 use vidstega_pipeline::contract::{
     keys, valid_job_id, ErrorType, ExecutionInput, JobMessage, JobOptions, OutputMode, SegmentTask,
 };
-use vidstega_pipeline::{plan_job, Created, JobRecord, Plan, PlanSettings, Stage};
+use vidstega_pipeline::{plan_job, Created, JobRecord, Plan, PlanSettings, Stage, DEFAULT_MAX_RATE};
 
 /// What happened to one message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +78,7 @@ pub fn handle_body(body: &str, svc: &Services<'_>) -> Result<Vec<Outcome>, StepE
                 container: None,
                 planes: None,
                 mode: None,
+                max_rate: None,
             })
             .collect(),
     };
@@ -103,6 +104,7 @@ fn options(m: &JobMessage, svc: &Services<'_>) -> Result<JobOptions, StepError> 
         container: m.container.clone().or(stored.container),
         planes: m.planes.clone().or(stored.planes),
         mode: m.mode.or(stored.mode),
+        max_rate: m.max_rate.or(stored.max_rate),
     })
 }
 
@@ -143,12 +145,15 @@ pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepErro
     let opts = options(m, svc)?;
     let mode = opts.mode.unwrap_or_default();
     let container = opts.container.as_deref().unwrap_or(default_container(mode));
-    let output_container = match container {
-        "mkv" => OutputContainer::Matroska,
-        "mp4" => OutputContainer::Mp4,
-        "mov" => OutputContainer::Mov,
-        other => return Err(invalid(format!("container {other:?} is not mkv, mp4 or mov"))),
-    };
+    if !matches!(container, "mkv" | "mp4" | "mov") {
+        return Err(invalid(format!("container {container:?} is not mkv, mp4 or mov")));
+    }
+    let max_rate = opts.max_rate.unwrap_or(DEFAULT_MAX_RATE);
+    if !(max_rate > 0.0 && max_rate <= 1.0) {
+        return Err(invalid(format!(
+            "max_rate {max_rate} is outside 0 < max_rate <= 1"
+        )));
+    }
     let plane_set = match opts.planes.as_deref() {
         Some("luma") => PlaneSet::Luma,
         Some("all") => PlaneSet::All,
@@ -168,6 +173,10 @@ pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepErro
     if job.stage.is_final() {
         return Ok(Outcome::AlreadyFinished(job.job_id));
     }
+    // The job's output key, fixed when it was created, decides the
+    // container (a late message asking another one changes nothing).
+    let output_container = OutputContainer::from_path(std::path::Path::new(&job.output_key))
+        .map_err(|e| StepError::new(ErrorType::Fatal, format!("job {id}: {e}")))?;
     let key_key = keys::placement_key(id);
     for k in [&job.video_key, &job.envelope_key, &key_key] {
         if svc.objects.size(k)?.is_none() {
@@ -176,6 +185,7 @@ pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepErro
     }
     let settings = PlanSettings {
         mode,
+        max_rate,
         plane_set,
         container: Some(output_container),
         ..svc.settings.plan.clone()

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use vidstega_pipeline::contract::JobMessage;
 
 /// A parsed queue message.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Trigger {
     /// S3's test message: nothing to do.
     TestEvent,

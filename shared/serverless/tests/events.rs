@@ -387,6 +387,7 @@ fn stored_options_win_and_a_planned_job_is_never_planned_again() {
         container: Some("mp4".into()),
         planes: Some("all".into()),
         mode: None,
+        max_rate: None,
     };
     w.store
         .write_bytes(&keys::options(JOB), &serde_json::to_vec(&options).unwrap())
