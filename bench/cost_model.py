@@ -64,8 +64,8 @@ local files, medians of 3; clips testsrc2+noise, x264 veryfast CRF 23, AAC):
   1080p 2 min   100,000       2       83.72     89.99    0.157   0.867    0.226
   1440p 30 s    100,000       1       35.80     41.33    0.111   0.790    0.138
   1080p 10 min  1,000,000    14      419.17    463.03    0.553   2.595    1.578
-  (the 10-minute remux from a cold page cache: 1.69 s; whole-tree peak RSS of
-  the embed: 152-278 MB)
+  (cold page cache, docs/performance.md: 10-minute remux 0.790 s, embed
+  2.987 s, GOP decodes 4.990 s; whole-tree peak RSS of the embed 152-287 MB)
 
 Defaults derived from it:
 
@@ -83,8 +83,9 @@ Defaults derived from it:
   --planner-cpu-s-per-gb 1.0: the 0.99 s/GB of that fit (ffprobe's packet
       listing and the NAL-header scan, read from the page cache)
   --copy-cpu-s-per-gb 4.0: `ffmpeg -c copy` of the 419 MB clip from a cold
-      page cache, 1.69 s (0.553 s warm)
-  concat: the remux takes 1.3 s/GB warm and 4.0 s/GB cold here, far below
+      page cache, 1.69 s in the slowest run (docs/performance.md's cold
+      median: 0.790 s = 1.9 s/GB; warm 0.553 s)
+  concat: the remux takes 1.3 s/GB warm and 1.9-4.0 s/GB cold here, far below
       the S3 assumption --concat-s-per-gb 10, so concat is modelled as S3-bound
   output = source + carriers x ceil(W/16)*ceil(H/16)*386 B (3,149,760 at
       1080p): 419.17 + 14 x 3.150 = 463.27 MB vs 463.03 MB measured
@@ -903,6 +904,7 @@ def model_compact(inp: CompactInputs) -> Result:
     # --- planner -----------------------------------------------------------------
     p = {"fixed (start-up, uploads' HEADs, payload header, plan/items/media, StartExecution)": inp.planner_fixed_s}
     if inp.source_prep == "copy":
+        p["first block of the upload (not an MP4/MOV the output can patch)"] = 2 * rq + BLOCK / rd
         p["ffmpeg -c copy: read the upload over HTTPS"] = inp.ffmpeg_requests * rq + whole_read(upload_bytes)
         p["ffmpeg -c copy: CPU"] = upload_bytes / GB * inp.copy_cpu_s_per_gb / speed
         p["upload the copy (multipart from /tmp)"] = 2 * rq + copy_bytes / up
@@ -1277,11 +1279,14 @@ def compact_variants(base: CompactInputs) -> list[tuple[str, CompactInputs]]:
         ("2-minute video", replace(base, frames=int(120 * fps))),
         ("60-minute video", replace(base, frames=int(3600 * fps))),
         ("60 min, 10 MB message", replace(base, frames=int(3600 * fps), payload_bytes=10_000_000)),
-        ("slower S3 (25 s/GB; 40 MB/s reads, ups)", replace(base, concat_s_per_gb=25, probe_mb_per_s=40, upload_mb_per_s=40)),
+        (
+            "slower S3 (25 s/GB; 40 MB/s reads, ups)",
+            replace(base, concat_s_per_gb=25, probe_mb_per_s=40, upload_mb_per_s=40),
+        ),
         ("S3 100 ms per request", replace(base, request_s=0.1)),
         ("Lambda vCPU 0.5x project machine", replace(base, lambda_speed=0.5)),
         ("Lambda vCPU 1.0x project machine", replace(base, lambda_speed=1.0)),
-        ("MPEG-TS/MKV source (stream copy)", replace(base, source_prep="copy")),
+        ("MPEG-TS source (stream copy)", replace(base, source_prep="copy")),
         ("transcode-needed source", replace(base, source_prep="transcode")),
         ("transcode, 2-minute video", replace(base, source_prep="transcode", frames=int(120 * fps))),
         ("transcode, planner 10,240 MB", replace(base, source_prep="transcode", planner_memory_mb=10240)),
@@ -1335,9 +1340,11 @@ def main(argv=None) -> int:
         # Only the flags given reach the namespace: each mode keeps its own defaults.
         kw = dict(dest=name, default=argparse.SUPPRESS)
         if name == "codec":
-            ap.add_argument(*flags, choices=sorted(ENCODE_CPU_1440), help=f"lossless codec/preset whose codec.md numbers to use ({where})", **kw)
+            what = f"lossless codec/preset whose codec.md numbers to use ({where})"
+            ap.add_argument(*flags, choices=sorted(ENCODE_CPU_1440), help=what, **kw)
         elif name == "source_prep":
-            ap.add_argument(*flags, choices=SOURCE_PREPS, help=f"what the planner does to the upload first ({where})", **kw)
+            what = f"what the planner does to the upload first ({where})"
+            ap.add_argument(*flags, choices=SOURCE_PREPS, help=what, **kw)
         elif isinstance(value, bool):
             ap.add_argument(*flags, action="store_true", help=f"model a code change (see docs/cost.md; {where})", **kw)
         elif value is None:
@@ -1366,7 +1373,9 @@ def main(argv=None) -> int:
         out["mode"] = mode
         out["prices"] = PRICES
         if not no_variants:
-            out["variants"] = {name: {"latency": run(v).latency, "totals": run(v).totals} for name, v in variant_list(inp)}
+            out["variants"] = {
+                name: {"latency": run(v).latency, "totals": run(v).totals} for name, v in variant_list(inp)
+            }
         json.dump(out, sys.stdout, indent=2)
         print()
         return 0
