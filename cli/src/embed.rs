@@ -96,15 +96,23 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let started = Instant::now();
     let container = OutputContainer::from_path(&args.output)?;
     check_writable(&args.output, args.force)?;
-    ensure_tools()?;
     // Check the input before creating anything: its problems are then
     // reported against the user's own path (not the work folder's link to
     // it) and leave nothing behind. Compact mode copies timestamps, so a
-    // variable frame rate is fine there.
+    // variable frame rate is fine there. The quick check runs beside the
+    // tool checks (both are process starts); a tool problem is still
+    // reported first.
     match args.layout.mode {
-        Mode::Lossless => probe(&args.input)?.require_constant_frame_rate()?,
+        Mode::Lossless => {
+            ensure_tools()?;
+            probe(&args.input)?.require_constant_frame_rate()?
+        }
         // The planner reads the rest (it probes the source its own way).
-        Mode::Compact => check_video(&args.input)?,
+        Mode::Compact => {
+            let (tools, video) = rayon::join(ensure_tools, || check_video(&args.input));
+            tools?;
+            video?
+        }
     }
     let input = std::fs::canonicalize(&args.input)
         .with_context(|| format!("cannot read the input video {}", args.input.display()))?;

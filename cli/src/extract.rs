@@ -8,7 +8,6 @@ use anyhow::Result;
 use base64::Engine;
 use serde::Serialize;
 use std::io::Write;
-use vidstega_core::PlacementKey;
 use vidstega_media::ensure_tools;
 use vidstega_pipeline::{extract_file, PipelineError};
 
@@ -37,9 +36,8 @@ pub fn run(args: ExtractArgs) -> Result<()> {
     std::fs::metadata(&args.input)
         .map_err(|e| PipelineError::io(format!("cannot read the stego video {}", args.input.display()), e))?;
     let password = secrets::password(&args.password, false)?;
-    let key = PlacementKey::derive(&password);
     let bars = Bars::new(args.json || args.output.is_none());
-    let result = extract_file(&args.input, &key, &password, workers(args.jobs), &bars);
+    let result = extract_file(&args.input, &password, workers(args.jobs), &bars);
     bars.finish();
     let extracted = result?;
     if let Some(out) = &args.output {

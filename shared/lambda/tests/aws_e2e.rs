@@ -416,7 +416,7 @@ fn presigned_uploads_to_extractable_output() {
     let mut reader = ureq::get(url).call().unwrap().into_reader();
     let mut file = std::fs::File::create(&out).unwrap();
     std::io::copy(&mut reader, &mut file).unwrap();
-    let got = extract_file(&out, &key, PASSWORD, 2, &NoProgress).unwrap();
+    let got = extract_file(&out, PASSWORD, 2, &NoProgress).unwrap();
     assert_eq!(got.message, message);
 
     println!(

@@ -77,8 +77,22 @@ pub struct ToolVersions {
 pub fn ensure_tools() -> Result<ToolVersions, MediaError> {
     let ffmpeg_path = locate(Tool::Ffmpeg)?;
     let ffprobe_path = locate(Tool::Ffprobe)?;
-    let ffmpeg_version = version_of(Tool::Ffmpeg, &ffmpeg_path)?;
-    let ffprobe_version = version_of(Tool::Ffprobe, &ffprobe_path)?;
+    // The three runs are independent; each costs a process start (most of
+    // it dynamic linking), so they run side by side.
+    let (ffmpeg_version, ffprobe_version, encoders) = std::thread::scope(|scope| {
+        let ffprobe = scope.spawn(|| version_of(Tool::Ffprobe, &ffprobe_path));
+        let encoders =
+            scope.spawn(|| run_capture(Tool::Ffmpeg, &ffmpeg_path, &["-hide_banner", "-encoders"]));
+        let ffmpeg = version_of(Tool::Ffmpeg, &ffmpeg_path);
+        let join = |handle: std::thread::ScopedJoinHandle<'_, Result<String, MediaError>>| {
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        };
+        (ffmpeg, join(ffprobe), join(encoders))
+    });
+    let ffmpeg_version = ffmpeg_version?;
+    let ffprobe_version = ffprobe_version?;
     for (tool, path, version) in [
         (Tool::Ffmpeg, &ffmpeg_path, &ffmpeg_version),
         (Tool::Ffprobe, &ffprobe_path, &ffprobe_version),
@@ -94,7 +108,7 @@ pub fn ensure_tools() -> Result<ToolVersions, MediaError> {
             }
         }
     }
-    let encoders = run_capture(Tool::Ffmpeg, &ffmpeg_path, &["-hide_banner", "-encoders"])?;
+    let encoders = encoders?;
     let has_encoder = |name: &str| {
         encoders
             .lines()

@@ -217,9 +217,21 @@ fn analyse(source: Source<'_>, wanted: Option<ContainerKind>) -> Result<Analysed
         Err(PipelineError::InvalidInput(why)) => return Err(Unfit::Transcode(why)),
         Err(e) => return Err(e.into()),
     };
-    let scan = track
-        .scan(&mut reader)
-        .map_err(|e| reader.take_error().unwrap_or(e))?;
+    // ffprobe's packet listing and the NAL-header scan each read the whole
+    // file; side by side, the second reader finds it in the page cache (or,
+    // over HTTPS, the two transfers overlap). The scan's verdicts come first.
+    let path = source.path()?;
+    let (scan, media) = std::thread::scope(|scope| {
+        let probe = scope.spawn(|| probe_with(&path, ProbeOptions { raw_timeline: true }));
+        let scan = track
+            .scan(&mut reader)
+            .map_err(|e| reader.take_error().unwrap_or(e));
+        let media = probe
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (scan, media)
+    });
+    let scan = scan?;
     let shape = match track.shape() {
         Ok(s) => s,
         Err(PipelineError::H264(H264Error::Unsupported(why))) => {
@@ -232,8 +244,7 @@ fn analyse(source: Source<'_>, wanted: Option<ContainerKind>) -> Result<Analysed
             "no picture of its H.264 stream can carry".into(),
         ));
     }
-    let media =
-        probe_with(&source.path()?, ProbeOptions { raw_timeline: true }).map_err(PipelineError::from)?;
+    let media = media.map_err(PipelineError::from)?;
     if media.video.packet_display_index.len() != track.len() {
         return Err(Unfit::Remux(format!(
             "its container lists {} video samples but ffprobe reads {} packets",

@@ -94,20 +94,28 @@ fn locate(reader: &mut FrameReader, format: RawFormat, key: &PlacementKey) -> Re
 /// Extracts the message hidden in the video at `path`, whichever mode
 /// wrote it: carrier pictures are looked for first (reading them needs no
 /// decoding), then every frame.
+///
+/// The placement key is derived from `password` while the file's
+/// container and NAL units are read: the two are independent, and each
+/// takes a noticeable part of a short extraction.
 pub fn extract_file(
     path: &Path,
-    key: &PlacementKey,
     password: &[u8],
     workers: usize,
     progress: &dyn Progress,
 ) -> Result<Extracted> {
-    let compact = extract_carriers(path, key, password, workers, progress)?;
-    let carriers_seen = match compact {
-        CarrierSearch::Found(extracted) => return Ok(extracted),
-        CarrierSearch::NotCompact => false,
-        CarrierSearch::NoHeader { carriers_seen } => carriers_seen,
+    let (key, prepared) = rayon::join(
+        || PlacementKey::derive(password),
+        || prepare_carriers(path, progress),
+    );
+    let carriers_seen = match prepared? {
+        Some(prepared) => match extract_carriers(path, prepared, &key, password, workers, progress)? {
+            CarrierSearch::Found(extracted) => return Ok(extracted),
+            CarrierSearch::NoHeader { carriers_seen } => carriers_seen,
+        },
+        None => false,
     };
-    match extract_frames(path, key, password, workers, progress) {
+    match extract_frames(path, &key, password, workers, progress) {
         // The file holds carrier pictures: it was written in compact mode,
         // and no carrier authenticated with this password.
         Err(PipelineError::Core(CoreError::NoMessage)) if carriers_seen => Err(CoreError::NoMessage.into()),
@@ -119,8 +127,6 @@ pub fn extract_file(
 enum CarrierSearch {
     /// The message, from its carriers.
     Found(Extracted),
-    /// The file is not an H.264 MP4/MOV/Matroska file that could hold carriers.
-    NotCompact,
     /// No carrier authenticated with this key (`carriers_seen`: some of the
     /// pictures tried were carrier pictures, so the video was written in
     /// compact mode and the password is likely wrong).
@@ -143,44 +149,44 @@ fn read_candidate(
     Ok(read_carrier(&sets, &track.nal_units(&bytes)?)?)
 }
 
-/// Compact mode's extraction: find the carrier candidates of the stream,
-/// the header in the first carrier the key names, then read every carrier
-/// (I_PCM samples are read straight from the file, no decoder needed).
-fn extract_carriers(
-    path: &Path,
-    key: &PlacementKey,
-    password: &[u8],
-    workers: usize,
-    progress: &dyn Progress,
-) -> Result<CarrierSearch> {
-    let open = || ObjectReader::file(path);
-    let mut file = open()?;
+/// What a compact-mode reader needs from the file before the key: its
+/// video track, the carrier candidates and the picture geometry.
+struct PreparedCarriers {
+    track: H264Track,
+    scan: Scan,
+    geometry: FrameGeometry,
+}
+
+/// Reads the container and the NAL headers of `path`; `None` when the file
+/// is not an H.264 MP4/MOV/Matroska file with carrier candidates (its
+/// message, if any, is in every frame).
+fn prepare_carriers(path: &Path, progress: &dyn Progress) -> Result<Option<PreparedCarriers>> {
+    let mut file = ObjectReader::file(path)?;
     let mut head = [0u8; 16];
     let n = file
         .read(&mut head)
         .map_err(|e| PipelineError::io(format!("cannot read {}", path.display()), e))?;
     if sniff(&head[..n]).is_none() {
-        return Ok(CarrierSearch::NotCompact);
+        return Ok(None);
     }
     let mut track = match H264Track::open(&mut file) {
         Ok(t) => t,
         Err(PipelineError::InvalidInput(_))
         | Err(PipelineError::Container(_))
-        | Err(PipelineError::H264(_)) => return Ok(CarrierSearch::NotCompact),
+        | Err(PipelineError::H264(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
     progress.stage("locate", 0);
     // A stream whose NAL units cannot be walked (damage, or not the H.264
     // its container claims) is left to the every-frame reader.
     let Ok(scan) = track.scan(&mut file) else {
-        return Ok(CarrierSearch::NotCompact);
+        return Ok(None);
     };
     let Ok(shape) = track.shape() else {
-        return Ok(CarrierSearch::NotCompact);
+        return Ok(None);
     };
-    let m = scan.candidates.len() as u64;
-    if m == 0 {
-        return Ok(CarrierSearch::NotCompact);
+    if scan.candidates.is_empty() {
+        return Ok(None);
     }
     let geometry = FrameGeometry::new(
         shape
@@ -189,6 +195,32 @@ fn extract_carriers(
             .map(|(width, height)| PlaneDims { width, height })
             .collect(),
     )?;
+    Ok(Some(PreparedCarriers {
+        track,
+        scan,
+        geometry,
+    }))
+}
+
+/// Compact mode's extraction: the header in the first carrier the key
+/// names, then every carrier (I_PCM samples are read straight from the
+/// file, no decoder needed).
+fn extract_carriers(
+    path: &Path,
+    prepared: PreparedCarriers,
+    key: &PlacementKey,
+    password: &[u8],
+    workers: usize,
+    progress: &dyn Progress,
+) -> Result<CarrierSearch> {
+    let PreparedCarriers {
+        track,
+        scan,
+        geometry,
+    } = prepared;
+    let open = || ObjectReader::file(path);
+    let mut file = open()?;
+    let m = scan.candidates.len() as u64;
     let order = CarrierOrder::new(key, &scan.groups)?;
     let mut carriers_seen = false;
     let mut found = None;

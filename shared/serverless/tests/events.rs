@@ -281,8 +281,7 @@ fn run_job_from_notifications_to_output(mode: Option<OutputMode>, extension: &st
     let job = w.jobs.job(JOB).unwrap().unwrap();
     assert_eq!(job.stage, Stage::Done);
     let out = w.store.path(&result.output_key).unwrap();
-    let key = PlacementKey::derive(PASSWORD);
-    let got = extract_file(&out, &key, PASSWORD, 2, &NoProgress).unwrap();
+    let got = extract_file(&out, PASSWORD, 2, &NoProgress).unwrap();
     assert_eq!(got.message, message);
 
     // Status by path and by query; unknown and malformed ids.
