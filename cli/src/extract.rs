@@ -32,14 +32,22 @@ pub fn run(args: ExtractArgs) -> Result<()> {
     if let Some(out) = &args.output {
         check_writable(out, args.force)?;
     }
-    ensure_tools()?;
     std::fs::metadata(&args.input)
         .map_err(|e| PipelineError::io(format!("cannot read the stego video {}", args.input.display()), e))?;
     let password = secrets::password(&args.password, false)?;
     let bars = Bars::new(args.json || args.output.is_none());
-    let result = extract_file(&args.input, &password, workers(args.jobs), &bars);
+    // Carrier pictures are read without ffmpeg; only a lossless-mode file
+    // needs it. The tool check runs beside the extraction, and a failed
+    // extraction with unusable tools is reported as the tools' problem.
+    let (tools, result) = rayon::join(ensure_tools, || {
+        extract_file(&args.input, &password, workers(args.jobs), &bars)
+    });
     bars.finish();
-    let extracted = result?;
+    let extracted = match (result, tools) {
+        (Ok(extracted), _) => extracted,
+        (Err(_), Err(tools)) => return Err(tools.into()),
+        (Err(e), Ok(_)) => return Err(e.into()),
+    };
     if let Some(out) = &args.output {
         write_atomic(out, &extracted.message)?;
     }

@@ -535,6 +535,45 @@ fn wrong_password_and_clean_video_find_no_message() {
 }
 
 #[test]
+fn carriers_are_read_without_ffmpeg_and_a_lossless_file_then_asks_for_it() {
+    let dir = tempdir();
+    let cover = clip(
+        dir.path(),
+        "cover.mp4",
+        "320x240",
+        2.0,
+        &x264("bframes=2"),
+        &["-pix_fmt", "yuv420p"],
+    );
+    let message = random_bytes(1_500, "no ffmpeg");
+    let stego = dir.path().join("stego.mp4");
+    let summary = embed_ok(&cover, &stego, &message, &["--mode", "compact"]);
+    assert_eq!(summary["mode"], "compact");
+    let lossless = dir.path().join("lossless.mkv");
+    embed_ok(&cover, &lossless, &message, &["--mode", "lossless"]);
+    let without_tools = |file: &Path, password: &str| {
+        let mut c = command(&["extract", file.to_str().unwrap(), "--password-env", PW_VAR]);
+        c.env(PW_VAR, password)
+            .env("VIDSTEGA_FFMPEG", "/nonexistent/ffmpeg")
+            .env("VIDSTEGA_FFPROBE", "/nonexistent/ffprobe");
+        run_command(c, None)
+    };
+    // Compact mode's carriers are I_PCM samples read straight from the file.
+    let run = without_tools(&stego, PASSWORD);
+    run.ok();
+    assert_eq!(run.stdout, message);
+    // A wrong password falls through to the every-frame reader, which needs
+    // the tools: the missing tool is what is reported, not a wrong answer.
+    without_tools(&stego, "not the password")
+        .expect_code(6)
+        .stderr_mentions(&["was not found", "install ffmpeg"]);
+    // A lossless-mode file needs ffmpeg to decode its frames.
+    without_tools(&lossless, PASSWORD)
+        .expect_code(6)
+        .stderr_mentions(&["was not found", "install ffmpeg"]);
+}
+
+#[test]
 fn streams_that_cannot_hold_carriers_are_transcoded_or_refused_with_the_reason() {
     let dir = tempdir();
     // Interlaced (field-coded) H.264.
