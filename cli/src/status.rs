@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use vidstega_aws::{DynamoJobStore, S3Store};
 use vidstega_core::ErrorClass;
-use vidstega_pipeline::{now_ms, JobStore, MediaSource, ObjectStore};
+use vidstega_pipeline::{now_ms, JobStore, ObjectStore};
 
 /// How long `--follow` waits for a job that is not in the table yet (the
 /// planner creates the record when it reads a queued job message).
@@ -211,9 +211,8 @@ impl Source {
                         store.bucket()
                     );
                 }
-                let url = match store.media_source(key)? {
-                    MediaSource::Url(u) => u,
-                    MediaSource::Path(_) => bail!("the bucket gave no download URL"),
+                let Some(url) = store.download_url(key)? else {
+                    bail!("the bucket gave no download URL");
                 };
                 let http = Http::new(false)?;
                 write_download(out, force, |file| http.download(&url, file, quiet, what))

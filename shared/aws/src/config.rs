@@ -6,6 +6,7 @@ use crate::s3::{S3Store, DEFAULT_PRESIGN_TTL, MAX_PRESIGN_TTL};
 use crate::sfn::StepFunctions;
 use crate::sqs::SqsQueue;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use aws_types::service_config::ServiceConfigKey;
 use std::fmt;
 use std::time::Duration;
@@ -197,6 +198,27 @@ impl AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
             sfn: aws_sdk_sfn::Client::new(sdk),
+        }
+    }
+
+    /// Clients for `sdk` that run `interceptor` on every operation they send
+    /// or presign, in all four services. Tests attach a call recorder this
+    /// way (`CallRecorder`, with the `call-recorder` feature); the functions
+    /// use [`AwsClients::new`], which adds no interceptor.
+    pub fn with_interceptor(sdk: &SdkConfig, interceptor: SharedInterceptor) -> Self {
+        let mut s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(s3_endpoint_configured(sdk));
+        s3.push_interceptor(interceptor.clone());
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
+        dynamodb.push_interceptor(interceptor.clone());
+        let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
+        sqs.push_interceptor(interceptor.clone());
+        let mut sfn = aws_sdk_sfn::config::Builder::from(sdk);
+        sfn.push_interceptor(interceptor);
+        AwsClients {
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+            sfn: aws_sdk_sfn::Client::from_conf(sfn.build()),
         }
     }
 

@@ -27,6 +27,16 @@
 //! (`_S3`, `_DYNAMODB`, `_SQS`, `_SFN`); the tests rely on exactly that. When
 //! an S3 endpoint URL is configured the S3 client uses path-style addressing.
 //!
+//! ## Recording calls (tests)
+//!
+//! With the `call-recorder` feature, `recorder::CallRecorder` is an SDK
+//! interceptor that records every operation a client sends or presigns and
+//! maps it to the IAM permissions it needs; [`AwsClients::with_interceptor`]
+//! attaches it to all four clients. The IAM conformance test
+//! (`shared/lambda/tests/iam_conformance.rs`) checks those permissions
+//! against `template.yaml`. The functions build their clients with
+//! [`AwsClients::new`] and are compiled without the feature.
+//!
 //! ## The job table
 //!
 //! One table, partition key `pk` (S) and sort key `sk` (S), on-demand
@@ -74,6 +84,9 @@
 mod config;
 mod dynamo;
 mod error;
+mod loopback;
+#[cfg(feature = "call-recorder")]
+pub mod recorder;
 mod runtime;
 mod s3;
 mod sfn;

@@ -6,6 +6,7 @@
 //! reads objects through presigned GET URLs.
 
 use crate::error::{classify, store_error, AwsError};
+use crate::loopback::Loopback;
 use crate::runtime::block_on;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -20,6 +21,7 @@ use std::fmt;
 use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::runtime::Handle;
 use vidstega_pipeline::{MediaSource, ObjectStore, PipelineError, Result};
@@ -65,6 +67,9 @@ pub struct S3Store {
     bucket: String,
     handle: Handle,
     presign_ttl: Duration,
+    /// The loopback server ffmpeg reads objects through, started on the
+    /// first [`ObjectStore::media_source`] and shared by clones.
+    loopback: Arc<Mutex<Option<Arc<Loopback>>>>,
 }
 
 impl fmt::Debug for S3Store {
@@ -142,6 +147,7 @@ impl S3Store {
             bucket: bucket.into(),
             handle,
             presign_ttl: DEFAULT_PRESIGN_TTL,
+            loopback: Arc::default(),
         }
     }
 
@@ -626,11 +632,38 @@ impl FilePart {
     }
 }
 
+impl S3Store {
+    /// The running loopback server, started on first use.
+    fn loopback(&self) -> Result<Arc<Loopback>> {
+        let mut slot = self.loopback.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(server) = slot.as_ref() {
+            return Ok(Arc::clone(server));
+        }
+        let server = Loopback::start(self.client.clone(), self.bucket.clone(), &self.handle)
+            .map(Arc::new)
+            .map_err(|e| {
+                PipelineError::io(
+                    "cannot start the loopback server ffmpeg reads S3 objects through",
+                    e,
+                )
+            })?;
+        *slot = Some(Arc::clone(&server));
+        Ok(server)
+    }
+}
+
 impl ObjectStore for S3Store {
-    /// A presigned GET URL valid for the store's TTL (default 1 h).
+    /// An `http://127.0.0.1:<port>/<token>/<name>` URL served by this
+    /// process: the SDK fetches the bytes (names resolved, TLS verified,
+    /// retries), ffmpeg resolves nothing and holds no credential. Valid as
+    /// long as the store (or a clone) lives.
     fn media_source(&self, key: &str) -> Result<MediaSource> {
-        self.block_on(self.presign_get(key, self.presign_ttl))
-            .map(MediaSource::Url)
+        Ok(MediaSource::Url(self.loopback()?.url(key)))
+    }
+
+    /// A presigned GET URL valid for the store's TTL (default 1 h).
+    fn download_url(&self, key: &str) -> Result<Option<String>> {
+        self.block_on(self.presign_get(key, self.presign_ttl)).map(Some)
     }
 
     fn size(&self, key: &str) -> Result<Option<u64>> {

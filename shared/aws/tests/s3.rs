@@ -272,11 +272,10 @@ fn presigned_urls_work_and_use_the_configured_endpoint() {
     assert_eq!(status, 200);
     assert_eq!(store.read_all(&key).unwrap(), data);
 
-    let source = store.media_source(&key).unwrap();
-    assert_eq!(format!("{source:?}"), "Url(<signed, redacted>)");
-    let MediaSource::Url(url) = source else {
-        panic!("S3 objects are read through URLs")
-    };
+    let url = store
+        .download_url(&key)
+        .unwrap()
+        .expect("S3 objects have download URLs");
     assert!(url.starts_with(endpoint));
     assert!(url.contains("X-Amz-Expires=3600"), "the default TTL is one hour");
     let (status, body) = http("GET", &url, &[], &[]);
@@ -284,10 +283,153 @@ fn presigned_urls_work_and_use_the_configured_endpoint() {
     assert_eq!(body, data);
 
     let short = store.clone().with_presign_ttl(std::time::Duration::from_secs(90));
-    let MediaSource::Url(url) = short.media_source(&key).unwrap() else {
+    let url = short.download_url(&key).unwrap().unwrap();
+    assert!(url.contains("X-Amz-Expires=90"));
+}
+
+/// A DNS resolver for the SDK only: every name is 127.0.0.1. ffmpeg, which
+/// resolves names itself, cannot resolve the `.invalid` endpoint below — as
+/// a statically linked ffmpeg on Lambda cannot resolve any name.
+#[derive(Debug, Clone)]
+struct SdkOnlyResolver;
+
+impl aws_smithy_runtime_api::client::dns::ResolveDns for SdkOnlyResolver {
+    fn resolve_dns<'a>(&'a self, _name: &'a str) -> aws_smithy_runtime_api::client::dns::DnsFuture<'a> {
+        aws_smithy_runtime_api::client::dns::DnsFuture::ready(Ok(vec![std::net::IpAddr::V4(
+            std::net::Ipv4Addr::LOCALHOST,
+        )]))
+    }
+}
+
+fn ffprobe_frames(input: &str) -> Result<u64, String> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", input])
+        .output()
+        .expect("run ffprobe (install ffmpeg: scripts/ensure-tools.sh)");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|e| format!("{e}"))
+}
+
+#[test]
+fn ffmpeg_reads_objects_through_the_loopback_server_and_resolves_no_name() {
+    let rt = runtime();
+    let clients = clients(&rt);
+    // The same moto server, addressed by a name only the SDK can resolve.
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").unwrap();
+    let port = endpoint
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_with_resolver(SdkOnlyResolver);
+    let conf = clients
+        .s3
+        .config()
+        .to_builder()
+        .endpoint_url(format!("http://localhost.vidstega.invalid:{port}"))
+        .force_path_style(true)
+        .http_client(http_client)
+        .build();
+    let store = S3Store::new(
+        aws_sdk_s3::Client::from_conf(conf),
+        unique("vidstega-dns"),
+        rt.handle().clone(),
+    );
+    rt.block_on(store.create_bucket())
+        .expect("create the test bucket");
+
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("v.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x120:r=25:d=2"])
+        .args(["-c:v", "libx264", "-g", "10", "-pix_fmt", "yuv420p"])
+        .arg(&video)
+        .status()
+        .expect("run ffmpeg (install ffmpeg: scripts/ensure-tools.sh)");
+    assert!(made.success());
+    let data = std::fs::read(&video).unwrap();
+    let key = "uploads/some job/source video.mp4";
+    store.write_bytes(key, &data).unwrap();
+
+    // What ffmpeg used to be given: a presigned URL naming the endpoint's
+    // host, which ffmpeg must resolve itself. It cannot.
+    let presigned = store.download_url(key).unwrap().unwrap();
+    assert!(presigned.starts_with("http://localhost.vidstega.invalid:"));
+    let failed = ffprobe_frames(&presigned).expect_err("ffmpeg resolved a name only the SDK knows");
+    assert!(failed.contains("resolve"), "ffprobe failed otherwise: {failed}");
+
+    // What it is given now: an address, served by this process.
+    let source = store.media_source(key).unwrap();
+    assert_eq!(format!("{source:?}"), "Url(<signed, redacted>)");
+    let MediaSource::Url(url) = source else {
+        panic!("S3 objects are read through URLs")
+    };
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(
+        url.ends_with("/source%20video.mp4"),
+        "the file name (for format guessing) ends the URL: {url}"
+    );
+    assert!(!url.contains("X-Amz"), "no credential in the URL ffmpeg sees");
+    assert_eq!(
+        store.media_source(key).unwrap(),
+        MediaSource::Url(url.clone()),
+        "one URL per key"
+    );
+    assert_eq!(ffprobe_frames(&url).unwrap(), 50);
+    // A seek into the middle (a new connection with a Range request) decodes.
+    let seek = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-ss",
+            "1.2",
+            "-i",
+            &url,
+            "-frames:v",
+            "1",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(seek.status.success(), "{}", String::from_utf8_lossy(&seek.stderr));
+
+    // The server itself: whole objects, ranges, and refusals.
+    let (status, body) = http("GET", &url, &[], &[]);
+    assert_eq!((status, body.len()), (200, data.len()));
+    assert_eq!(body, data);
+    let range = |spec: &str| vec![("Range".to_string(), spec.to_string())];
+    let (status, body) = http("GET", &url, &range("bytes=100-199"), &[]);
+    assert_eq!((status, body.as_slice()), (206, &data[100..200]));
+    let (status, body) = http("GET", &url, &range("bytes=1000-"), &[]);
+    assert_eq!((status, body.as_slice()), (206, &data[1000..]));
+    let (status, _) = http("GET", &url, &range(&format!("bytes={}-", data.len() + 10)), &[]);
+    assert_eq!(status, 416);
+    let (status, _) = http("GET", &url, &range("bytes=0-1,5-9"), &[]);
+    assert_eq!(status, 416);
+    let (status, _) = http("POST", &url, &[], b"x");
+    assert_eq!(status, 405);
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let (server, _token) = base.rsplit_once('/').unwrap();
+    let (status, _) = http("GET", &format!("{server}/{}/x.mp4", "0".repeat(32)), &[], &[]);
+    assert_eq!(status, 404, "an unknown token is not an object");
+    let MediaSource::Url(gone) = store.media_source("uploads/never/stored.mp4").unwrap() else {
         unreachable!()
     };
-    assert!(url.contains("X-Amz-Expires=90"));
+    let (status, _) = http("GET", &gone, &[], &[]);
+    assert_eq!(status, 404, "a missing object is a 404");
 }
 
 #[test]

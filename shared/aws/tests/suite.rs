@@ -9,7 +9,7 @@ use vidstega_aws::{
     create_table, Aws, AwsClients, AwsSettings, SqsQueue, ENV_BUCKET, ENV_PRESIGN_TTL_SECS, ENV_QUEUE_URL,
     ENV_STATE_MACHINE_ARN, ENV_TABLE,
 };
-use vidstega_pipeline::{Created, JobRecord, JobStore, MediaSource, ObjectStore};
+use vidstega_pipeline::{Created, JobRecord, JobStore, ObjectStore};
 
 #[test]
 fn settings_and_clients_make_a_working_suite() {
@@ -47,9 +47,7 @@ fn settings_and_clients_make_a_working_suite() {
     assert_eq!(aws.jobs.table(), table);
 
     aws.objects.write_bytes("plans/p.json", b"{}").unwrap();
-    let MediaSource::Url(url) = aws.objects.media_source("plans/p.json").unwrap() else {
-        panic!("a URL")
-    };
+    let url = aws.objects.download_url("plans/p.json").unwrap().expect("a URL");
     assert!(url.contains("X-Amz-Expires=120"), "the configured TTL is used");
     let id = unique("job");
     let job = JobRecord::new(&id, "uploads/v.mp4", "uploads/v.sealed", "outputs/v.mkv");

@@ -183,22 +183,44 @@ impl Function {
         }
         let settings = settings.expect("checked");
         let clients = AwsClients::from_env().await;
-        let handle = Handle::current();
+        Ok(Function::new(
+            needs,
+            settings,
+            table.expect("checked"),
+            arn,
+            clients,
+            Handle::current(),
+        ))
+    }
+
+    /// A function instance over `clients`, wired as [`Function::from_env`]
+    /// wires it: the bucket from `settings`, the job table `table`, and the
+    /// state machine `state_machine_arn` only if `needs` it. The stores block
+    /// on `handle`'s (multi-thread) runtime. Tests use this to run each
+    /// handler with its own clients (e.g. recording its AWS calls).
+    pub fn new(
+        needs: Needs,
+        settings: Settings,
+        table: impl Into<String>,
+        state_machine_arn: Option<String>,
+        clients: AwsClients,
+        handle: Handle,
+    ) -> Arc<Self> {
         let objects = S3Store::new(clients.s3, &settings.bucket, handle.clone())
             .with_presign_ttl(Duration::from_secs(settings.presign_ttl_seconds));
-        let jobs = DynamoJobStore::new(clients.dynamodb, table.expect("checked"), handle.clone());
-        let workflow: Box<dyn Workflow> = match arn {
+        let jobs = DynamoJobStore::new(clients.dynamodb, table, handle.clone());
+        let workflow: Box<dyn Workflow> = match state_machine_arn {
             Some(arn) if needs == Needs::Workflow => {
                 Box::new(SfnWorkflow::new(StepFunctions::new(clients.sfn, arn), handle))
             }
             _ => Box::new(NoWorkflow),
         };
-        Ok(Arc::new(Function {
+        Arc::new(Function {
             objects,
             jobs,
             workflow,
             settings,
-        }))
+        })
     }
 
     /// The ports and settings for a handler.

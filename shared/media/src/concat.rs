@@ -289,6 +289,7 @@ fn concat_inner(
         .args(["-protocol_whitelist", "file,http,https,tcp,tls,crypto"])
         .args(["-f", "concat", "-safe", "0", "-i"])
         .arg(list.path())
+        .args(crate::probe::url_input_options(&source.path))
         .arg("-i")
         .arg(&source.path)
         .args(["-map", "0:v:0"]);

@@ -280,6 +280,7 @@ impl FrameReader {
         }
         command
             .args(&self.demuxer_options)
+            .args(crate::probe::url_input_options(&self.path))
             .arg("-noautorotate")
             .arg("-i")
             .arg(&self.path);

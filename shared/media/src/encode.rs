@@ -334,7 +334,10 @@ impl FrameWriter {
             .args(["-i", "pipe:0"]);
         if let Some(streams) = joined {
             streams.shift_source_input(&mut command);
-            command.arg("-i").arg(streams.source_path());
+            command
+                .args(crate::probe::url_input_options(streams.source_path()))
+                .arg("-i")
+                .arg(streams.source_path());
         }
         command.args(["-map", "0:v:0"]);
         if let Some(streams) = joined {

@@ -110,6 +110,21 @@ pub enum MediaError {
         stderr: StderrTail,
     },
 
+    /// A video read by URL could not be fetched: the network or the server
+    /// behind the URL failed, not the video.
+    #[error(
+        "the video could not be read over the network ({detail}); this says nothing about the video itself. \
+         ffmpeg said: {stderr}"
+    )]
+    Unreachable {
+        /// What failed (e.g. "the server answered 503").
+        detail: String,
+        /// Whether trying again can help (a 403 or 404 will not).
+        transient: bool,
+        /// ffmpeg's or ffprobe's stderr tail.
+        stderr: StderrTail,
+    },
+
     /// The file is media, but has no video stream (an audio file, say).
     #[error(
         "{path} has no video stream (found: {found}). VidStega hides data in video frames, so pass a file \

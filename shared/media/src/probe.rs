@@ -264,6 +264,30 @@ pub fn is_url(path: &Path) -> bool {
         .is_some_and(|p| p.starts_with("https://") || p.starts_with("http://"))
 }
 
+/// Input options for reading `path` (given before its `-i`, or before the
+/// input for ffprobe): for a URL, reconnect after a dropped connection, a
+/// network error or a 5xx answer (up to 4 s between tries), and give up on a
+/// connection silent for 30 s, rather than stall or end the read early; for a
+/// file, none.
+pub fn url_input_options(path: &Path) -> &'static [&'static str] {
+    if is_url(path) {
+        &[
+            "-reconnect",
+            "1",
+            "-reconnect_on_network_error",
+            "1",
+            "-reconnect_on_http_error",
+            "5xx",
+            "-reconnect_delay_max",
+            "4",
+            "-rw_timeout",
+            "30000000",
+        ]
+    } else {
+        &[]
+    }
+}
+
 /// Probes `path` (a file, or an http(s) URL): streams, exact frame count,
 /// keyframes, timestamps.
 ///
@@ -297,7 +321,7 @@ fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Optio
     } else {
         &[]
     };
-    // An http(s) URL (e.g. a presigned S3 GET) is handed to ffprobe as is;
+    // An http(s) URL (e.g. the S3 adapter's loopback server) is handed to ffprobe as is;
     // ffmpeg reads it with range requests.
     let local = !is_url(path);
     let mut file_len = None;
@@ -331,6 +355,7 @@ fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Optio
             "-show_streams",
         ])
         .args(demuxer_options)
+        .args(url_input_options(path))
         .arg(path)
         .stdin(Stdio::null())
         .output()
@@ -662,7 +687,46 @@ fn rotation_of(stream: &StreamJson) -> i32 {
 }
 
 /// Turns a failed JSON probe into the most helpful error.
+/// What in ffmpeg's stderr says a read by URL failed in the network or at
+/// the server rather than in the video (these are messages of FFmpeg's
+/// network protocols, never of a file input), and whether trying again can
+/// help.
+pub fn network_failure(stderr: &str) -> Option<(&'static str, bool)> {
+    let text = stderr.to_ascii_lowercase();
+    const MARKERS: &[(&str, &str, bool)] = &[
+        (
+            "failed to resolve hostname",
+            "the server's name did not resolve",
+            true,
+        ),
+        ("connection refused", "the connection was refused", true),
+        ("connection timed out", "the connection timed out", true),
+        ("connection reset", "the connection was reset", true),
+        ("network is unreachable", "the network is unreachable", true),
+        (
+            "stream ends prematurely",
+            "the connection ended before the bytes did",
+            true,
+        ),
+        ("server returned 5", "the server answered with a 5xx error", true),
+        ("server returned 403", "the server refused access (403)", false),
+        ("server returned 404", "the object is not there (404)", false),
+        ("operation timed out", "the read timed out", true),
+    ];
+    MARKERS
+        .iter()
+        .find(|(marker, _, _)| text.contains(marker))
+        .map(|&(_, detail, transient)| (detail, transient))
+}
+
 fn classify_unreadable(path: &Path, stderr: StderrTail) -> MediaError {
+    if let Some((detail, transient)) = is_url(path).then(|| network_failure(&stderr.0)).flatten() {
+        return MediaError::Unreachable {
+            detail: detail.into(),
+            transient,
+            stderr,
+        };
+    }
     let text = stderr.0.to_ascii_lowercase();
     // An MP4/MOV whose index ("moov") is missing but which starts like an
     // MP4 was almost certainly cut off before the index was written.
@@ -742,6 +806,7 @@ fn list_packets(
         .arg(stream_index.to_string())
         .args(["-show_entries", "packet=pts,dts,flags", "-of", "csv=p=0:nk=0"])
         .args(demuxer_options)
+        .args(url_input_options(path))
         .arg(path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

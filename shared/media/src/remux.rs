@@ -19,7 +19,9 @@ pub fn remux(input: &Path, output: &Path, container: OutputContainer) -> Result<
     let ffmpeg = locate(Tool::Ffmpeg)?;
     let mut command = Command::new(&ffmpeg);
     command
-        .args(["-hide_banner", "-nostdin", "-nostats", "-v", "error", "-y", "-i"])
+        .args(["-hide_banner", "-nostdin", "-nostats", "-v", "error", "-y"])
+        .args(crate::probe::url_input_options(input))
+        .arg("-i")
         .arg(input)
         .args([
             "-map",

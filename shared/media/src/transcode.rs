@@ -80,7 +80,9 @@ pub fn transcode_to_h264(
     let max_bitrate = transcode_bitrate(info);
     let mut command = Command::new(&ffmpeg);
     command
-        .args(["-hide_banner", "-nostdin", "-nostats", "-v", "error", "-y", "-i"])
+        .args(["-hide_banner", "-nostdin", "-nostats", "-v", "error", "-y"])
+        .args(crate::probe::url_input_options(&info.path))
+        .arg("-i")
         .arg(&info.path)
         .args([
             "-map",

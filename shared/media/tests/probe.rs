@@ -221,3 +221,49 @@ fn clear_errors_for_bad_inputs() {
         assert!(matches!(err, MediaError::Truncated { .. }), "{name}: {err}");
     }
 }
+
+#[test]
+fn a_url_that_cannot_be_read_is_a_network_failure_not_a_bad_video() {
+    // A port nothing listens on: the connection is refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let url = format!("http://127.0.0.1:{port}/token/video.mp4");
+    match probe(std::path::Path::new(&url)) {
+        Err(MediaError::Unreachable {
+            transient, detail, ..
+        }) => {
+            assert!(transient, "a refused connection is worth another try");
+            assert!(detail.contains("refused"), "{detail}");
+        }
+        other => panic!("expected a network failure, got {other:?}"),
+    }
+    // A server that answers 503 (the S3 adapter's loopback server does when
+    // S3 fails): ffmpeg retries, then reports the 5xx.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let answers = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        server.set_nonblocking(false).unwrap();
+        // ffprobe retries a 5xx a few times; answer every try.
+        for stream in server.incoming().take(8) {
+            let Ok(mut stream) = stream else { break };
+            let mut head = [0u8; 4096];
+            let _ = stream.read(&mut head);
+            let _ = stream.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let url = format!("http://{addr}/token/video.mp4");
+    match probe(std::path::Path::new(&url)) {
+        Err(MediaError::Unreachable {
+            transient, detail, ..
+        }) => {
+            assert!(transient);
+            assert!(detail.contains("5xx"), "{detail}");
+        }
+        other => panic!("expected a network failure, got {other:?}"),
+    }
+    drop(answers);
+}

@@ -190,7 +190,7 @@ fn stream_segment(
             }
             let written = writer.frames_written();
             if written != expected {
-                return Err(PipelineError::Conflict(format!(
+                return Err(PipelineError::Mismatch(format!(
                     "segment {index} encoded {written} of its {expected} frames"
                 )));
             }
@@ -223,7 +223,7 @@ fn stream_segment(
     embedded?;
     let encoded = encoded?;
     if decoded != expected || encoded != expected {
-        return Err(PipelineError::Conflict(format!(
+        return Err(PipelineError::Mismatch(format!(
             "segment {index}: decoded {decoded}, encoded {encoded}, expected {expected} frames"
         )));
     }

@@ -123,7 +123,7 @@ pub fn embed_carriers(
             progress.frames(index, 1);
         }
         if let Some(missed) = next.next() {
-            return Err(PipelineError::Conflict(format!(
+            return Err(PipelineError::Mismatch(format!(
                 "the decoder never delivered frame {} (carrier {})",
                 missed.display, missed.rank
             )));

@@ -58,6 +58,13 @@ pub enum PipelineError {
     #[error("{0}")]
     Conflict(String),
 
+    /// A step's result disagrees with its plan: a decoder or encoder gave
+    /// other frames than planned, or an output read back is not what was
+    /// written. Usually a read or write that failed part-way, so worth
+    /// another try; a retry that meets it again fails the job with it.
+    #[error("{0}")]
+    Mismatch(String),
+
     /// A local file operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -88,6 +95,7 @@ impl PipelineError {
             }
             PipelineError::InvalidInput(_) => ErrorClass::InvalidInput,
             PipelineError::Conflict(_) => ErrorClass::InvalidInput,
+            PipelineError::Mismatch(_) => ErrorClass::Retryable,
             PipelineError::Io { source, .. } => io_class(source),
         }
     }
@@ -124,13 +132,87 @@ pub fn media_class(e: &MediaError) -> ErrorClass {
         | M::UnsupportedFrameFormat { .. }
         | M::IncompatibleContainer { .. }
         | M::FrameSize { .. }
-        | M::InvalidRange { .. }
-        | M::ProcessFailed { .. } => ErrorClass::InvalidInput,
+        | M::InvalidRange { .. } => ErrorClass::InvalidInput,
+        // ffmpeg failing on a URL input because the network or the server
+        // failed is worth another try; failing on the video is not.
+        M::ProcessFailed { stderr, .. } => match vidstega_media::network_failure(&stderr.0) {
+            Some((_, true)) => ErrorClass::Retryable,
+            Some((_, false)) => ErrorClass::Fatal,
+            None => ErrorClass::InvalidInput,
+        },
         M::Spawn { .. } | M::Pipe { .. } => ErrorClass::Retryable,
+        M::Unreachable { transient: true, .. } => ErrorClass::Retryable,
+        M::Unreachable { transient: false, .. } => ErrorClass::Fatal,
         M::Io { source, .. } => match source.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => ErrorClass::InvalidInput,
             _ => ErrorClass::Retryable,
         },
         _ => ErrorClass::Fatal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vidstega_media::{StderrTail, Tool};
+
+    fn failed(stderr: &str) -> PipelineError {
+        PipelineError::Media(MediaError::ProcessFailed {
+            tool: Tool::Ffmpeg,
+            action: "decoding".into(),
+            status: "exit status: 1".into(),
+            stderr: StderrTail(stderr.into()),
+        })
+    }
+
+    /// The classes decide what Step Functions does: Retryable is retried,
+    /// InvalidInput fails the job blaming the input, Fatal fails it as ours.
+    #[test]
+    fn errors_are_classed_by_cause() {
+        let table: Vec<(PipelineError, ErrorClass)> = vec![
+            (
+                failed("[tcp @ 0x1] Failed to resolve hostname bucket.s3.amazonaws.com: Name or service not known"),
+                ErrorClass::Retryable,
+            ),
+            (failed("[http @ 0x1] Stream ends prematurely at 1000, should be 5000"), ErrorClass::Retryable),
+            (failed("HTTP error 503 Service Unavailable; Server returned 5XX Server Error reply"), ErrorClass::Retryable),
+            (failed("[tcp @ 0x1] Connection to tcp://127.0.0.1:9 failed: Connection refused"), ErrorClass::Retryable),
+            (failed("Server returned 403 Forbidden (access denied)"), ErrorClass::Fatal),
+            (failed("Server returned 404 Not Found"), ErrorClass::Fatal),
+            (failed("[h264 @ 0x1] Invalid NAL unit size; Error while decoding stream"), ErrorClass::InvalidInput),
+            (
+                PipelineError::Media(MediaError::Unreachable {
+                    detail: "the server answered with a 5xx error".into(),
+                    transient: true,
+                    stderr: StderrTail::default(),
+                }),
+                ErrorClass::Retryable,
+            ),
+            (
+                PipelineError::Media(MediaError::NotMedia {
+                    path: "v.mp4".into(),
+                    stderr: StderrTail::default(),
+                }),
+                ErrorClass::InvalidInput,
+            ),
+            (PipelineError::Mismatch("decoded 10 of 12 frames".into()), ErrorClass::Retryable),
+            (PipelineError::Conflict("job j failed before".into()), ErrorClass::InvalidInput),
+            (PipelineError::InvalidInput("too large".into()), ErrorClass::InvalidInput),
+            (
+                PipelineError::Store {
+                    message: "throttled".into(),
+                    retryable: true,
+                    source: None,
+                },
+                ErrorClass::Retryable,
+            ),
+            (
+                PipelineError::io("reading", std::io::Error::from(std::io::ErrorKind::TimedOut)),
+                ErrorClass::Retryable,
+            ),
+        ];
+        for (error, class) in table {
+            assert_eq!(error.class(), class, "{error}");
+        }
     }
 }

@@ -8,7 +8,7 @@
 //! from the worker thread that runs the step.
 //!
 //! Video moves as files and pipes, never as whole byte vectors: ffmpeg reads
-//! an object through [`ObjectStore::media_source`] (a path, or a signed URL)
+//! an object through [`ObjectStore::media_source`] (a path, or a URL)
 //! and segments are uploaded from files.
 
 use crate::error::Result;
@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 pub enum MediaSource {
     /// A local file.
     Path(PathBuf),
-    /// A URL (e.g. a presigned S3 GET). Never printed: it is a bearer credential.
+    /// A URL (e.g. the S3 adapter's loopback server). Never printed: it
+    /// may be a bearer credential.
     Url(String),
 }
 
@@ -47,8 +48,16 @@ impl fmt::Debug for MediaSource {
 
 /// Objects by key, like an S3 bucket.
 pub trait ObjectStore: Send + Sync {
-    /// Where ffmpeg can read `key` from without staging the whole object.
+    /// Where ffmpeg, run by this process, can read `key` from without
+    /// staging the whole object.
     fn media_source(&self, key: &str) -> Result<MediaSource>;
+    /// A URL from which a client elsewhere can download `key` (e.g. a
+    /// presigned S3 GET: a bearer credential, never logged), or `None` when
+    /// the store has none (a local folder).
+    fn download_url(&self, key: &str) -> Result<Option<String>> {
+        let _ = key;
+        Ok(None)
+    }
     /// The object's size, or `None` if it does not exist.
     fn size(&self, key: &str) -> Result<Option<u64>>;
     /// Bytes `range` of the object (for a segment's share of the sealed payload).

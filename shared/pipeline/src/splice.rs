@@ -136,7 +136,7 @@ pub fn splice_reader<'a>(
 pub fn verify_splice(output: &mut (impl Read + Seek), planned: &PlannedSplice) -> Result<SpliceReport> {
     let track = read_video_track(output)?;
     if track.samples.len() != planned.samples {
-        return Err(PipelineError::Conflict(format!(
+        return Err(PipelineError::Mismatch(format!(
             "the output has {} video samples, the source {}",
             track.samples.len(),
             planned.samples
@@ -150,7 +150,7 @@ pub fn verify_splice(output: &mut (impl Read + Seek), planned: &PlannedSplice) -
             .and_then(|_| output.read_exact(&mut bytes))
             .map_err(|e| PipelineError::io("reading a carrier back from the output", e))?;
         if Sha256::digest(&bytes).as_slice() != digest {
-            return Err(PipelineError::Conflict(format!(
+            return Err(PipelineError::Mismatch(format!(
                 "video sample {sample} of the output is not the carrier that was embedded"
             )));
         }
@@ -177,7 +177,7 @@ pub fn splice_to_file(
         .splice
         .write_to(source, carrier_bytes(objects, &plan.job_id), file)?;
     if written != planned.len() {
-        return Err(PipelineError::Conflict(format!(
+        return Err(PipelineError::Mismatch(format!(
             "wrote {written} bytes of a {}-byte output",
             planned.len()
         )));

@@ -185,10 +185,7 @@ pub fn status(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunct
     };
     // A done job's output can be fetched with a short-lived signed GET.
     let output_url = if job.stage == Stage::Done {
-        match svc.objects.media_source(&job.output_key) {
-            Ok(vidstega_pipeline::MediaSource::Url(u)) => Some(u),
-            _ => None,
-        }
+        svc.objects.download_url(&job.output_key).ok().flatten()
     } else {
         None
     };

@@ -92,10 +92,19 @@ fn invalid(message: String) -> StepError {
     StepError::new(ErrorType::InvalidInput, message)
 }
 
+/// The largest options object read (`uploads/<id>/options.json`).
+const MAX_OPTIONS_BYTES: u64 = 64 * 1024;
+
 /// The options a job starts with: the message's, else the stored options
 /// object's, else the defaults.
 fn options(m: &JobMessage, svc: &Services<'_>) -> Result<JobOptions, StepError> {
     let stored = match svc.objects.size(&keys::options(&m.job_id))? {
+        Some(n) if n > MAX_OPTIONS_BYTES => {
+            return Err(invalid(format!(
+                "the options of job {} are {n} bytes; options are a small JSON object (at most {MAX_OPTIONS_BYTES} bytes)",
+                m.job_id
+            )))
+        }
         Some(_) => serde_json::from_slice::<JobOptions>(&svc.objects.read_all(&keys::options(&m.job_id))?)
             .map_err(|e| invalid(format!("the options of job {} do not parse: {e}", m.job_id)))?,
         None => JobOptions::default(),

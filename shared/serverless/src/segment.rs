@@ -23,9 +23,27 @@ pub fn load_plan(objects: &dyn ObjectStore, job_id: &str) -> Result<(Plan, Media
     Ok((plan, media))
 }
 
-/// Reads the job's placement key (32 bytes uploaded by the client).
+/// Reads the job's placement key (32 bytes uploaded by the client). Its
+/// size is checked first: an upload of any other size is refused without
+/// being read, so a huge one costs no memory.
 pub fn load_key(objects: &dyn ObjectStore, job_id: &str) -> Result<PlacementKey, StepError> {
-    let bytes = objects.read_all(&keys::placement_key(job_id))?;
+    let key = keys::placement_key(job_id);
+    match objects.size(&key)? {
+        Some(32) => {}
+        Some(n) => {
+            return Err(StepError::new(
+                ErrorType::InvalidInput,
+                format!("the placement key of job {job_id} is {n} bytes, not 32"),
+            ))
+        }
+        None => {
+            return Err(StepError::new(
+                ErrorType::InvalidInput,
+                format!("the placement key of job {job_id} was not uploaded"),
+            ))
+        }
+    }
+    let bytes = objects.read_all(&key)?;
     let bytes: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
         StepError::new(
             ErrorType::InvalidInput,

@@ -1,0 +1,819 @@
+//! What the tests against the local AWS-protocol servers share: a [`Cloud`]
+//! (bucket, table, queue with S3 notifications, the real state machine
+//! definition in moto's engine) where each function runs with its own SDK
+//! clients and a [`CallRecorder`] on them, and the serverless flows
+//! themselves, driven as a user and the Lambda integrations would drive them.
+//!
+//! The handler being run decides whose clients it gets: `cloud.svc(Role::Planner)`
+//! is what the planner function would have. Setup and checks go through the
+//! harness's own clients (`cloud.objects`, `cloud.jobs`, ...), which record
+//! nothing.
+#![allow(dead_code)]
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vidstega_aws::recorder::{AwsCall, CallRecorder};
+use vidstega_aws::{create_table, AwsClients, DynamoJobStore, S3Store, SqsQueue, StepFunctions};
+use vidstega_core::{seal, PlacementKey, SealParams};
+use vidstega_lambda::{Function, Needs};
+use vidstega_pipeline::contract::{
+    keys, CaughtError, ExecutionInput, FailureInput, JobRef, OutputMode, SegmentTask,
+};
+use vidstega_pipeline::{extract_file, JobStore, NoProgress, ObjectStore, PlanSettings, Stage};
+use vidstega_serverless::planner::Outcome;
+use vidstega_serverless::{concat, failure, http, planner, segment, Services, Settings};
+
+/// The password of every test job.
+pub const PASSWORD: &[u8] = b"end to end password";
+
+/// The serverless functions, each with its own role in `template.yaml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// `presign` (Function URL).
+    Presign,
+    /// `planner` (SQS).
+    Planner,
+    /// `embed-segment` (a Map item).
+    EmbedSegment,
+    /// `concat`.
+    Concat,
+    /// `mark-failed` (the Catch target).
+    MarkFailed,
+    /// `status` (Function URL).
+    Status,
+}
+
+impl Role {
+    /// Every function.
+    pub const ALL: [Role; 6] = [
+        Role::Presign,
+        Role::Planner,
+        Role::EmbedSegment,
+        Role::Concat,
+        Role::MarkFailed,
+        Role::Status,
+    ];
+
+    /// The function's resource in `template.yaml`.
+    pub fn logical_id(self) -> &'static str {
+        match self {
+            Role::Presign => "PresignFunction",
+            Role::Planner => "PlannerFunction",
+            Role::EmbedSegment => "EmbedSegmentFunction",
+            Role::Concat => "ConcatFunction",
+            Role::MarkFailed => "MarkFailedFunction",
+            Role::Status => "StatusFunction",
+        }
+    }
+
+    /// What its `main` asks of `Function::from_env`.
+    fn needs(self) -> Needs {
+        match self {
+            Role::Planner => Needs::Workflow,
+            _ => Needs::Storage,
+        }
+    }
+}
+
+/// Fails the test, saying how to start them, unless the local servers'
+/// endpoints are set and local.
+pub fn require_servers() {
+    let mut missing = Vec::new();
+    for var in [
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_SQS",
+        "AWS_ENDPOINT_URL_SFN",
+    ] {
+        match std::env::var(var) {
+            Ok(v) if v.starts_with("http://127.") || v.starts_with("http://localhost") => {}
+            Ok(v) => missing.push(format!("{var}={v} is not a local server")),
+            Err(_) => missing.push(format!("{var} is not set")),
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "the local AWS-protocol servers are needed ({}): run scripts/test.sh, or \
+         infra/local/install.sh && source \"$(infra/local/start.sh --print-env-path)\"",
+        missing.join("; ")
+    );
+}
+
+/// A name no other test run uses.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{:x}-{}", nanos & 0xffff_ffff_ffff, std::process::id())
+}
+
+/// One deployment on the local servers.
+pub struct Cloud {
+    /// The runtime the stores block on.
+    pub rt: tokio::runtime::Runtime,
+    /// The harness's clients (not recorded).
+    pub clients: AwsClients,
+    /// The bucket, through the harness's clients.
+    pub objects: S3Store,
+    /// The table, through the harness's clients.
+    pub jobs: DynamoJobStore,
+    /// The jobs queue (S3 notifications for `uploads/` arrive here).
+    pub queue: SqsQueue,
+    /// The state machine, through the harness's clients.
+    pub sfn: StepFunctions,
+    /// The bucket's name.
+    pub bucket: String,
+    /// The table's name.
+    pub table: String,
+    /// The settings every function runs with.
+    pub settings: Settings,
+    functions: BTreeMap<Role, (Arc<Function>, CallRecorder)>,
+    _scratch: tempfile::TempDir,
+}
+
+/// The state machine definition with its substitutions made, as JSON.
+pub fn asl_json(embed: &str, concat: &str, failed: &str) -> String {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../infra/statemachine.asl.yaml"
+    ))
+    .unwrap();
+    let text = text
+        .replace("${EmbedSegmentFunctionArn}", embed)
+        .replace("${ConcatFunctionArn}", concat)
+        .replace("${MarkFailedFunctionArn}", failed)
+        .replace("${MapMaxConcurrency}", "4");
+    let value: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    serde_json::to_string(&value).unwrap()
+}
+
+impl Cloud {
+    /// Creates the bucket (with notifications to a new queue), the table and
+    /// the state machine, and one [`Function`] per [`Role`], each on clients
+    /// of its own with a recorder.
+    pub fn new() -> Self {
+        require_servers();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sdk = rt.block_on(vidstega_aws::load_sdk_config());
+        let clients = AwsClients::new(&sdk);
+        let handle = rt.handle().clone();
+        let bucket = unique("vidstega-e2e");
+        let table = unique("vidstega-e2e-jobs");
+        let objects = S3Store::new(clients.s3.clone(), &bucket, handle.clone());
+        rt.block_on(objects.create_bucket()).unwrap();
+        rt.block_on(create_table(&clients.dynamodb, &table)).unwrap();
+        let jobs = DynamoJobStore::new(clients.dynamodb.clone(), &table, handle.clone());
+        let queue_name = unique("vidstega-e2e-jobs");
+        let queue = rt
+            .block_on(SqsQueue::create(clients.sqs.clone(), &queue_name))
+            .unwrap();
+        let queue_url = queue.url().to_string();
+        let attrs = rt
+            .block_on(
+                clients
+                    .sqs
+                    .get_queue_attributes()
+                    .queue_url(&queue_url)
+                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .send(),
+            )
+            .unwrap();
+        let queue_arn =
+            attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+        // S3 → SQS notifications for uploads, as the template configures them.
+        use aws_sdk_s3::types::*;
+        let rule = FilterRule::builder()
+            .name(FilterRuleName::Prefix)
+            .value("uploads/")
+            .build();
+        let notification = NotificationConfiguration::builder()
+            .queue_configurations(
+                QueueConfiguration::builder()
+                    .queue_arn(&queue_arn)
+                    .events(Event::from("s3:ObjectCreated:*"))
+                    .filter(
+                        NotificationConfigurationFilter::builder()
+                            .key(S3KeyFilter::builder().filter_rules(rule).build())
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        rt.block_on(
+            clients
+                .s3
+                .put_bucket_notification_configuration()
+                .bucket(&bucket)
+                .notification_configuration(notification)
+                .send(),
+        )
+        .unwrap();
+        // The real definition; moto's Lambda tasks echo their payload.
+        let fake = |name: &str| format!("arn:aws:lambda:us-east-1:123456789012:function:{name}");
+        let definition = asl_json(&fake("embed-segment"), &fake("concat"), &fake("mark-failed"));
+        let created = rt
+            .block_on(
+                clients
+                    .sfn
+                    .create_state_machine()
+                    .name(unique("vidstega-e2e"))
+                    .definition(definition)
+                    .role_arn("arn:aws:iam::123456789012:role/vidstega-state-machine")
+                    .send(),
+            )
+            .expect("moto accepts the state machine definition");
+        let arn = created.state_machine_arn().to_string();
+        let sfn = StepFunctions::new(clients.sfn.clone(), &arn);
+        let scratch = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            bucket: bucket.clone(),
+            scratch: scratch.path().to_path_buf(),
+            plan: PlanSettings {
+                workers: 4,
+                min_segment_frames: 25,
+                ..PlanSettings::default()
+            },
+            inline_map_limit: 40,
+            presign_ttl_seconds: 600,
+        };
+        let functions = Role::ALL
+            .into_iter()
+            .map(|role| {
+                let recorder = CallRecorder::new();
+                let function = Function::new(
+                    role.needs(),
+                    settings.clone(),
+                    &table,
+                    Some(arn.clone()),
+                    recorder.clients(&sdk),
+                    handle.clone(),
+                );
+                (role, (function, recorder))
+            })
+            .collect();
+        Cloud {
+            rt,
+            clients,
+            objects,
+            jobs,
+            queue,
+            sfn,
+            bucket,
+            table,
+            settings,
+            functions,
+            _scratch: scratch,
+        }
+    }
+
+    /// The ports and settings `role`'s handler gets (its own clients).
+    pub fn svc(&self, role: Role) -> Services<'_> {
+        self.functions[&role].0.services()
+    }
+
+    /// The calls each function's clients made (or presigned) so far.
+    pub fn calls(&self) -> BTreeMap<Role, Vec<AwsCall>> {
+        self.functions
+            .iter()
+            .map(|(role, (_, recorder))| (*role, recorder.calls()))
+            .collect()
+    }
+
+    /// The state machine's ARN.
+    pub fn state_machine_arn(&self) -> &str {
+        self.sfn.state_machine_arn()
+    }
+
+    /// Receives what the queue holds, as the Lambda SQS integration would pass it.
+    pub fn receive(&self) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        for _ in 0..5 {
+            let got = self
+                .rt
+                .block_on(self.queue.receive(10, Duration::from_secs(1)))
+                .unwrap();
+            if got.is_empty() && !event.records.is_empty() {
+                break;
+            }
+            for m in got {
+                self.rt.block_on(self.queue.delete(&m.receipt_handle)).unwrap();
+                let mut msg = SqsMessage::default();
+                msg.message_id = Some(m.message_id.clone());
+                msg.body = Some(m.body.clone());
+                event.records.push(msg);
+            }
+        }
+        event
+    }
+
+    /// Waits (up to a minute) for the job's execution to stop running.
+    pub fn wait_for_execution(&self, job_id: &str) -> vidstega_aws::Execution {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let e = self
+                .rt
+                .block_on(self.sfn.describe(job_id))
+                .unwrap()
+                .expect("the execution exists");
+            if e.status != vidstega_aws::ExecutionStatus::Running || Instant::now() > deadline {
+                return e;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// How large a test video is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Video {
+    /// A few MB: single-request uploads everywhere.
+    Small,
+    /// Over the S3 store's multipart threshold, so the planner's copy of the
+    /// source and concat's output are multipart uploads.
+    Large,
+}
+
+/// Writes an H.264/AAC MP4 of `seconds` seconds of noisy test pattern.
+pub fn make_video(path: &std::path::Path, seconds: u32, size: Video) {
+    let quality: &[&str] = match size {
+        Video::Small => &[],
+        // About 2.4 MB a second at 640x360.
+        Video::Large => &["-qp", "18"],
+    };
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=640x360:r=25,noise=alls=10:allf=t",
+        ])
+        .args(["-f", "lavfi", "-i", "sine=f=330:r=48000"])
+        .args([
+            "-t",
+            &seconds.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "25",
+        ])
+        .args(quality)
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
+        .arg(path)
+        .status()
+        .expect("ffmpeg must be installed (scripts/ensure-tools.sh)");
+    assert!(status.success());
+    if size == Video::Large {
+        let len = std::fs::metadata(path).unwrap().len();
+        assert!(
+            len > vidstega_aws::MULTIPART_THRESHOLD,
+            "a large test video is {len} bytes, not over the multipart threshold"
+        );
+    }
+}
+
+/// A presigned PUT, as a client sends it.
+pub fn put(url: &str, bytes: &[u8]) {
+    let r = ureq::put(url)
+        .set("Content-Type", "application/octet-stream")
+        .send_bytes(bytes)
+        .unwrap_or_else(|e| panic!("presigned PUT failed: {e}"));
+    assert_eq!(r.status(), 200);
+}
+
+/// `events/presign/create-job.json`: POST /jobs for a compact job into .mkv.
+pub fn presign_request() -> aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest {
+    serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/presign/create-job.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap()
+}
+
+/// A job created through presign: its id and the upload URLs' response.
+pub struct NewJob {
+    /// The job id.
+    pub job_id: String,
+    /// presign's response body.
+    pub body: serde_json::Value,
+}
+
+impl NewJob {
+    /// The presigned URL of an upload (`video`, `payload`, `placement_key`).
+    pub fn url(&self, upload: &str) -> &str {
+        self.body["uploads"][upload]["url"].as_str().unwrap()
+    }
+}
+
+/// presign: a compact job into .mkv and three upload URLs.
+pub fn create_job(cloud: &Cloud) -> NewJob {
+    create_job_in(cloud, OutputMode::Compact, "mkv")
+}
+
+/// presign: a job in `mode` with output `container` and three upload URLs.
+pub fn create_job_in(cloud: &Cloud, mode: OutputMode, container: &str) -> NewJob {
+    let mut request = presign_request();
+    let mode_name = match mode {
+        OutputMode::Compact => "compact",
+        OutputMode::Lossless => "lossless",
+    };
+    request.body = Some(format!(
+        r#"{{"container": "{container}", "mode": "{mode_name}"}}"#
+    ));
+    let response = http::presign(&request, &cloud.svc(Role::Presign));
+    assert_eq!(response.status_code, 201, "{:?}", response.body);
+    let body: serde_json::Value = serde_json::from_str(response.body.as_deref().unwrap()).unwrap();
+    let job_id = body["job_id"].as_str().unwrap().to_string();
+    NewJob { job_id, body }
+}
+
+/// Seals `message` with [`PASSWORD`] (few KDF iterations: tests).
+pub fn sealed(message: &[u8]) -> Vec<u8> {
+    let params = SealParams {
+        kdf_iterations: 1000,
+        ..SealParams::default()
+    };
+    seal(message, PASSWORD, &params).unwrap().to_bytes()
+}
+
+/// presign → presigned PUTs of a real video, the sealed payload and the
+/// placement key → S3 notifications land in SQS → planner (fed the received
+/// messages, duplicates included) → one execution of the real state machine
+/// definition, run by moto's engine (its Lambda tasks echo) → every Map item
+/// through embed-segment → concat streams the output to S3 → status hands
+/// out the output, which extracts to the exact message. The source is an
+/// MP4; a compact job into `mkv` has the planner copy it into Matroska
+/// first, one into `mp4` patches the upload itself. Returns the execution's
+/// input. Timings are printed for the cost model.
+pub fn presigned_uploads_to_extractable_output(
+    cloud: &Cloud,
+    size: Video,
+    mode: OutputMode,
+    container: &str,
+) -> ExecutionInput {
+    let started = Instant::now();
+    let job = create_job_in(cloud, mode, container);
+    let job_id = job.job_id.clone();
+    assert_eq!(cloud.jobs.job(&job_id).unwrap().unwrap().stage, Stage::Queued);
+
+    // The client seals locally and uploads; the password never leaves it.
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("cover.mp4");
+    make_video(&video, 6, size);
+    // Incompressible and large enough for several carrier pictures, so the
+    // Map has several segments in compact mode.
+    let mut message = b"Rendezvous moved: pier 9, 23:40. Bring the blue folder. ".to_vec();
+    message.extend((0..60_000u64).map(|i| vidstega_core::mix64(i) as u8));
+    let key = PlacementKey::derive(PASSWORD);
+    put(job.url("video"), &std::fs::read(&video).unwrap());
+    put(job.url("payload"), &sealed(&message));
+    put(job.url("placement_key"), key.as_bytes());
+
+    // The notifications (and S3's test event) arrive through SQS.
+    let planner_svc = cloud.svc(Role::Planner);
+    let event = cloud.receive();
+    assert!(event.records.len() >= 3, "{} messages", event.records.len());
+    let planned_at = Instant::now();
+    let response = planner::handle(&event, &planner_svc);
+    let planner_ms = planned_at.elapsed().as_millis();
+    assert!(response.batch_item_failures.is_empty());
+    // The same notifications delivered again: still one job, one execution.
+    let response = planner::handle(&event, &planner_svc);
+    assert!(response.batch_item_failures.is_empty());
+    let outcome = planner::handle_body(
+        event.records.last().unwrap().body.as_deref().unwrap(),
+        &planner_svc,
+    )
+    .unwrap();
+    assert!(
+        matches!(
+            &outcome[..],
+            [Outcome::Started { new: false, .. }] | [Outcome::Ignored]
+        ),
+        "{outcome:?}"
+    );
+
+    // moto's engine runs the definition (Map over the items → Concat) with echoing tasks.
+    let execution = cloud.wait_for_execution(&job_id);
+    assert_eq!(
+        execution.status,
+        vidstega_aws::ExecutionStatus::Succeeded,
+        "{execution:?}"
+    );
+
+    // The Map items, as the execution received them, through embed-segment.
+    let items: Vec<SegmentTask> = serde_json::from_slice(
+        &cloud
+            .objects
+            .read_all(&format!("jobs/{job_id}/items.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let described = cloud
+        .rt
+        .block_on(
+            cloud
+                .clients
+                .sfn
+                .describe_execution()
+                .execution_arn(&execution.execution_arn)
+                .send(),
+        )
+        .unwrap();
+    let input: ExecutionInput = serde_json::from_str(described.input().unwrap()).unwrap();
+    assert_eq!(input.segments, items);
+    assert!(items.len() >= 3, "{} segments", items.len());
+    let embed_svc = cloud.svc(Role::EmbedSegment);
+    let mut segment_ms = Vec::new();
+    for item in &items {
+        let r = segment::handle(item, &embed_svc).unwrap();
+        assert!(!r.already_done);
+        segment_ms.push(r.millis);
+    }
+    // A retried item (Step Functions retries after a timeout) does no work twice.
+    let again = segment::handle(&items[1], &embed_svc).unwrap();
+    assert!(again.already_done);
+    let job_row = cloud.jobs.job(&job_id).unwrap().unwrap();
+    assert_eq!(
+        (job_row.segments_done, job_row.segments_total),
+        (items.len() as u32, items.len() as u32)
+    );
+
+    // Concat streams the output to S3 (a multipart upload past 8 MiB).
+    let concat_at = Instant::now();
+    let result = concat::handle(
+        &JobRef {
+            job_id: job_id.clone(),
+        },
+        &cloud.svc(Role::Concat),
+    )
+    .unwrap();
+    let concat_ms = concat_at.elapsed().as_millis();
+    assert_eq!(result.audio_streams, 1);
+    assert_eq!(
+        cloud.objects.size(&result.output_key).unwrap(),
+        Some(result.bytes)
+    );
+    let job_row = cloud.jobs.job(&job_id).unwrap().unwrap();
+    assert_eq!(job_row.stage, Stage::Done);
+    assert_eq!(cloud.objects.size(&keys::placement_key(&job_id)).unwrap(), None);
+
+    // Status says done and hands out the output.
+    let mut req = presign_request();
+    req.request_context.http.method = Some("GET".into());
+    req.raw_path = Some(format!("/jobs/{job_id}"));
+    let status = http::status(&req, &cloud.svc(Role::Status));
+    let status: serde_json::Value = serde_json::from_str(status.body.as_deref().unwrap()).unwrap();
+    assert_eq!(status["stage"], "done");
+    let url = status["output_url"]
+        .as_str()
+        .expect("a download URL for a done job");
+
+    // Download through the presigned URL and extract with the password.
+    let out = dir.path().join(format!("stego.{container}"));
+    assert!(
+        result.output_key.ends_with(&format!(".{container}")),
+        "{}",
+        result.output_key
+    );
+    let mut reader = ureq::get(url).call().unwrap().into_reader();
+    let mut file = std::fs::File::create(&out).unwrap();
+    std::io::copy(&mut reader, &mut file).unwrap();
+    let got = extract_file(&out, PASSWORD, 2, &NoProgress).unwrap();
+    assert_eq!(got.message, message);
+
+    println!(
+        "timings ({mode:?} mode into {container}, {size:?} video): planner {planner_ms} ms; embed-segment per segment {segment_ms:?} ms; \
+         concat {concat_ms} ms; end to end {} ms ({} segments, {} frames of 640x360)",
+        started.elapsed().as_millis(),
+        items.len(),
+        got.frames
+    );
+    input
+}
+
+/// The source disappears after planning: the segment fails for good (not
+/// retried), mark-failed records the reason, and nothing is left under the
+/// output key or as the placement key.
+pub fn permanent_failures_mark_the_job_failed_and_write_no_output(cloud: &Cloud) {
+    let job = create_job(cloud);
+    let job_id = job.job_id.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("cover.mp4");
+    make_video(&video, 2, Video::Small);
+    put(job.url("video"), &std::fs::read(&video).unwrap());
+    put(job.url("payload"), &sealed(b"doomed"));
+    put(
+        job.url("placement_key"),
+        PlacementKey::derive(PASSWORD).as_bytes(),
+    );
+    let response = planner::handle(&cloud.receive(), &cloud.svc(Role::Planner));
+    assert!(response.batch_item_failures.is_empty());
+    // The source disappears after planning (a lifecycle rule, a user's
+    // delete): the segment fails for good, not retried.
+    cloud.objects.delete(&keys::video(&job_id)).unwrap();
+    // (The job asked for .mkv: planning made a Matroska copy of the MP4.)
+    cloud
+        .objects
+        .delete(&keys::remuxed_source(&job_id, "mkv"))
+        .unwrap();
+    let task = SegmentTask {
+        job_id: job_id.clone(),
+        index: 0,
+    };
+    let err = segment::handle(&task, &cloud.svc(Role::EmbedSegment)).unwrap_err();
+    assert_eq!(err.error_type_name(), "VidStega.InvalidInput", "{}", err.message);
+    // The state machine's Catch hands the error to mark-failed.
+    let caught = FailureInput {
+        job_id: job_id.clone(),
+        error: CaughtError {
+            error: err.error_type_name().into(),
+            cause: serde_json::json!({"errorType": err.error_type_name(), "errorMessage": err.message})
+                .to_string(),
+        },
+    };
+    failure::handle(&caught, &cloud.svc(Role::MarkFailed)).unwrap();
+    let job_row = cloud.jobs.job(&job_id).unwrap().unwrap();
+    assert_eq!(job_row.stage, Stage::Failed);
+    assert!(
+        job_row.error.as_deref().unwrap().contains("does not exist"),
+        "{:?}",
+        job_row.error
+    );
+    assert!(
+        cloud
+            .objects
+            .list(&format!("outputs/{job_id}"))
+            .unwrap()
+            .is_empty(),
+        "nothing under the output key"
+    );
+    assert_eq!(cloud.objects.size(&keys::placement_key(&job_id)).unwrap(), None);
+}
+
+/// A 31-byte placement key: the planner marks the job failed (not retried)
+/// and deletes the key.
+pub fn a_broken_placement_key_is_refused_at_planning(cloud: &Cloud) {
+    let job = create_job(cloud);
+    let job_id = job.job_id.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("cover.mp4");
+    make_video(&video, 2, Video::Small);
+    put(job.url("video"), &std::fs::read(&video).unwrap());
+    put(job.url("payload"), &sealed(b"doomed"));
+    // A broken upload of the key: 31 bytes.
+    put(job.url("placement_key"), &[7u8; 31]);
+    let response = planner::handle(&cloud.receive(), &cloud.svc(Role::Planner));
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "unusable input is not retried"
+    );
+    let job_row = cloud.jobs.job(&job_id).unwrap().unwrap();
+    assert_eq!(job_row.stage, Stage::Failed);
+    assert!(
+        job_row.error.as_deref().unwrap().contains("placement key"),
+        "{:?}",
+        job_row.error
+    );
+    assert!(cloud
+        .objects
+        .list(&format!("outputs/{job_id}"))
+        .unwrap()
+        .is_empty());
+    assert_eq!(cloud.objects.size(&keys::placement_key(&job_id)).unwrap(), None);
+}
+
+/// A video whose other uploads arrive late leaves the job waiting; the
+/// last upload's notification starts it. A planner that dies after planning
+/// but before storing the Map items (its message comes back) plans again
+/// from the stored plan and finds the execution already started; one whose
+/// duplicate arrives after the items were stored restarts from them.
+pub fn late_uploads_wait_and_a_retried_planner_reuses_the_stored_plan(cloud: &Cloud) {
+    let planner_svc = cloud.svc(Role::Planner);
+    let job = create_job(cloud);
+    let job_id = job.job_id.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("cover.mp4");
+    make_video(&video, 2, Video::Small);
+    put(job.url("video"), &std::fs::read(&video).unwrap());
+    let outcomes = planner_outcomes(cloud, &planner_svc);
+    assert!(
+        outcomes.contains(&Outcome::Waiting(job_id.clone())),
+        "{outcomes:?}"
+    );
+    assert_eq!(cloud.jobs.job(&job_id).unwrap().unwrap().stage, Stage::Queued);
+
+    let mut message = b"late but complete".to_vec();
+    message.extend((0..2_000u64).map(|i| vidstega_core::mix64(i) as u8));
+    put(job.url("payload"), &sealed(&message));
+    put(
+        job.url("placement_key"),
+        PlacementKey::derive(PASSWORD).as_bytes(),
+    );
+    let outcomes = planner_outcomes(cloud, &planner_svc);
+    assert!(
+        outcomes.contains(&Outcome::Started {
+            job_id: job_id.clone(),
+            new: true
+        }),
+        "{outcomes:?}"
+    );
+    let items_key = format!("jobs/{job_id}/items.json");
+    let items = cloud.objects.read_all(&items_key).unwrap();
+
+    // The planner died after the plan and the segment rows, before the items.
+    cloud.objects.delete(&items_key).unwrap();
+    cloud.objects.delete(&planner::media_key(&job_id)).unwrap();
+    let retried = planner::start_job(&upload_message(&job_id), &planner_svc).unwrap();
+    assert_eq!(
+        retried,
+        Outcome::Started {
+            job_id: job_id.clone(),
+            new: false
+        }
+    );
+    assert_eq!(
+        cloud.objects.read_all(&items_key).unwrap(),
+        items,
+        "the same plan"
+    );
+
+    // A duplicate after the items were stored starts from them.
+    let duplicate = planner::start_job(&upload_message(&job_id), &planner_svc).unwrap();
+    assert_eq!(
+        duplicate,
+        Outcome::Started {
+            job_id: job_id.clone(),
+            new: false
+        }
+    );
+    let execution = cloud.wait_for_execution(&job_id);
+    assert_eq!(
+        execution.status,
+        vidstega_aws::ExecutionStatus::Succeeded,
+        "{execution:?}"
+    );
+}
+
+/// The job message an upload notification amounts to.
+fn upload_message(job_id: &str) -> vidstega_serverless::JobMessage {
+    vidstega_serverless::JobMessage {
+        job_id: job_id.to_string(),
+        video_key: None,
+        payload_key: None,
+        container: None,
+        planes: None,
+        mode: None,
+        max_rate: None,
+    }
+}
+
+/// Runs the planner on what the queue holds; every message must succeed.
+fn planner_outcomes(cloud: &Cloud, svc: &Services<'_>) -> Vec<Outcome> {
+    let event = cloud.receive();
+    assert!(!event.records.is_empty(), "no notifications arrived");
+    event
+        .records
+        .iter()
+        .flat_map(|r| planner::handle_body(r.body.as_deref().unwrap(), svc).unwrap())
+        .collect()
+}
+
+/// A Distributed Map whose item list is missing fails, is caught, goes
+/// through MarkFailed and ends in JobFailed (moto's engine; no handler runs).
+pub fn definition_catch_path_runs_in_the_engine(cloud: &Cloud) {
+    let input = ExecutionInput {
+        job_id: "job-00000000deadbeef".into(),
+        bucket: cloud.settings.bucket.clone(),
+        plan_key: "jobs/job-00000000deadbeef/plan.json".into(),
+        items_key: "jobs/job-00000000deadbeef/items.json".into(),
+        segment_count: 3,
+        segments: vec![],
+        distributed: true,
+    };
+    cloud.rt.block_on(cloud.sfn.start(&input.job_id, &input)).unwrap();
+    let execution = cloud.wait_for_execution(&input.job_id);
+    assert_eq!(
+        execution.status,
+        vidstega_aws::ExecutionStatus::Failed,
+        "{execution:?}"
+    );
+    assert_eq!(
+        execution.error.as_deref(),
+        Some("VidStega.JobFailed"),
+        "{execution:?}"
+    );
+}
