@@ -9,6 +9,13 @@ command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 # The container tests make Matroska fixtures the way mkvmerge writes them.
 command -v mkvmerge >/dev/null 2>&1 || need_apt+=(mkvtoolnix)
+# infra/build-ffmpeg-layer.sh runs the Lambda layer's arm64 ffmpeg/ffprobe
+# (its checks, required in CI) and the tests use them: qemu-user on x86.
+case "$(uname -m)" in
+  aarch64 | arm64) ;;
+  *) command -v qemu-aarch64-static >/dev/null 2>&1 || command -v qemu-aarch64 >/dev/null 2>&1 ||
+    need_apt+=(qemu-user-static) ;;
+esac
 
 if ((${#need_apt[@]})); then
   if ! command -v apt-get >/dev/null 2>&1; then

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, clippy with warnings as errors, and the
-# whole test suite against real ffmpeg and local AWS-protocol servers (moto for
-# S3/SQS/Step Functions, DynamoDB Local; see infra/local/README.md). Installs
-# missing tools first.
+# Runs every check CI runs: formatting, clippy with warnings as errors, the
+# ffmpeg Lambda layer build with its checks, and the whole test suite against
+# real ffmpeg and local AWS-protocol servers (moto for S3/SQS/Step Functions,
+# DynamoDB Local; see infra/local/README.md). Installs missing tools first.
+#
+# The layer (infra/build-ffmpeg-layer.sh: pinned static arm64 ffmpeg/ffprobe,
+# downloads cached under ~/.cache/vidstega-ffmpeg-layer) is built with
+# FFMPEG_REQUIRE_CHECKS=1, so a machine that cannot run arm64 binaries fails
+# instead of skipping its checks; VIDSTEGA_LAYER_DIR (absolute) points the
+# tests at it: $VIDSTEGA_LAYER_DIR/bin/{ffmpeg,ffprobe}.
 #
 # The servers are started (or reused) right before `cargo test`, and their env
 # (AWS_ENDPOINT_URL_<SERVICE>, dummy credentials, region) is exported for it.
@@ -24,6 +30,10 @@ echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> infra/lint.sh (sam validate --lint, cfn-lint with the state machine inlined)"
 infra/lint.sh
+
+echo "==> ffmpeg Lambda layer (infra/build-ffmpeg-layer.sh, run-time checks required)"
+export VIDSTEGA_LAYER_DIR="$PWD/infra/layers/ffmpeg"
+FFMPEG_REQUIRE_CHECKS=1 FFMPEG_LAYER_DIR="$VIDSTEGA_LAYER_DIR" infra/build-ffmpeg-layer.sh
 
 echo "==> local AWS-protocol servers (infra/local/start.sh)"
 if infra/local/start.sh --check 2>/dev/null; then

@@ -266,12 +266,16 @@ pub fn is_url(path: &Path) -> bool {
 
 /// Input options for reading `path` (given before its `-i`, or before the
 /// input for ffprobe): for a URL, reconnect after a dropped connection, a
-/// network error or a 5xx answer (up to 4 s between tries), and give up on a
-/// connection silent for 30 s, rather than stall or end the read early; for a
-/// file, none.
+/// network error or a 5xx answer (up to 4 s between tries), give up on a
+/// connection silent for 30 s rather than stall or end the read early, and
+/// use no proxy (the URLs the pipeline reads are its own loopback server's;
+/// ffmpeg would otherwise send them to an `http_proxy` from the
+/// environment); for a file, none.
 pub fn url_input_options(path: &Path) -> &'static [&'static str] {
     if is_url(path) {
         &[
+            "-http_proxy",
+            "",
             "-reconnect",
             "1",
             "-reconnect_on_network_error",
