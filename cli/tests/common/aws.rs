@@ -200,6 +200,7 @@ impl FunctionServer {
             plan: PlanSettings::default(),
             inline_map_limit: 400,
             presign_ttl_seconds: 900,
+            job_record_days: 30,
         };
         let thread = {
             let received = received.clone();

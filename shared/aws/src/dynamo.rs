@@ -48,6 +48,10 @@ pub fn segment_sk(index: u32) -> String {
 }
 
 const SEGMENT_PREFIX: &str = "SEG#";
+/// The TTL attribute (epoch seconds) of every item.
+pub const EXPIRES_AT: &str = "expires_at";
+/// How long items live unless set otherwise ([`DynamoJobStore::with_record_ttl`]).
+pub const DEFAULT_RECORD_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Segment items written at once by `put_segments`.
 const PARALLEL_PUTS: usize = 8;
 /// Attempts of a `finish_segment` transaction that lost a race with another.
@@ -63,6 +67,7 @@ pub struct DynamoJobStore {
     client: Client,
     table: String,
     handle: Handle,
+    record_ttl: Duration,
 }
 
 impl fmt::Debug for DynamoJobStore {
@@ -311,7 +316,25 @@ impl DynamoJobStore {
             client,
             table: table.into(),
             handle,
+            record_ttl: DEFAULT_RECORD_TTL,
         }
+    }
+
+    /// Sets how long items live: each job and segment item gets
+    /// `expires_at` (epoch seconds) that long after it is written, and the
+    /// table's TTL deletes it some time after that (template.yaml).
+    pub fn with_record_ttl(mut self, ttl: Duration) -> Self {
+        self.record_ttl = ttl;
+        self
+    }
+
+    /// `item` with `expires_at`: the record TTL from now.
+    fn with_expiry(&self, mut item: Item) -> Item {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        item.insert(EXPIRES_AT.into(), n((now + self.record_ttl).as_secs()));
+        item
     }
 
     /// The table name.
@@ -376,7 +399,7 @@ impl DynamoJobStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(job_item(job)))
+            .set_item(Some(self.with_expiry(job_item(job))))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -411,7 +434,7 @@ impl DynamoJobStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(segment_item(&job_id, &seg)))
+            .set_item(Some(self.with_expiry(segment_item(&job_id, &seg))))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

@@ -3,9 +3,8 @@
 //! The adapters that run VidStega's pipeline on AWS: [`S3Store`] is the
 //! object store and [`DynamoJobStore`] the job table (the two ports of
 //! `vidstega_pipeline`), [`SqsQueue`] carries job messages and
-//! [`StepFunctions`] starts and describes a job's execution. [`Aws`] builds
-//! them all once from [`AwsSettings`] (read from the environment) and the
-//! standard SDK configuration chain.
+//! [`StepFunctions`] starts and describes a job's execution. [`AwsClients`]
+//! builds the SDK clients once from the standard configuration chain.
 //!
 //! Both stores pass the same conformance suite as the local adapters
 //! (`vidstega_pipeline::conformance`), run against local AWS-protocol servers
@@ -57,6 +56,7 @@
 //! | `error`          | S    | why it failed; absent otherwise |
 //! | `created_ms`     | N    | creation, ms since the Unix epoch |
 //! | `updated_ms`     | N    | last change, ms since the Unix epoch |
+//! | `expires_at`     | N    | TTL: epoch seconds after which DynamoDB may delete it (segments too) |
 //!
 //! Segment item — `pk = "JOB#<job id>"`, `sk = "SEG#<index, 5 digits>"`
 //! (e.g. `SEG#00042`; indexes past 99,999 get more digits and are sorted by
@@ -92,11 +92,10 @@ mod s3;
 mod sfn;
 mod sqs;
 
-pub use config::{
-    load_sdk_config, s3_client, Aws, AwsClients, AwsSettings, SettingsError, ENV_BUCKET,
-    ENV_PRESIGN_TTL_SECS, ENV_QUEUE_URL, ENV_STATE_MACHINE_ARN, ENV_TABLE,
+pub use config::{load_sdk_config, s3_client, AwsClients};
+pub use dynamo::{
+    create_table, job_pk, segment_sk, DynamoJobStore, DEFAULT_RECORD_TTL, EXPIRES_AT, JOB_SK, PK, SK,
 };
-pub use dynamo::{create_table, job_pk, segment_sk, DynamoJobStore, JOB_SK, PK, SK};
 pub use error::AwsError;
 pub use runtime::run_blocking;
 pub use s3::{

@@ -189,3 +189,47 @@ fn creating_the_table_twice_is_harmless() {
     rt.block_on(create_table(jobs.client(), jobs.table())).unwrap();
     drop_table(&rt, &jobs);
 }
+
+#[test]
+fn job_and_segment_items_carry_their_expiry_for_the_table_ttl() {
+    let rt = runtime();
+    let store = store(&rt).with_record_ttl(std::time::Duration::from_secs(3 * 24 * 3600));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    store
+        .create_job(&JobRecord::new(
+            "ttl-job",
+            "uploads/v",
+            "uploads/e",
+            "outputs/o.mp4",
+        ))
+        .unwrap();
+    store.put_segments("ttl-job", &[seg(0)]).unwrap();
+    for sk in [JOB_SK.to_string(), segment_sk(0)] {
+        let item = rt
+            .block_on(
+                store
+                    .client()
+                    .get_item()
+                    .table_name(store.table())
+                    .key("pk", AttributeValue::S(job_pk("ttl-job")))
+                    .key("sk", AttributeValue::S(sk.clone()))
+                    .send(),
+            )
+            .unwrap()
+            .item
+            .expect("the item exists");
+        let Some(AttributeValue::N(at)) = item.get(vidstega_aws::EXPIRES_AT) else {
+            panic!("{sk} has no expires_at number: {item:?}")
+        };
+        let at: u64 = at.parse().unwrap();
+        let want = now + 3 * 24 * 3600;
+        assert!(
+            (want..want + 60).contains(&at),
+            "{sk} expires at {at}, not about {want}"
+        );
+    }
+    drop_table(&rt, &store);
+}

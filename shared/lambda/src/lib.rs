@@ -133,6 +133,10 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
     let workers = number("VIDSTEGA_MAP_CONCURRENCY", 40).max(1) as usize;
     let inline_map_limit = number("VIDSTEGA_INLINE_MAP_LIMIT", 400) as usize;
     let presign_ttl_seconds = number("VIDSTEGA_PRESIGN_TTL_SECONDS", 900);
+    let job_record_days = number("VIDSTEGA_JOB_RECORD_DAYS", 30);
+    if job_record_days == 0 {
+        problems.push("VIDSTEGA_JOB_RECORD_DAYS must be at least 1".into());
+    }
     if !(1..=604_800).contains(&presign_ttl_seconds) {
         problems.push("VIDSTEGA_PRESIGN_TTL_SECONDS must be 1 to 604800".into());
     }
@@ -150,6 +154,7 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
         },
         inline_map_limit,
         presign_ttl_seconds,
+        job_record_days,
     })
 }
 
@@ -208,7 +213,8 @@ impl Function {
     ) -> Arc<Self> {
         let objects = S3Store::new(clients.s3, &settings.bucket, handle.clone())
             .with_presign_ttl(Duration::from_secs(settings.presign_ttl_seconds));
-        let jobs = DynamoJobStore::new(clients.dynamodb, table, handle.clone());
+        let jobs = DynamoJobStore::new(clients.dynamodb, table, handle.clone())
+            .with_record_ttl(Duration::from_secs(settings.job_record_days * 24 * 3600));
         let workflow: Box<dyn Workflow> = match state_machine_arn {
             Some(arn) if needs == Needs::Workflow => {
                 Box::new(SfnWorkflow::new(StepFunctions::new(clients.sfn, arn), handle))

@@ -26,6 +26,8 @@ pub struct Settings {
     pub inline_map_limit: usize,
     /// Lifetime of presigned upload URLs, in seconds.
     pub presign_ttl_seconds: u64,
+    /// Days a job's items live in the job table (DynamoDB TTL).
+    pub job_record_days: u64,
 }
 
 /// The ports and settings a handler uses.

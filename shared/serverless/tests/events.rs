@@ -130,6 +130,7 @@ impl World {
             },
             inline_map_limit: 40,
             presign_ttl_seconds: 900,
+            job_record_days: 30,
         };
         World {
             _dir: dir,

@@ -213,3 +213,102 @@ mod toml_lite {
         }
     }
 }
+
+/// The `!Ref`/`!GetAtt` target of a tagged value, e.g. `PresignFunction`.
+fn reference(v: &Value) -> Option<String> {
+    match v {
+        Value::Tagged(t) => t
+            .value
+            .as_str()
+            .map(|s| s.split('.').next().unwrap_or(s).to_string()),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_function_logs_to_a_group_with_retention() {
+    let template: Value = serde_yaml::from_str(&read("template.yaml")).unwrap();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let mut errors = Vec::new();
+    let mut functions = 0;
+    for (name, r) in resources {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        functions += 1;
+        let name = name.as_str().unwrap();
+        let Some(group) = reference(&r["Properties"]["LoggingConfig"]["LogGroup"]) else {
+            errors.push(format!("{name} names no LogGroup (its logs would never expire)"));
+            continue;
+        };
+        let g = &template["Resources"][group.as_str()];
+        if g["Type"].as_str() != Some("AWS::Logs::LogGroup") {
+            errors.push(format!("{name}: {group} is not a log group"));
+        }
+        if reference(&g["Properties"]["RetentionInDays"]).as_deref() != Some("LogRetentionDays") {
+            errors.push(format!(
+                "{name}: {group} has no RetentionInDays: !Ref LogRetentionDays"
+            ));
+        }
+    }
+    assert_eq!(functions, 6, "the template's functions");
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+#[test]
+fn function_url_callers_get_both_actions_aws_now_requires() {
+    let template: Value = serde_yaml::from_str(&read("template.yaml")).unwrap();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let with_urls: BTreeSet<String> = resources
+        .iter()
+        .filter(|(_, r)| !r["Properties"]["FunctionUrlConfig"].is_null())
+        .map(|(n, _)| n.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(with_urls.len(), 2, "presign and status have URLs: {with_urls:?}");
+    // AuthType NONE: lambda:InvokeFunction for everyone, only through the URL.
+    let public: BTreeSet<String> = resources
+        .values()
+        .filter(|r| {
+            r["Type"].as_str() == Some("AWS::Lambda::Permission")
+                && r["Condition"].as_str() == Some("PublicUrls")
+                && r["Properties"]["Action"].as_str() == Some("lambda:InvokeFunction")
+                && r["Properties"]["Principal"].as_str() == Some("*")
+                && r["Properties"]["InvokedViaFunctionUrl"].as_bool() == Some(true)
+        })
+        .filter_map(|r| reference(&r["Properties"]["FunctionName"]))
+        .collect();
+    assert_eq!(public, with_urls, "InvokeFunction permissions for AuthType NONE");
+    // AuthType AWS_IAM: the callers' managed policy has both actions on both.
+    let statements = template["Resources"]["UrlCallerPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("UrlCallerPolicy has statements");
+    let mut granted = BTreeSet::new();
+    for st in statements {
+        let actions: Vec<&str> = st["Action"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
+        if actions.contains(&"lambda:InvokeFunctionUrl") && actions.contains(&"lambda:InvokeFunction") {
+            granted.extend(st["Resource"].as_sequence().unwrap().iter().filter_map(reference));
+        }
+    }
+    assert_eq!(
+        granted, with_urls,
+        "UrlCallerPolicy grants both actions on every URL function"
+    );
+}
+
+#[test]
+fn the_job_table_expires_items_on_the_attribute_the_code_writes() {
+    let template: Value = serde_yaml::from_str(&read("template.yaml")).unwrap();
+    let ttl = &template["Resources"]["JobsTable"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(ttl["Enabled"].as_bool(), Some(true));
+    assert_eq!(ttl["AttributeName"].as_str(), Some("expires_at"));
+    assert_eq!(
+        reference(&template["Globals"]["Function"]["Environment"]["Variables"]["VIDSTEGA_JOB_RECORD_DAYS"])
+            .as_deref(),
+        Some("JobRecordDays")
+    );
+}

@@ -243,6 +243,7 @@ impl Cloud {
             },
             inline_map_limit: 40,
             presign_ttl_seconds: 600,
+            job_record_days: 30,
         };
         let functions = Role::ALL
             .into_iter()
