@@ -97,6 +97,18 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The output one concat invocation can write: 900 s at an assumed 25 s
+/// per GB (40 MB/s, docs/cost.md), with 20 % to spare.
+pub const SERVICE_MAX_OUTPUT_BYTES: u64 = 28_800_000_000;
+/// A lossless segment file in embed-segment's 10 GB of `/tmp`, with room
+/// to spare.
+pub const SERVICE_MAX_SEGMENT_BYTES: u64 = 8_000_000_000;
+/// Pixels one segment may decode (and, in lossless mode, encode) in a
+/// 900 s invocation: lossless embedding measured 87 ms per 1440p frame on
+/// the project machine (2.4e-8 s per pixel; docs/performance.md), with 30 %
+/// to spare — about 12,000 frames of 1080p.
+pub const SERVICE_MAX_SEGMENT_PIXELS: u64 = 25_000_000_000;
+
 /// Reads the function settings from `lookup` (the environment).
 pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
     let mut problems = Vec::new();
@@ -129,6 +141,10 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
         ) as f64,
         max_pixels: number("VIDSTEGA_MAX_PIXELS", defaults.max_pixels),
         max_frames: number("VIDSTEGA_MAX_FRAMES", defaults.max_frames),
+        max_output_bytes: number("VIDSTEGA_MAX_OUTPUT_BYTES", SERVICE_MAX_OUTPUT_BYTES),
+        max_segment_bytes: number("VIDSTEGA_MAX_SEGMENT_BYTES", SERVICE_MAX_SEGMENT_BYTES),
+        max_segment_pixels: number("VIDSTEGA_MAX_SEGMENT_PIXELS", SERVICE_MAX_SEGMENT_PIXELS),
+        check_header_first: true,
     };
     let workers = number("VIDSTEGA_MAP_CONCURRENCY", 40).max(1) as usize;
     let inline_map_limit = number("VIDSTEGA_INLINE_MAP_LIMIT", 400) as usize;

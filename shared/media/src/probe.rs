@@ -307,17 +307,54 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
 /// are [`probe`]'s; a file that passes may still fail a full probe (a
 /// damaged packet index, for instance).
 pub fn check_video(path: &Path) -> Result<(), MediaError> {
-    probe_impl(path, ProbeOptions::default(), false).map(|_| ())
+    probe_header(path).map(|_| ())
+}
+
+/// What a file's header says about its video, read without listing its
+/// packets (one quick ffprobe run): enough to check limits before the whole
+/// file is read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoHeader {
+    /// The file's size in bytes (as ffprobe or the file system reports it).
+    pub size_bytes: u64,
+    /// The container's duration, if it states one.
+    pub duration_seconds: Option<f64>,
+    /// Coded width of the video stream.
+    pub width: u32,
+    /// Coded height of the video stream.
+    pub height: u32,
+    /// The frame count the container states (MP4/MOV sample tables do;
+    /// Matroska usually does not).
+    pub frame_count: Option<u64>,
+}
+
+/// [`check_video`], returning what the header says ([`VideoHeader`]).
+pub fn probe_header(path: &Path) -> Result<VideoHeader, MediaError> {
+    match probe_impl(path, ProbeOptions::default(), false)? {
+        Probed::Header(h) => Ok(h),
+        Probed::Full(_) => unreachable!("no packets were asked for"),
+    }
 }
 
 /// [`probe`] with options.
 pub fn probe_with(path: &Path, options: ProbeOptions) -> Result<MediaInfo, MediaError> {
-    probe_impl(path, options, true).map(|info| info.expect("packets were listed"))
+    match probe_impl(path, options, true)? {
+        Probed::Full(info) => Ok(*info),
+        Probed::Header(_) => unreachable!("packets were asked for"),
+    }
+}
+
+/// What [`probe_impl`] read.
+enum Probed {
+    /// Streams and format only.
+    Header(VideoHeader),
+    /// Everything, packets included.
+    Full(Box<MediaInfo>),
 }
 
 /// Probes; without `packets`, stops after finding the video stream and
 /// returns `None`.
-fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Option<MediaInfo>, MediaError> {
+fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Probed, MediaError> {
     // ffprobe ignores demuxer options a format does not have, so the MP4
     // option can be given for any input.
     let demuxer_options: &[&str] = if options.raw_timeline {
@@ -463,7 +500,18 @@ fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Optio
         .unwrap_or(Rational { num: 0, den: 0 });
 
     if !packets {
-        return Ok(None);
+        return Ok(Probed::Header(VideoHeader {
+            size_bytes: format
+                .size
+                .as_deref()
+                .and_then(|s| s.parse().ok())
+                .or(file_len)
+                .unwrap_or(0),
+            duration_seconds: format.duration.as_deref().and_then(|d| d.parse().ok()),
+            width: v.width.unwrap_or(0),
+            height: v.height.unwrap_or(0),
+            frame_count: v.nb_frames.as_deref().and_then(|n| n.parse().ok()).filter(|&n| n > 0),
+        }));
     }
     let packets = list_packets(&ffprobe, path, v.index, demuxer_options)?;
     let order = display_order(&packets.packets);
@@ -528,7 +576,7 @@ fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Optio
         packet_display_index: order.packet_display_index,
     };
 
-    Ok(Some(MediaInfo {
+    Ok(Probed::Full(Box::new(MediaInfo {
         path: path.to_path_buf(),
         format_name: format.format_name.unwrap_or_default(),
         size_bytes: format
@@ -548,7 +596,7 @@ fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Optio
         subtitles,
         other_streams,
         raw_timeline: options.raw_timeline,
-    }))
+    })))
 }
 
 /// Decides whether frames are unevenly spaced.
@@ -636,6 +684,7 @@ struct StreamJson {
     codec_name: Option<String>,
     width: Option<u32>,
     height: Option<u32>,
+    nb_frames: Option<String>,
     pix_fmt: Option<String>,
     bits_per_raw_sample: Option<String>,
     r_frame_rate: Option<String>,

@@ -11,7 +11,8 @@ use crate::contract::keys;
 use crate::contract::OutputMode;
 use crate::error::{PipelineError, Result};
 use crate::plan::{
-    check_limits, geometry_of, source_path, store_plan, stored_plan, Plan, PlanSettings, Planned,
+    check_limits, check_output_estimate, check_segment_work, geometry_of, source_path, store_plan,
+    stored_plan, Plan, PlanSettings, Planned,
 };
 use crate::plan::{TranscodePolicy, DEFAULT_MAX_RATE, MAX_CARRIERS_PER_SEGMENT};
 use crate::ports::{JobStore, ObjectStore};
@@ -537,6 +538,33 @@ pub(crate) fn plan_carriers(
         })
         .collect();
     let carrier_bytes = shape.macroblocks() as u64 * (shape.pcm_bytes_per_mb() as u64 + 2);
+    check_output_estimate(
+        media.size_bytes + needed * carrier_bytes,
+        &format!("the source and {needed} carrier picture(s)"),
+        &settings.limits,
+    )?;
+    // Each segment decodes its carriers' GOPs from their keyframes.
+    let pixels = format.width as u64 * format.height as u64;
+    for (i, group) in carriers.chunks(per_segment).enumerate() {
+        let mut decoded = 0u64;
+        let mut last: Option<(u64, u64)> = None;
+        for c in group {
+            let key = media.video.keyframe_at_or_before(c.display);
+            match last {
+                Some((k, _)) if k == key => last = Some((k, c.display.max(last.unwrap().1))),
+                _ => {
+                    if let Some((k, end)) = last {
+                        decoded += end - k + 1;
+                    }
+                    last = Some((key, c.display));
+                }
+            }
+        }
+        if let Some((k, end)) = last {
+            decoded += end - k + 1;
+        }
+        check_segment_work(i as u32, decoded, pixels, &settings.limits)?;
+    }
     let mut warnings = notes;
     warnings.push(format!(
         "{needed} carrier picture(s) of {m} possible, each stored uncompressed (about {:.1} MB; {:.0}% of \

@@ -36,7 +36,7 @@ pub use error::{media_class, PipelineError, Result};
 pub use extract::{extract_file, Extracted, HEADER_SEARCH_CARRIERS, HEADER_SEARCH_FRAMES};
 pub use plan::{
     envelope_header, geometry_of, plan_job, source_path, Limits, Plan, PlanSettings, Planned,
-    TranscodePolicy, DEFAULT_MAX_RATE, MAX_CARRIERS_PER_SEGMENT,
+    TranscodePolicy, DEFAULT_MAX_RATE, LOSSLESS_BYTES_PER_PIXEL, MAX_CARRIERS_PER_SEGMENT,
 };
 pub use ports::{Created, Finished, JobStore, MediaSource, ObjectStore};
 pub use progress::{NoProgress, Progress};

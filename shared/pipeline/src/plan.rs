@@ -18,7 +18,14 @@ use vidstega_media::{
 };
 
 /// Limits an operator sets on what is accepted.
+///
+/// The first four are checked from the container's header before the file
+/// is read through, then again exactly; the last three bound the work a plan
+/// asks of one function invocation (the service's concat and segments run
+/// in 15-minute Lambda invocations with 10 GB of `/tmp`), and a plan over
+/// any of them is refused before anything is embedded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Limits {
     /// Largest source file, in bytes.
     pub max_input_bytes: u64,
@@ -28,18 +35,44 @@ pub struct Limits {
     pub max_pixels: u64,
     /// Most frames.
     pub max_frames: u64,
+    /// Largest output a plan may make, estimated from the plan (lossless:
+    /// [`LOSSLESS_BYTES_PER_PIXEL`] per pixel of every frame; compact: the
+    /// source plus its carriers): concat writes it in one invocation.
+    pub max_output_bytes: u64,
+    /// Largest lossless segment file, estimated the same way (it is written
+    /// to the function's scratch space).
+    pub max_segment_bytes: u64,
+    /// Most pixels one segment may decode (frames decoded × width × height):
+    /// a segment's time. A GOP too long for it (keyframes too far apart)
+    /// is refused, saying how far apart they may be.
+    pub max_segment_pixels: u64,
+    /// Whether the input limits are first checked from the file's size and
+    /// container header (one quick ffprobe run) before it is read through:
+    /// the service does, so a video over the limits costs no full read;
+    /// local runs, with generous limits, skip the extra run.
+    pub check_header_first: bool,
 }
 
 impl Default for Limits {
+    /// Generous limits for local runs, which have no invocation time limit.
     fn default() -> Self {
         Limits {
             max_input_bytes: 20 << 30,
             max_duration_seconds: 4.0 * 3600.0,
             max_pixels: 3840 * 2160,
             max_frames: 1_000_000,
+            max_output_bytes: 1 << 40,
+            max_segment_bytes: 1 << 40,
+            max_segment_pixels: u64::MAX,
+            check_header_first: false,
         }
     }
 }
+
+/// Lossless output bytes per pixel of every frame, for the size estimates
+/// behind [`Limits::max_output_bytes`] and [`Limits::max_segment_bytes`]:
+/// noisy camera footage measured 1.06 (codec.md); cleaner video is smaller.
+pub const LOSSLESS_BYTES_PER_PIXEL: f64 = 1.1;
 
 /// Default largest fraction of a carrier picture's samples that carry a bit
 /// (compact mode). At a quarter, about one sample in eight changes by ±1.
@@ -240,14 +273,31 @@ pub fn envelope_header(objects: &dyn ObjectStore, key: &str) -> Result<EnvelopeH
 
 pub(crate) fn check_limits(info: &MediaInfo, limits: &Limits) -> Result<()> {
     let v = &info.video;
+    input_limits(
+        info.size_bytes,
+        info.duration_seconds,
+        (v.width, v.height),
+        Some(v.frame_count),
+        limits,
+    )
+}
+
+/// The input limits, from whatever is known of the video.
+fn input_limits(
+    size_bytes: u64,
+    duration_seconds: Option<f64>,
+    (width, height): (u32, u32),
+    frame_count: Option<u64>,
+    limits: &Limits,
+) -> Result<()> {
     let mut problems = Vec::new();
-    if info.size_bytes > limits.max_input_bytes {
+    if size_bytes > limits.max_input_bytes {
         problems.push(format!(
-            "the file is {} bytes, over the limit of {}",
-            info.size_bytes, limits.max_input_bytes
+            "the file is {size_bytes} bytes, over the limit of {}",
+            limits.max_input_bytes
         ));
     }
-    if let Some(d) = info.duration_seconds {
+    if let Some(d) = duration_seconds {
         if d > limits.max_duration_seconds {
             problems.push(format!(
                 "it lasts {d:.0} s, over the limit of {:.0} s",
@@ -255,27 +305,79 @@ pub(crate) fn check_limits(info: &MediaInfo, limits: &Limits) -> Result<()> {
             ));
         }
     }
-    let pixels = v.width as u64 * v.height as u64;
+    let pixels = width as u64 * height as u64;
     if pixels > limits.max_pixels {
         problems.push(format!(
-            "{}x{} is {pixels} pixels per frame, over the limit of {}",
-            v.width, v.height, limits.max_pixels
+            "{width}x{height} is {pixels} pixels per frame, over the limit of {}",
+            limits.max_pixels
         ));
     }
-    if v.frame_count > limits.max_frames {
+    if let Some(frames) = frame_count.filter(|&f| f > limits.max_frames) {
         problems.push(format!(
-            "it has {} frames, over the limit of {}",
-            v.frame_count, limits.max_frames
+            "it has {frames} frames, over the limit of {}",
+            limits.max_frames
         ));
     }
     if problems.is_empty() {
         Ok(())
     } else {
         Err(PipelineError::InvalidInput(format!(
-            "the video is over this service's limits: {}",
+            "the video is over the limits: {}",
             problems.join("; ")
         )))
     }
+}
+
+/// The input limits from the source's size and its container's header
+/// alone (one quick ffprobe run), before the file is read through: a video
+/// over them is refused without the cost of reading it.
+pub(crate) fn check_header_limits(objects: &dyn ObjectStore, video_key: &str, limits: &Limits) -> Result<()> {
+    let size = objects
+        .size(video_key)?
+        .ok_or_else(|| PipelineError::InvalidInput(format!("the video {video_key} was not uploaded")))?;
+    if size > limits.max_input_bytes {
+        return input_limits(size, None, (0, 0), None, limits);
+    }
+    let header = vidstega_media::probe_header(&source_path(objects.media_source(video_key)?))?;
+    input_limits(
+        size,
+        header.duration_seconds,
+        (header.width, header.height),
+        header.frame_count,
+        limits,
+    )
+}
+
+/// Refuses a plan whose estimated output concat could not write.
+pub(crate) fn check_output_estimate(estimate: u64, what: &str, limits: &Limits) -> Result<()> {
+    if estimate > limits.max_output_bytes {
+        return Err(PipelineError::InvalidInput(format!(
+            "the output would be about {:.1} GB ({what}), over the limit of {:.1} GB that one concat \
+             can write; use a shorter or smaller video{}",
+            estimate as f64 / 1e9,
+            limits.max_output_bytes as f64 / 1e9,
+            if what.starts_with("lossless") {
+                ", or compact mode (its output is about the source's size)"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a segment that decodes more than one invocation can: `frames`
+/// decoded from its keyframe at `pixels` per frame.
+pub(crate) fn check_segment_work(index: u32, frames: u64, pixels: u64, limits: &Limits) -> Result<()> {
+    if frames.saturating_mul(pixels) > limits.max_segment_pixels {
+        let most = limits.max_segment_pixels / pixels.max(1);
+        return Err(PipelineError::InvalidInput(format!(
+            "segment {index} would decode {frames} frames from a keyframe, more than the {most} one segment \
+             can decode at this frame size in time; re-encode the video with keyframes at most {most} frames \
+             apart (e.g. ffmpeg -i in.mp4 -c:v libx264 -g 250 -c:a copy out.mp4)"
+        )));
+    }
+    Ok(())
 }
 
 /// The plan stored for `job`, if it was planned before (in `mode`) and has
@@ -323,6 +425,9 @@ pub fn plan_job(
     progress: &dyn Progress,
 ) -> Result<Planned> {
     let header = envelope_header(objects, &job.envelope_key)?;
+    if settings.limits.check_header_first {
+        check_header_limits(objects, &job.video_key, &settings.limits)?;
+    }
     match settings.mode {
         OutputMode::Lossless => plan_lossless(objects, jobs, job, &header, settings),
         OutputMode::Compact => {
@@ -357,8 +462,29 @@ fn plan_lossless(
         settings.min_segment_frames,
         settings.max_segment_frames,
     );
+    let pixels = format.width as u64 * format.height as u64;
+    let lossless_bytes = |frames: u64| (frames as f64 * pixels as f64 * LOSSLESS_BYTES_PER_PIXEL) as u64;
+    check_output_estimate(
+        lossless_bytes(frames),
+        &format!("lossless: {frames} frames of {}x{}", format.width, format.height),
+        &settings.limits,
+    )?;
+    let ranges = gop_segments(frames, &media.video.keyframes, target)?;
+    for (i, r) in ranges.iter().enumerate() {
+        let n = r.end - r.start;
+        check_segment_work(i as u32, n, pixels, &settings.limits)?;
+        if lossless_bytes(n) > settings.limits.max_segment_bytes {
+            return Err(PipelineError::InvalidInput(format!(
+                "segment {i} ({n} frames between keyframes) would be a lossless file of about {:.1} GB, over \
+                 the {:.1} GB a segment may take; re-encode the video with keyframes closer together \
+                 (e.g. ffmpeg -i in.mp4 -c:v libx264 -g 250 -c:a copy out.mp4)",
+                lossless_bytes(n) as f64 / 1e9,
+                settings.limits.max_segment_bytes as f64 / 1e9
+            )));
+        }
+    }
     let schedule = BitSchedule::new(frames, header.body_bits());
-    let segments: Vec<SegmentRecord> = gop_segments(frames, &media.video.keyframes, target)?
+    let segments: Vec<SegmentRecord> = ranges
         .into_iter()
         .enumerate()
         .map(|(i, r)| {

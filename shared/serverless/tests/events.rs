@@ -415,3 +415,130 @@ fn stored_options_win_and_a_planned_job_is_never_planned_again() {
     assert_eq!(plan(&w), first, "a running job is not re-planned");
     assert_eq!(w.workflow.0.lock().unwrap().len(), 1);
 }
+
+/// Plans the uploaded job with `limits` and returns why the planner
+/// refused it (the job is marked failed, nothing is started).
+fn refused_with(w: &mut World, mode: OutputMode, limits: vidstega_pipeline::Limits) -> String {
+    w.settings.plan.limits = limits;
+    let options = vidstega_pipeline::contract::JobOptions {
+        mode: Some(mode),
+        ..Default::default()
+    };
+    w.store
+        .write_bytes(&keys::options(JOB), &serde_json::to_vec(&options).unwrap())
+        .unwrap();
+    w.upload(b"a message that never gets embedded");
+    let svc = w.services();
+    let notes: SqsEvent = load("planner/s3-upload-notifications.json");
+    let outcome = planner::handle_body(notes.records[0].body.as_deref().unwrap(), &svc).unwrap();
+    let [Outcome::Rejected(why)] = &outcome[..] else {
+        panic!("the plan was not refused: {outcome:?}")
+    };
+    let job = w.jobs.job(JOB).unwrap().unwrap();
+    assert_eq!(job.stage, Stage::Failed);
+    assert!(w.workflow.0.lock().unwrap().is_empty(), "nothing was started");
+    why.clone()
+}
+
+/// The service's limits: the video's own limits generous, the work limits set by the test.
+fn service_limits() -> vidstega_pipeline::Limits {
+    vidstega_pipeline::Limits {
+        check_header_first: true,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_lossless_output_concat_could_not_write_is_refused_before_any_work() {
+    let mut w = World::new();
+    // 75 frames of 320x240 lossless: about 6.3 MB by the estimate.
+    let why = refused_with(
+        &mut w,
+        OutputMode::Lossless,
+        vidstega_pipeline::Limits {
+            max_output_bytes: 5_000_000,
+            ..service_limits()
+        },
+    );
+    assert!(
+        why.contains("output would be about") && why.contains("compact mode"),
+        "{why}"
+    );
+    // The same video in compact mode makes an output of about its own size.
+    let mut w = World::new();
+    let why = refused_with(
+        &mut w,
+        OutputMode::Compact,
+        vidstega_pipeline::Limits {
+            max_output_bytes: 10_000,
+            ..service_limits()
+        },
+    );
+    assert!(why.contains("the source and"), "{why}");
+}
+
+#[test]
+fn a_gop_longer_than_one_segment_can_decode_is_refused_saying_how_to_fix_it() {
+    // Keyframes every 15 frames of 320x240 (76,800 pixels). A lossless
+    // segment decodes whole GOPs: allow 10 frames. A compact segment decodes
+    // from a keyframe to its carrier (a few frames): allow 1.
+    for (mode, most) in [(OutputMode::Lossless, 10), (OutputMode::Compact, 1)] {
+        let mut w = World::new();
+        let why = refused_with(
+            &mut w,
+            mode,
+            vidstega_pipeline::Limits {
+                max_segment_pixels: most * 76_800,
+                ..service_limits()
+            },
+        );
+        assert!(
+            why.contains("from a keyframe")
+                && why.contains(&format!("at most {most} frames apart"))
+                && why.contains("-g"),
+            "{mode:?}: {why}"
+        );
+    }
+}
+
+#[test]
+fn limits_are_checked_from_the_header_before_the_file_is_read_through() {
+    let mut w = World::new();
+    // A fast-start MP4 cut in half: its header (moov) is whole and says 75
+    // frames; reading the packets would find the file truncated.
+    let faststart = w.video.with_extension("faststart.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(&w.video)
+        .args(["-c", "copy", "-movflags", "+faststart"])
+        .arg(&faststart)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&faststart).unwrap();
+    std::fs::write(&w.video, &bytes[..bytes.len() / 2]).unwrap();
+    let why = refused_with(
+        &mut w,
+        OutputMode::Compact,
+        vidstega_pipeline::Limits {
+            max_frames: 50,
+            ..service_limits()
+        },
+    );
+    assert!(
+        why.contains("over the limits") && why.contains("75 frames, over the limit of 50"),
+        "{why}"
+    );
+    // Without the header check the same job fails only once it is read.
+    let mut w2 = World::new();
+    std::fs::write(&w2.video, &bytes[..bytes.len() / 2]).unwrap();
+    let why = refused_with(
+        &mut w2,
+        OutputMode::Compact,
+        vidstega_pipeline::Limits {
+            max_frames: 50,
+            ..Default::default()
+        },
+    );
+    assert!(why.contains("truncated"), "{why}");
+}
