@@ -171,6 +171,14 @@ impl Workflow for NoWorkflow {
     fn start(&self, _job_id: &str, _input: &ExecutionInput) -> vidstega_pipeline::Result<bool> {
         Ok(false)
     }
+
+    fn state(&self, _job_id: &str) -> vidstega_pipeline::Result<Option<vidstega_serverless::ExecutionState>> {
+        Ok(None)
+    }
+
+    fn stop(&self, _job_id: &str, _cause: &str) -> vidstega_pipeline::Result<()> {
+        Ok(())
+    }
 }
 
 /// A real HTTP/1.1 server on 127.0.0.1 that turns each request into a

@@ -703,6 +703,40 @@ impl DynamoJobStore {
         }
     }
 
+    /// Scans the table for job items that are not final and idle since
+    /// `idle_since_ms` (the table holds only unexpired jobs: TTL).
+    async fn idle_jobs_async(&self, idle_since_ms: u64) -> Result<Vec<JobRecord>> {
+        let mut jobs = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#sk = :job AND NOT (#stage IN (:done, :failed)) AND #updated < :since")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_names("#stage", "stage")
+                .expression_attribute_names("#updated", "updated_ms")
+                .expression_attribute_values(":job", s(JOB_SK))
+                .expression_attribute_values(":done", s(Stage::Done.as_str()))
+                .expression_attribute_values(":failed", s(Stage::Failed.as_str()))
+                .expression_attribute_values(":since", n(idle_since_ms))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.err("scan for idle jobs", e))?;
+            for item in out.items() {
+                jobs.push(job_from_item(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        jobs.sort_by_key(|j| j.updated_ms);
+        Ok(jobs)
+    }
+
     async fn set_stage_async(&self, job_id: &str, stage: Stage, error: Option<&str>) -> Result<()> {
         let what = format!("move job {job_id} to {stage}");
         let mut update = self
@@ -791,6 +825,11 @@ impl JobStore for DynamoJobStore {
     /// [`PipelineError::Conflict`]. `error` is recorded when given.
     fn set_stage(&self, job_id: &str, stage: Stage, error: Option<&str>) -> Result<()> {
         self.block_on(self.set_stage_async(job_id, stage, error))
+    }
+
+    /// A Scan of the job items (filtered; paginated).
+    fn idle_jobs(&self, idle_since_ms: u64) -> Result<Vec<JobRecord>> {
+        self.block_on(self.idle_jobs_async(idle_since_ms))
     }
 }
 

@@ -156,6 +156,28 @@ impl StepFunctions {
         }
     }
 
+    /// Stops the execution named `job_id` with `error` and `cause` (an
+    /// execution that has already ended is left as it is).
+    pub async fn stop(&self, job_id: &str, error: &str, cause: &str) -> Result<(), AwsError> {
+        let arn = self.execution_arn(job_id);
+        match self
+            .client
+            .stop_execution()
+            .execution_arn(&arn)
+            .error(error)
+            .cause(cause)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(AwsError::service(
+                "stepfunctions",
+                &format!("stop the execution of job {job_id}"),
+                e,
+            )),
+        }
+    }
+
     /// The job's execution, or `None` if it was never started.
     pub async fn describe(&self, job_id: &str) -> Result<Option<Execution>, AwsError> {
         let arn = self.execution_arn(job_id);

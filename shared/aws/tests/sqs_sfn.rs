@@ -143,3 +143,36 @@ fn a_duplicate_start_of_a_running_execution_is_not_new() {
         assert_eq!(again.execution_arn, first.execution_arn);
     });
 }
+
+#[test]
+fn a_running_execution_is_stopped_with_the_sweepers_cause() {
+    let rt = runtime();
+    let clients = clients(&rt);
+    rt.block_on(async {
+        let created = clients
+            .sfn
+            .create_state_machine()
+            .name(unique("vidstega-wait"))
+            .definition(WAIT_MACHINE)
+            .role_arn("arn:aws:iam::123456789012:role/vidstega-test")
+            .send()
+            .await
+            .expect("create the test state machine");
+        let workflow = StepFunctions::new(clients.sfn.clone(), created.state_machine_arn());
+        let job_id = unique("job");
+        workflow
+            .start(&job_id, &serde_json::json!({ "job_id": job_id }))
+            .await
+            .unwrap();
+        assert_eq!(
+            workflow.describe(&job_id).await.unwrap().unwrap().status,
+            ExecutionStatus::Running
+        );
+        workflow
+            .stop(&job_id, "VidStega.Stuck", "stuck: no progress for 2 h")
+            .await
+            .unwrap();
+        let stopped = workflow.describe(&job_id).await.unwrap().unwrap();
+        assert_eq!(stopped.status, ExecutionStatus::Aborted, "{stopped:?}");
+    });
+}

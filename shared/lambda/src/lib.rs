@@ -19,7 +19,7 @@ use tokio::runtime::Handle;
 use vidstega_aws::{AwsClients, DynamoJobStore, S3Store, StepFunctions};
 use vidstega_pipeline::contract::ExecutionInput;
 use vidstega_pipeline::{Limits, PipelineError, PlanSettings};
-use vidstega_serverless::{Services, Settings, StepError, Workflow};
+use vidstega_serverless::{ExecutionState, Services, Settings, StepError, Workflow};
 
 /// A handler's failure, as Lambda reports it: `errorType` is
 /// `VidStega.Retryable`, `VidStega.InvalidInput` or `VidStega.Fatal`.
@@ -57,11 +57,34 @@ impl SfnWorkflow {
 impl Workflow for SfnWorkflow {
     fn start(&self, job_id: &str, input: &ExecutionInput) -> vidstega_pipeline::Result<bool> {
         let started = tokio::task::block_in_place(|| self.handle.block_on(self.sfn.start(job_id, input)));
-        started.map(|s| s.new).map_err(|e| PipelineError::Store {
-            message: format!("cannot start the execution of job {job_id}"),
-            retryable: e.retryable(),
-            source: Some(Box::new(e)),
-        })
+        started
+            .map(|s| s.new)
+            .map_err(|e| workflow_error("start", job_id, e))
+    }
+
+    fn state(&self, job_id: &str) -> vidstega_pipeline::Result<Option<ExecutionState>> {
+        let described = tokio::task::block_in_place(|| self.handle.block_on(self.sfn.describe(job_id)));
+        let execution = described.map_err(|e| workflow_error("describe", job_id, e))?;
+        Ok(execution.map(|e| match e.status {
+            vidstega_aws::ExecutionStatus::Running => ExecutionState::Running,
+            other => ExecutionState::Ended(format!("{other:?}")),
+        }))
+    }
+
+    fn stop(&self, job_id: &str, cause: &str) -> vidstega_pipeline::Result<()> {
+        let stopped = tokio::task::block_in_place(|| {
+            self.handle
+                .block_on(self.sfn.stop(job_id, "VidStega.Stuck", cause))
+        });
+        stopped.map_err(|e| workflow_error("stop", job_id, e))
+    }
+}
+
+fn workflow_error(what: &str, job_id: &str, e: vidstega_aws::AwsError) -> PipelineError {
+    PipelineError::Store {
+        message: format!("cannot {what} the execution of job {job_id}"),
+        retryable: e.retryable(),
+        source: Some(Box::new(e)),
     }
 }
 
@@ -72,6 +95,18 @@ impl Workflow for NoWorkflow {
     fn start(&self, job_id: &str, _: &ExecutionInput) -> vidstega_pipeline::Result<bool> {
         Err(PipelineError::Conflict(format!(
             "this function cannot start executions (job {job_id})"
+        )))
+    }
+
+    fn state(&self, job_id: &str) -> vidstega_pipeline::Result<Option<ExecutionState>> {
+        Err(PipelineError::Conflict(format!(
+            "this function cannot describe executions (job {job_id})"
+        )))
+    }
+
+    fn stop(&self, job_id: &str, _: &str) -> vidstega_pipeline::Result<()> {
+        Err(PipelineError::Conflict(format!(
+            "this function cannot stop executions (job {job_id})"
         )))
     }
 }

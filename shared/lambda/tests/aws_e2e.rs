@@ -46,6 +46,11 @@ fn late_uploads_wait_and_a_retried_planner_reuses_the_stored_plan() {
 }
 
 #[test]
+fn stuck_jobs_are_failed_by_the_sweeper() {
+    common::stuck_jobs_are_failed_by_the_sweeper(&Cloud::new());
+}
+
+#[test]
 fn definition_catch_path_runs_in_the_engine() {
     common::definition_catch_path_runs_in_the_engine(&Cloud::new());
 }

@@ -40,6 +40,10 @@ const KNOWN_UNUSED: &[&str] = &[
     // set_stage's fallback read: marking the job done found its row gone
     // (the update's condition failed and returned no old item).
     "ConcatFunction dynamodb:GetItem arn:aws:dynamodb:us-east-1:123456789012:table/vidstega-JobsTable-TESTID",
+    // Stopping an execution still running when its job is stuck: moto's
+    // engine finishes the test executions at once (the adapter is tested
+    // in shared/aws/tests/sqs_sfn.rs against a waiting state machine).
+    "SweeperFunction states:StopExecution arn:aws:states:us-east-1:123456789012:execution:vidstega-jobs:*",
 ];
 
 /// The role whose policy applies to the state machine's own calls.
@@ -310,6 +314,7 @@ fn every_handler_call_is_allowed_by_its_role_and_every_template_permission_is_us
     common::permanent_failures_mark_the_job_failed_and_write_no_output(&cloud);
     common::a_broken_placement_key_is_refused_at_planning(&cloud);
     common::late_uploads_wait_and_a_retried_planner_reuses_the_stored_plan(&cloud);
+    common::stuck_jobs_are_failed_by_the_sweeper(&cloud);
     let calls = cloud.calls();
 
     let mut problems = BTreeSet::new();

@@ -279,6 +279,22 @@ impl JobStore for SqliteJobStore {
         Ok(Finished::Now { done })
     }
 
+    fn idle_jobs(&self, idle_since_ms: u64) -> Result<Vec<JobRecord>> {
+        let conn = self.lock();
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE stage NOT IN ('done', 'failed') AND updated_ms < ?1 \
+             ORDER BY updated_ms"
+        );
+        let mut stmt = conn
+            .prepare(&sql)
+            .map_err(|e| db_err("cannot list idle jobs", e))?;
+        let rows = stmt
+            .query_map([idle_since_ms as i64], job_from_row)
+            .map_err(|e| db_err("cannot list idle jobs", e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| db_err("cannot read an idle job", e))
+    }
+
     fn set_stage(&self, job_id: &str, stage: Stage, error: Option<&str>) -> Result<()> {
         let conn = self.lock();
         let n = conn

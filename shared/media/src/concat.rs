@@ -283,7 +283,9 @@ fn concat_inner(
         .map_err(|e| MediaError::io("write", list.path(), e))?;
 
     let (mut command, ffmpeg_path) = ffmpeg_command()?;
-    command.args(["-nostdin", "-y"]);
+    // -xerror: any read or demux error stops the join with a failure instead
+    // of a shorter output (a streamed output cannot be re-probed cheaply).
+    command.args(["-nostdin", "-y", "-xerror"]);
     streams.shift_video_input(&mut command);
     command
         .args(["-protocol_whitelist", "file,http,https,tcp,tls,crypto"])

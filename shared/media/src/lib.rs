@@ -48,8 +48,8 @@ pub use error::{MediaError, StderrTail};
 pub use pixel::{choose_raw_format, PlanarFormat, RawFormat, RawFormatChoice};
 pub use probe::{
     check_video, detect_variable_frame_rate, is_url, network_failure, probe, probe_header, probe_with,
-    url_input_options, AudioStreamInfo, ColorInfo, MediaInfo, OtherStreamInfo, ProbeOptions, SubtitleStreamInfo,
-    TimestampSource, VideoHeader, VideoStreamInfo,
+    url_input_options, AudioStreamInfo, ColorInfo, MediaInfo, OtherStreamInfo, ProbeOptions,
+    SubtitleStreamInfo, TimestampSource, VideoHeader, VideoStreamInfo,
 };
 pub use rational::Rational;
 pub use remux::remux;

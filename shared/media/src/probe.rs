@@ -510,7 +510,11 @@ fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Probe
             duration_seconds: format.duration.as_deref().and_then(|d| d.parse().ok()),
             width: v.width.unwrap_or(0),
             height: v.height.unwrap_or(0),
-            frame_count: v.nb_frames.as_deref().and_then(|n| n.parse().ok()).filter(|&n| n > 0),
+            frame_count: v
+                .nb_frames
+                .as_deref()
+                .and_then(|n| n.parse().ok())
+                .filter(|&n| n > 0),
         }));
     }
     let packets = list_packets(&ffprobe, path, v.index, demuxer_options)?;

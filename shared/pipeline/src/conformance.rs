@@ -152,6 +152,27 @@ pub fn job_store(jobs: &dyn JobStore) {
     assert_eq!(got.stage, Stage::Failed, "a failed job stays failed");
     assert_eq!(got.error.as_deref(), Some("segment 3: not a video"));
     assert!(jobs.set_stage(&unique("missing"), Stage::Done, None).is_err());
+
+    // Idle jobs: not final, unchanged since the given time.
+    let id3 = unique("job");
+    jobs.create_job(&JobRecord::new(&id3, "v", "e", "o")).unwrap();
+    let later = crate::now_ms() + 60_000;
+    let idle: Vec<String> = jobs
+        .idle_jobs(later)
+        .unwrap()
+        .into_iter()
+        .map(|j| j.job_id)
+        .collect();
+    assert!(idle.contains(&id3), "a queued job is idle later on: {idle:?}");
+    assert!(
+        !idle.contains(&id) && !idle.contains(&id2),
+        "final jobs are never idle: {idle:?}"
+    );
+    let idle_before: Vec<String> = jobs.idle_jobs(1).unwrap().into_iter().map(|j| j.job_id).collect();
+    assert!(
+        !idle_before.contains(&id3),
+        "a job changed since then is not idle"
+    );
 }
 
 /// Many threads finishing the same segments: each counts exactly once.

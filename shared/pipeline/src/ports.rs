@@ -126,4 +126,7 @@ pub trait JobStore: Send + Sync {
     /// Moves the job to `stage`, recording `error` for [`Stage::Failed`].
     /// A job that is done or failed stays so.
     fn set_stage(&self, job_id: &str, stage: Stage, error: Option<&str>) -> Result<()>;
+    /// Jobs that are neither done nor failed and have not changed since
+    /// `idle_since_ms` (ms since the Unix epoch): candidates for the sweeper.
+    fn idle_jobs(&self, idle_since_ms: u64) -> Result<Vec<JobRecord>>;
 }

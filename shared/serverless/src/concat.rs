@@ -44,6 +44,16 @@ pub fn handle(job: &JobRef, svc: &Services<'_>) -> Result<ConcatResult, StepErro
         (Err(e), None) => return Err(PipelineError::from(e).into()),
         (Ok(r), None) => r,
     };
+    // The stored object must be every byte ffmpeg wrote (a lost or doubled
+    // part would not be); a mismatch is retried.
+    let stored = svc.objects.size(&plan.output_key)?;
+    if stored != Some(bytes) {
+        return Err(PipelineError::Mismatch(format!(
+            "the output {} holds {stored:?} bytes but {bytes} were streamed",
+            plan.output_key
+        ))
+        .into());
+    }
     svc.jobs.set_stage(&job.job_id, Stage::Done, None)?;
     // The key is no longer needed; segments expire with the work prefix.
     svc.objects.delete(&keys::placement_key(&job.job_id))?;

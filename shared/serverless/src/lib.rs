@@ -1,7 +1,8 @@
 //! # vidstega-serverless
 //!
 //! The handlers behind VidStega's Lambda functions, written against the
-//! pipeline's ports plus one more ([`Workflow`], "start the state machine"),
+//! pipeline's ports plus one more ([`Workflow`], "start, describe and stop
+//! a job's execution"),
 //! so the function binaries in `functions/` are a few lines of wiring and the
 //! handlers run in tests on the sample events in `events/`, with local or AWS
 //! adapters.
@@ -14,6 +15,7 @@
 //! | mark-failed | [`failure::handle`] | [`FailureInput`] → [`JobRef`] |
 //! | presign | [`http::presign`] | Function URL request → job id + upload URLs |
 //! | status | [`http::status`] | Function URL request → job stage and counts |
+//! | sweeper | [`sweeper::handle`] | a schedule → stuck jobs failed, saying why |
 //!
 //! Errors leave as [`StepError`], whose type (`VidStega.Retryable`,
 //! `VidStega.InvalidInput`, `VidStega.Fatal`) is what the state machine's
@@ -27,10 +29,11 @@ pub mod http;
 pub mod planner;
 pub mod segment;
 mod services;
+pub mod sweeper;
 mod trigger;
 
 pub use error::StepError;
-pub use services::{Services, Settings, Workflow};
+pub use services::{ExecutionState, Services, Settings, Workflow};
 pub use trigger::{parse_trigger, Trigger};
 pub use vidstega_pipeline::contract::{
     ConcatResult, ExecutionInput, FailureInput, JobMessage, JobRef, SegmentResult, SegmentTask,

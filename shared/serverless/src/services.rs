@@ -10,6 +10,19 @@ pub trait Workflow: Send + Sync {
     /// Starts the execution named `job_id` with `input`. `Ok(false)` when an
     /// execution of that name already exists (a duplicate start is harmless).
     fn start(&self, job_id: &str, input: &ExecutionInput) -> Result<bool>;
+    /// The state of the execution named `job_id`, `None` if none was started.
+    fn state(&self, job_id: &str) -> Result<Option<ExecutionState>>;
+    /// Stops the running execution named `job_id` with `cause`.
+    fn stop(&self, job_id: &str, cause: &str) -> Result<()>;
+}
+
+/// Where a job's execution is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecutionState {
+    /// Still running.
+    Running,
+    /// Ended: `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`, ...
+    Ended(String),
 }
 
 /// Settings read once from the environment.

@@ -12,7 +12,9 @@ use vidstega_local::{FolderStore, SqliteJobStore};
 use vidstega_pipeline::contract::{keys, ExecutionInput, FailureInput, JobRef, OutputMode, SegmentTask};
 use vidstega_pipeline::{extract_file, JobStore, NoProgress, ObjectStore, PlanSettings, Stage};
 use vidstega_serverless::planner::{self, Outcome};
-use vidstega_serverless::{concat, failure, http, segment, Services, Settings, Workflow};
+use vidstega_serverless::{
+    concat, failure, http, segment, sweeper, ExecutionState, Services, Settings, Workflow,
+};
 
 const JOB: &str = "job-0123456789abcdef";
 const PASSWORD: &[u8] = b"events test password";
@@ -71,9 +73,10 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The state machine's start, recorded: executions are named after jobs.
+/// The state machine's starts and stops, recorded: executions are named
+/// after jobs.
 #[derive(Default)]
-struct RecordedStarts(Mutex<Vec<(String, ExecutionInput)>>);
+struct RecordedStarts(Mutex<Vec<(String, ExecutionInput)>>, Mutex<Vec<(String, String)>>);
 
 impl Workflow for RecordedStarts {
     fn start(&self, job_id: &str, input: &ExecutionInput) -> vidstega_pipeline::Result<bool> {
@@ -83,6 +86,25 @@ impl Workflow for RecordedStarts {
         }
         s.push((job_id.to_string(), input.clone()));
         Ok(true)
+    }
+
+    /// A started execution runs until it is stopped.
+    fn state(&self, job_id: &str) -> vidstega_pipeline::Result<Option<ExecutionState>> {
+        let started = self.0.lock().unwrap().iter().any(|(j, _)| j == job_id);
+        let stopped = self.1.lock().unwrap().iter().any(|(j, _)| j == job_id);
+        Ok(match (started, stopped) {
+            (false, _) => None,
+            (true, false) => Some(ExecutionState::Running),
+            (true, true) => Some(ExecutionState::Ended("Aborted".into())),
+        })
+    }
+
+    fn stop(&self, job_id: &str, cause: &str) -> vidstega_pipeline::Result<()> {
+        self.1
+            .lock()
+            .unwrap()
+            .push((job_id.to_string(), cause.to_string()));
+        Ok(())
     }
 }
 
@@ -541,4 +563,94 @@ fn limits_are_checked_from_the_header_before_the_file_is_read_through() {
         },
     );
     assert!(why.contains("truncated"), "{why}");
+}
+
+#[test]
+fn the_sweeper_fails_stuck_jobs_saying_why_and_leaves_moving_ones() {
+    let w = World::new();
+    let svc = w.services();
+    let make = |id: &str| {
+        let job =
+            vidstega_pipeline::JobRecord::new(id, "uploads/v", "uploads/e", &format!("outputs/{id}.mp4"));
+        w.jobs.create_job(&job).unwrap();
+        w.store.write_bytes(&keys::placement_key(id), &[7; 32]).unwrap();
+    };
+    // Waiting for uploads that never came: no execution.
+    make("job-queued");
+    // Embedding, its execution still running.
+    make("job-embedding");
+    w.jobs
+        .put_segments(
+            "job-embedding",
+            &[vidstega_pipeline::SegmentRecord {
+                index: 0,
+                frame_start: 0,
+                frame_end: 10,
+                bit_start: 0,
+                bit_end: 100,
+                done: false,
+                millis: None,
+            }],
+        )
+        .unwrap();
+    let input = ExecutionInput {
+        job_id: "job-embedding".into(),
+        bucket: "b".into(),
+        plan_key: "jobs/job-embedding/plan.json".into(),
+        items_key: "jobs/job-embedding/items.json".into(),
+        segment_count: 1,
+        segments: Vec::new(),
+        distributed: false,
+    };
+    w.workflow.start("job-embedding", &input).unwrap();
+    // Concatenating, with a partial output.
+    make("job-concat");
+    w.jobs
+        .set_stage("job-concat", Stage::Concatenating, None)
+        .unwrap();
+    w.store.write_bytes("outputs/job-concat.mp4", b"partial").unwrap();
+    // Done: never touched.
+    make("job-done");
+    w.jobs.set_stage("job-done", Stage::Done, None).unwrap();
+
+    let deadlines = sweeper::Deadlines::default();
+    // An hour later nothing is past its deadline yet.
+    let now = vidstega_pipeline::now_ms();
+    let report = sweeper::handle(&svc, now + 3_600_000 - 60_000, &deadlines).unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    // Seven hours later every unfinished job is.
+    let report = sweeper::handle(&svc, now + 7 * 3_600_000, &deadlines).unwrap();
+    let mut swept: Vec<&str> = report.failed.iter().map(|s| s.job_id.as_str()).collect();
+    swept.sort();
+    assert_eq!(swept, ["job-concat", "job-embedding", "job-queued"]);
+    for (id, says) in [
+        ("job-queued", "uploads never all arrived"),
+        ("job-embedding", "still running and has been stopped"),
+        ("job-concat", "no execution was started"),
+    ] {
+        let job = w.jobs.job(id).unwrap().unwrap();
+        assert_eq!(job.stage, Stage::Failed, "{id}");
+        let error = job.error.unwrap();
+        assert!(
+            error.starts_with("stuck: no progress while") && error.contains(says),
+            "{id}: {error}"
+        );
+        assert_eq!(
+            w.store.size(&keys::placement_key(id)).unwrap(),
+            None,
+            "{id}: the key is deleted"
+        );
+    }
+    assert_eq!(
+        w.store.size("outputs/job-concat.mp4").unwrap(),
+        None,
+        "the partial output is removed"
+    );
+    let stops = w.workflow.1.lock().unwrap().clone();
+    assert_eq!(stops.len(), 1);
+    assert_eq!(stops[0].0, "job-embedding");
+    assert_eq!(w.jobs.job("job-done").unwrap().unwrap().stage, Stage::Done);
+    // A second sweep finds nothing more to do.
+    let again = sweeper::handle(&svc, now + 7 * 3_600_000, &deadlines).unwrap();
+    assert!(again.failed.is_empty());
 }

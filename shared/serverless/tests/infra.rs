@@ -251,7 +251,7 @@ fn every_function_logs_to_a_group_with_retention() {
             ));
         }
     }
-    assert_eq!(functions, 6, "the template's functions");
+    assert_eq!(functions, 7, "the template's functions");
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
 

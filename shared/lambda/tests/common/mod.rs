@@ -43,17 +43,20 @@ pub enum Role {
     MarkFailed,
     /// `status` (Function URL).
     Status,
+    /// `sweeper` (a schedule).
+    Sweeper,
 }
 
 impl Role {
     /// Every function.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Presign,
         Role::Planner,
         Role::EmbedSegment,
         Role::Concat,
         Role::MarkFailed,
         Role::Status,
+        Role::Sweeper,
     ];
 
     /// The function's resource in `template.yaml`.
@@ -65,13 +68,14 @@ impl Role {
             Role::Concat => "ConcatFunction",
             Role::MarkFailed => "MarkFailedFunction",
             Role::Status => "StatusFunction",
+            Role::Sweeper => "SweeperFunction",
         }
     }
 
     /// What its `main` asks of `Function::from_env`.
     fn needs(self) -> Needs {
         match self {
-            Role::Planner => Needs::Workflow,
+            Role::Planner | Role::Sweeper => Needs::Workflow,
             _ => Needs::Storage,
         }
     }
@@ -816,5 +820,62 @@ pub fn definition_catch_path_runs_in_the_engine(cloud: &Cloud) {
         execution.error.as_deref(),
         Some("VidStega.JobFailed"),
         "{execution:?}"
+    );
+}
+
+/// Jobs that stopped making progress are failed by the sweeper, saying why:
+/// one whose uploads never arrived, and one planned whose execution (moto's
+/// engine, with echoing tasks) ended without finishing the job. The sweep
+/// runs "seven hours later" (its clock is a parameter).
+pub fn stuck_jobs_are_failed_by_the_sweeper(cloud: &Cloud) {
+    let sweeper_svc = cloud.svc(Role::Sweeper);
+    // Never uploaded.
+    let waiting = create_job(cloud).job_id;
+    // Uploaded and planned; its execution runs in moto's engine, whose tasks
+    // only echo, so no segment is ever recorded.
+    let job = create_job(cloud);
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("cover.mp4");
+    make_video(&video, 2, Video::Small);
+    put(job.url("video"), &std::fs::read(&video).unwrap());
+    put(job.url("payload"), &sealed(b"a message that gets stuck"));
+    put(
+        job.url("placement_key"),
+        PlacementKey::derive(PASSWORD).as_bytes(),
+    );
+    let outcomes = planner_outcomes(cloud, &cloud.svc(Role::Planner));
+    assert!(
+        outcomes.contains(&Outcome::Started {
+            job_id: job.job_id.clone(),
+            new: true
+        }),
+        "{outcomes:?}"
+    );
+    let later = vidstega_pipeline::now_ms() + 7 * 3_600_000;
+    let report = vidstega_serverless::sweeper::handle(
+        &sweeper_svc,
+        later,
+        &vidstega_serverless::sweeper::Deadlines::default(),
+    )
+    .unwrap();
+    let swept: Vec<&str> = report.failed.iter().map(|s| s.job_id.as_str()).collect();
+    assert!(
+        swept.contains(&waiting.as_str()) && swept.contains(&job.job_id.as_str()),
+        "{report:?}"
+    );
+    for id in [&waiting, &job.job_id] {
+        let row = cloud.jobs.job(id).unwrap().unwrap();
+        assert_eq!(row.stage, Stage::Failed);
+        assert!(
+            row.error.as_deref().unwrap().starts_with("stuck:"),
+            "{:?}",
+            row.error
+        );
+        assert_eq!(cloud.objects.size(&keys::placement_key(id)).unwrap(), None);
+    }
+    let planned = cloud.jobs.job(&job.job_id).unwrap().unwrap().error.unwrap();
+    assert!(
+        planned.contains("execution ended") || planned.contains("has been stopped"),
+        "{planned}"
     );
 }
