@@ -179,6 +179,10 @@ impl Workflow for NoWorkflow {
     fn stop(&self, _job_id: &str, _cause: &str) -> vidstega_pipeline::Result<()> {
         Ok(())
     }
+
+    fn active_jobs(&self, _at_most: u64) -> vidstega_pipeline::Result<u64> {
+        Ok(0)
+    }
 }
 
 /// A real HTTP/1.1 server on 127.0.0.1 that turns each request into a
@@ -209,6 +213,8 @@ impl FunctionServer {
             inline_map_limit: 400,
             presign_ttl_seconds: 900,
             job_record_days: 30,
+            max_active_jobs: 0,
+            jobs_queue_url: None,
         };
         let thread = {
             let received = received.clone();

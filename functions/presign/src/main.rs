@@ -7,7 +7,7 @@ use vidstega_lambda::{Function, LambdaError, Needs};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     vidstega_lambda::init_tracing();
-    let function = Function::from_env(Needs::Storage).await?;
+    let function = Function::from_env(Needs::Workflow).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<LambdaFunctionUrlRequest>| {
         let function = function.clone();
         async move {

@@ -156,6 +156,30 @@ impl StepFunctions {
         }
     }
 
+    /// Executions of the state machine still running, counted up to
+    /// `at_most` (the listing stops there).
+    pub async fn running(&self, at_most: u64) -> Result<u64, AwsError> {
+        let mut count = 0u64;
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_executions()
+                .state_machine_arn(&self.state_machine_arn)
+                .status_filter(SdkStatus::Running)
+                .max_results(at_most.saturating_sub(count).clamp(1, 1000) as i32)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::service("stepfunctions", "list the running executions", e))?;
+            count += out.executions().len() as u64;
+            match out.next_token {
+                Some(t) if count < at_most => token = Some(t),
+                _ => return Ok(count),
+            }
+        }
+    }
+
     /// Stops the execution named `job_id` with `error` and `cause` (an
     /// execution that has already ended is left as it is).
     pub async fn stop(&self, job_id: &str, error: &str, cause: &str) -> Result<(), AwsError> {

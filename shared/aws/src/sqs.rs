@@ -117,6 +117,24 @@ impl SqsQueue {
             .collect())
     }
 
+    /// Messages in the queue: waiting plus in flight (being handled), as
+    /// SQS approximates them.
+    pub async fn depth(&self) -> Result<u64, AwsError> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| AwsError::service("sqs", "read the queue's depth", e))?;
+        let attrs = out.attributes.unwrap_or_default();
+        let count = |a: A| attrs.get(&a).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        Ok(count(A::ApproximateNumberOfMessages) + count(A::ApproximateNumberOfMessagesNotVisible))
+    }
+
     /// Deletes a received message.
     pub async fn delete(&self, receipt_handle: &str) -> Result<(), AwsError> {
         self.client

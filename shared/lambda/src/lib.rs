@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Handle;
-use vidstega_aws::{AwsClients, DynamoJobStore, S3Store, StepFunctions};
+use vidstega_aws::{AwsClients, DynamoJobStore, S3Store, SqsQueue, StepFunctions};
 use vidstega_pipeline::contract::ExecutionInput;
 use vidstega_pipeline::{Limits, PipelineError, PlanSettings};
 use vidstega_serverless::{ExecutionState, Services, Settings, StepError, Workflow};
@@ -44,13 +44,24 @@ impl From<LambdaError> for Diagnostic {
 /// Starts executions of the job state machine.
 pub struct SfnWorkflow {
     sfn: StepFunctions,
+    queue: Option<SqsQueue>,
     handle: Handle,
 }
 
 impl SfnWorkflow {
     /// Starts executions through `sfn`, blocking on `handle`'s runtime.
     pub fn new(sfn: StepFunctions, handle: Handle) -> Self {
-        SfnWorkflow { sfn, handle }
+        SfnWorkflow {
+            sfn,
+            queue: None,
+            handle,
+        }
+    }
+
+    /// Counts `queue`'s messages among the active jobs too.
+    pub fn with_queue(mut self, queue: SqsQueue) -> Self {
+        self.queue = Some(queue);
+        self
     }
 }
 
@@ -77,6 +88,24 @@ impl Workflow for SfnWorkflow {
                 .block_on(self.sfn.stop(job_id, "VidStega.Stuck", cause))
         });
         stopped.map_err(|e| workflow_error("stop", job_id, e))
+    }
+
+    fn active_jobs(&self, at_most: u64) -> vidstega_pipeline::Result<u64> {
+        let counted = tokio::task::block_in_place(|| {
+            self.handle.block_on(async {
+                let queued = match &self.queue {
+                    Some(q) => q.depth().await?,
+                    None => 0,
+                };
+                let running = if queued < at_most {
+                    self.sfn.running(at_most - queued).await?
+                } else {
+                    0
+                };
+                Ok::<u64, vidstega_aws::AwsError>(queued + running)
+            })
+        });
+        counted.map_err(|e| workflow_error("count", "(all)", e))
     }
 }
 
@@ -108,6 +137,12 @@ impl Workflow for NoWorkflow {
         Err(PipelineError::Conflict(format!(
             "this function cannot stop executions (job {job_id})"
         )))
+    }
+
+    fn active_jobs(&self, _: u64) -> vidstega_pipeline::Result<u64> {
+        Err(PipelineError::Conflict(
+            "this function cannot count executions".into(),
+        ))
     }
 }
 
@@ -185,6 +220,8 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
     let inline_map_limit = number("VIDSTEGA_INLINE_MAP_LIMIT", 400) as usize;
     let presign_ttl_seconds = number("VIDSTEGA_PRESIGN_TTL_SECONDS", 900);
     let job_record_days = number("VIDSTEGA_JOB_RECORD_DAYS", 30);
+    let max_active_jobs = number("VIDSTEGA_MAX_ACTIVE_JOBS", 0);
+    let jobs_queue_url = lookup("VIDSTEGA_QUEUE_URL").filter(|u| !u.trim().is_empty());
     if job_record_days == 0 {
         problems.push("VIDSTEGA_JOB_RECORD_DAYS must be at least 1".into());
     }
@@ -206,6 +243,8 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
         inline_map_limit,
         presign_ttl_seconds,
         job_record_days,
+        max_active_jobs,
+        jobs_queue_url,
     })
 }
 
@@ -268,7 +307,11 @@ impl Function {
             .with_record_ttl(Duration::from_secs(settings.job_record_days * 24 * 3600));
         let workflow: Box<dyn Workflow> = match state_machine_arn {
             Some(arn) if needs == Needs::Workflow => {
-                Box::new(SfnWorkflow::new(StepFunctions::new(clients.sfn, arn), handle))
+                let mut workflow = SfnWorkflow::new(StepFunctions::new(clients.sfn, arn), handle);
+                if let Some(url) = &settings.jobs_queue_url {
+                    workflow = workflow.with_queue(SqsQueue::new(clients.sqs, url));
+                }
+                Box::new(workflow)
             }
             _ => Box::new(NoWorkflow),
         };

@@ -56,6 +56,7 @@ struct Deployment<'a> {
     template: &'a Template,
     bucket: String,
     table: String,
+    queue: String,
     state_machine: String,
 }
 
@@ -66,6 +67,7 @@ impl<'a> Deployment<'a> {
             template,
             bucket: template.physical_name("MediaBucket"),
             table: template.physical_name("JobsTable"),
+            queue: template.physical_name("JobsQueue"),
             state_machine: template.reference("JobStateMachine"),
         }
     }
@@ -99,6 +101,9 @@ impl<'a> Deployment<'a> {
             Resource::S3Bucket(bucket) => Resource::S3Bucket(self.bucket(bucket)),
             Resource::Table(t) if *t == self.cloud.table => Resource::Table(self.table.clone()),
             Resource::Arn(arn) => Resource::Arn(self.arn(arn)),
+            Resource::Queue(q) if self.cloud.queue.url().ends_with(&format!("/{q}")) => {
+                Resource::Queue(self.queue.clone())
+            }
             other => other.clone(),
         };
         let s = self.template.stack();

@@ -12,6 +12,9 @@ use serde_json::{json, Value};
 use vidstega_pipeline::contract::{keys, valid_job_id, JobOptions, OutputMode};
 use vidstega_pipeline::{JobRecord, Stage};
 
+/// What a 429 asks the caller to wait, in seconds.
+const RETRY_AFTER_SECONDS: u64 = 60;
+
 fn respond(status: i64, body: Value) -> LambdaFunctionUrlResponse {
     let mut r = LambdaFunctionUrlResponse::default();
     r.status_code = status;
@@ -99,6 +102,30 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
     }
     if ask.max_rate.is_some_and(|r| !(r > 0.0 && r <= 1.0)) {
         return error(400, "max_rate must be above 0 and at most 1");
+    }
+    // Admission control: a job accepted now would only queue behind the
+    // others and risk timing out, so the caller is told to come back.
+    let limit = svc.settings.max_active_jobs;
+    if limit > 0 {
+        match svc.workflow.active_jobs(limit) {
+            Ok(active) if active >= limit => {
+                let mut r = error(
+                    429,
+                    &format!(
+                        "the service is busy ({active} or more jobs are queued or running, the limit is {limit}); \
+                         try again in about {RETRY_AFTER_SECONDS} seconds"
+                    ),
+                );
+                r.headers.insert(
+                    aws_lambda_events::http::header::RETRY_AFTER,
+                    HeaderValue::from(RETRY_AFTER_SECONDS),
+                );
+                return r;
+            }
+            Ok(_) => {}
+            // The load could not be read: admit (the queue still absorbs it).
+            Err(e) => tracing::warn!(error = %e, "cannot read the service's load; admitting the job"),
+        }
     }
     let id = match new_job_id() {
         Ok(id) => id,

@@ -14,6 +14,9 @@ pub trait Workflow: Send + Sync {
     fn state(&self, job_id: &str) -> Result<Option<ExecutionState>>;
     /// Stops the running execution named `job_id` with `cause`.
     fn stop(&self, job_id: &str, cause: &str) -> Result<()>;
+    /// Jobs admitted and not finished: messages waiting in the job queue plus
+    /// executions running, counted up to `at_most` (counting stops there).
+    fn active_jobs(&self, at_most: u64) -> Result<u64>;
 }
 
 /// Where a job's execution is.
@@ -41,6 +44,11 @@ pub struct Settings {
     pub presign_ttl_seconds: u64,
     /// Days a job's items live in the job table (DynamoDB TTL).
     pub job_record_days: u64,
+    /// Admission control: presign answers 429 while this many jobs are
+    /// queued or running (0: no limit).
+    pub max_active_jobs: u64,
+    /// The job queue (its depth counts toward the active jobs), if known.
+    pub jobs_queue_url: Option<String>,
 }
 
 /// The ports and settings a handler uses.

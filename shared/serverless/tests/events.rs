@@ -106,6 +106,14 @@ impl Workflow for RecordedStarts {
             .push((job_id.to_string(), cause.to_string()));
         Ok(())
     }
+
+    /// Started and not stopped.
+    fn active_jobs(&self, at_most: u64) -> vidstega_pipeline::Result<u64> {
+        let stopped = self.1.lock().unwrap().len() as u64;
+        Ok((self.0.lock().unwrap().len() as u64)
+            .saturating_sub(stopped)
+            .min(at_most))
+    }
 }
 
 struct World {
@@ -153,6 +161,8 @@ impl World {
             inline_map_limit: 40,
             presign_ttl_seconds: 900,
             job_record_days: 30,
+            max_active_jobs: 0,
+            jobs_queue_url: None,
         };
         World {
             _dir: dir,
@@ -653,4 +663,46 @@ fn the_sweeper_fails_stuck_jobs_saying_why_and_leaves_moving_ones() {
     // A second sweep finds nothing more to do.
     let again = sweeper::handle(&svc, now + 7 * 3_600_000, &deadlines).unwrap();
     assert!(again.failed.is_empty());
+}
+
+#[test]
+fn presign_answers_429_with_retry_after_while_the_service_is_full() {
+    let mut w = World::new();
+    w.settings.max_active_jobs = 2;
+    let input = ExecutionInput {
+        job_id: "job-a".into(),
+        bucket: "b".into(),
+        plan_key: "p".into(),
+        items_key: "i".into(),
+        segment_count: 0,
+        segments: Vec::new(),
+        distributed: false,
+    };
+    // One job running: admitted (the folder store then cannot sign: 503).
+    w.workflow.start("job-a", &input).unwrap();
+    let r = http::presign(&load("presign/create-job.json"), &w.services());
+    assert_eq!(
+        r.status_code, 503,
+        "admitted, then refused for signing: {:?}",
+        r.body
+    );
+    // Two running: the limit.
+    w.workflow.start("job-b", &input).unwrap();
+    let r = http::presign(&load("presign/create-job.json"), &w.services());
+    assert_eq!(r.status_code, 429, "{:?}", r.body);
+    assert_eq!(r.headers.get("retry-after").unwrap(), "60");
+    let error = body(&r)["error"].as_str().unwrap().to_string();
+    assert!(error.contains("busy") && error.contains("limit is 2"), "{error}");
+    // One stops: admitted again; 0 turns the check off.
+    w.workflow.stop("job-b", "test").unwrap();
+    assert_eq!(
+        http::presign(&load("presign/create-job.json"), &w.services()).status_code,
+        503
+    );
+    w.workflow.start("job-c", &input).unwrap();
+    w.settings.max_active_jobs = 0;
+    assert_eq!(
+        http::presign(&load("presign/create-job.json"), &w.services()).status_code,
+        503
+    );
 }

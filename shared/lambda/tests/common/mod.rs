@@ -75,7 +75,7 @@ impl Role {
     /// What its `main` asks of `Function::from_env`.
     fn needs(self) -> Needs {
         match self {
-            Role::Planner | Role::Sweeper => Needs::Workflow,
+            Role::Planner | Role::Sweeper | Role::Presign => Needs::Workflow,
             _ => Needs::Storage,
         }
     }
@@ -248,6 +248,10 @@ impl Cloud {
             inline_map_limit: 40,
             presign_ttl_seconds: 600,
             job_record_days: 30,
+            // Presign counts the queue and the running executions on every
+            // job; this limit is never reached here.
+            max_active_jobs: 1000,
+            jobs_queue_url: Some(queue_url.clone()),
         };
         let functions = Role::ALL
             .into_iter()
