@@ -49,6 +49,31 @@ const KNOWN_UNUSED: &[&str] = &[
 /// The role whose policy applies to the state machine's own calls.
 const STATE_MACHINE: &str = "JobStateMachine";
 
+/// EventBridge's role for the optional completion webhook: no handler runs
+/// under it, so its one permission is checked as written.
+const WEBHOOK_ROLE: &str = "WebhookRole";
+
+fn webhook_role_may_only_call_the_webhook() {
+    let template: Value = serde_yaml::from_str(&std::fs::read_to_string(TEMPLATE).unwrap()).unwrap();
+    let role = &template["Resources"][WEBHOOK_ROLE]["Properties"];
+    assert_eq!(
+        role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"].as_str(),
+        Some("events.amazonaws.com")
+    );
+    let policies = role["Policies"].as_sequence().unwrap();
+    assert_eq!(policies.len(), 1);
+    let statements = policies[0]["PolicyDocument"]["Statement"].as_sequence().unwrap();
+    assert_eq!(statements.len(), 1, "the webhook role has one statement");
+    assert_eq!(
+        statements[0]["Action"].as_str(),
+        Some("events:InvokeApiDestination")
+    );
+    let Value::Tagged(resource) = &statements[0]["Resource"] else {
+        panic!("the webhook role names its destination")
+    };
+    assert_eq!(resource.value.as_str(), Some("WebhookDestination.Arn"));
+}
+
 /// Maps the local deployment's names (unique per test run) to the
 /// template's, and builds the IAM request a recorded permission makes.
 struct Deployment<'a> {
@@ -409,8 +434,9 @@ fn every_handler_call_is_allowed_by_its_role_and_every_template_permission_is_us
     let checked: BTreeSet<String> = Role::ALL
         .iter()
         .map(|r| r.logical_id().to_string())
-        .chain([STATE_MACHINE.to_string()])
+        .chain([STATE_MACHINE.to_string(), WEBHOOK_ROLE.to_string()])
         .collect();
+    webhook_role_may_only_call_the_webhook();
     assert_eq!(
         roles_in_template, checked,
         "a role in the template is not checked here"

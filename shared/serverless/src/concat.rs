@@ -60,6 +60,7 @@ pub fn handle(job: &JobRef, svc: &Services<'_>) -> Result<ConcatResult, StepErro
     for w in &report.warnings {
         tracing::warn!(job = %job.job_id, warning = %w, "concat");
     }
+    job_done(&job.job_id, bytes, started);
     Ok(ConcatResult {
         job_id: job.job_id.clone(),
         output_key: plan.output_key.clone(),
@@ -96,6 +97,7 @@ fn splice(
     }
     svc.jobs.set_stage(&job.job_id, Stage::Done, None)?;
     svc.objects.delete(&keys::placement_key(&job.job_id))?;
+    job_done(&job.job_id, bytes, started);
     Ok(ConcatResult {
         job_id: job.job_id.clone(),
         output_key: plan.output_key.clone(),
@@ -103,4 +105,25 @@ fn splice(
         audio_streams,
         millis: started.elapsed().as_millis() as u64,
     })
+}
+
+/// The metrics of a finished job.
+fn job_done(job_id: &str, bytes: u64, started: Instant) {
+    use crate::metrics::{self, Unit};
+    metrics::emit(metrics::JOBS_DONE, 1.0, Unit::Count, &[], Some(job_id));
+    metrics::emit(
+        metrics::OUTPUT_BYTES,
+        bytes as f64,
+        Unit::Bytes,
+        &[],
+        Some(job_id),
+    );
+    let millis = started.elapsed().as_millis() as f64;
+    metrics::emit(
+        metrics::CONCAT_MILLIS,
+        millis,
+        Unit::Milliseconds,
+        &[],
+        Some(job_id),
+    );
 }

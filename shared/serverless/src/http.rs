@@ -109,6 +109,13 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
     if limit > 0 {
         match svc.workflow.active_jobs(limit) {
             Ok(active) if active >= limit => {
+                crate::metrics::emit(
+                    crate::metrics::JOBS_REFUSED,
+                    1.0,
+                    crate::metrics::Unit::Count,
+                    &[],
+                    None,
+                );
                 let mut r = error(
                     429,
                     &format!(
@@ -172,6 +179,13 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
         }
     }
     tracing::info!(job = %id, "job created");
+    crate::metrics::emit(
+        crate::metrics::JOBS_ACCEPTED,
+        1.0,
+        crate::metrics::Unit::Count,
+        &[],
+        Some(&id),
+    );
     respond(
         201,
         json!({

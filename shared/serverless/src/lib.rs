@@ -26,6 +26,7 @@ pub mod concat;
 mod error;
 pub mod failure;
 pub mod http;
+pub mod metrics;
 pub mod planner;
 pub mod segment;
 mod services;

@@ -218,6 +218,18 @@ pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepErro
             }
             svc.jobs.set_stage(id, Stage::Failed, Some(&e.message))?;
             svc.objects.delete(&key_key)?;
+            let cause = if e.error_type == ErrorType::InvalidInput {
+                "input"
+            } else {
+                "internal"
+            };
+            crate::metrics::emit(
+                crate::metrics::JOBS_FAILED,
+                1.0,
+                crate::metrics::Unit::Count,
+                &[(crate::metrics::CAUSE, cause)],
+                Some(id),
+            );
             return Ok(Outcome::Rejected(e.message));
         }
     };

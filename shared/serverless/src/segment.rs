@@ -83,6 +83,15 @@ pub fn handle(task: &SegmentTask, svc: &Services<'_>) -> Result<SegmentResult, S
         )?,
     };
     let seg = &plan.segments[task.index as usize];
+    if let SegmentOutcome::Embedded { millis, .. } = &outcome {
+        crate::metrics::emit(
+            crate::metrics::SEGMENT_MILLIS,
+            *millis as f64,
+            crate::metrics::Unit::Milliseconds,
+            &[],
+            Some(&task.job_id),
+        );
+    }
     Ok(match outcome {
         SegmentOutcome::Embedded { frames, millis, .. } => SegmentResult {
             job_id: task.job_id.clone(),

@@ -10,6 +10,7 @@
 //! `mark-failed` does.
 
 use crate::error::StepError;
+use crate::metrics::{self, Unit};
 use crate::services::{ExecutionState, Services};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -91,6 +92,14 @@ pub fn handle(svc: &Services<'_>, now_ms: u64, deadlines: &Deadlines) -> Result<
         }
         let reason = sweep(svc, &job, idle_for, deadline)?;
         tracing::warn!(job = %job.job_id, reason = %reason, "stuck job failed");
+        metrics::emit(metrics::JOBS_SWEPT, 1.0, Unit::Count, &[], Some(&job.job_id));
+        metrics::emit(
+            metrics::JOBS_FAILED,
+            1.0,
+            Unit::Count,
+            &[(metrics::CAUSE, "internal")],
+            Some(&job.job_id),
+        );
         report.failed.push(SweptJob {
             job_id: job.job_id.clone(),
             reason,

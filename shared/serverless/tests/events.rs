@@ -706,3 +706,38 @@ fn presign_answers_429_with_retry_after_while_the_service_is_full() {
         503
     );
 }
+
+#[test]
+fn failed_jobs_are_counted_by_cause_so_the_alarm_ignores_unusable_input() {
+    use vidstega_serverless::metrics;
+    let w = World::new();
+    let svc = w.services();
+    let _ = metrics::capture();
+    for (id, error) in [
+        ("job-input-fail", "VidStega.InvalidInput"),
+        ("job-ours-fail", "VidStega.Fatal"),
+        ("job-timeout-fail", "States.Timeout"),
+    ] {
+        let job = vidstega_pipeline::JobRecord::new(id, "v", "e", &format!("outputs/{id}.mp4"));
+        w.jobs.create_job(&job).unwrap();
+        let input = FailureInput {
+            job_id: id.into(),
+            error: vidstega_pipeline::contract::CaughtError {
+                error: error.into(),
+                cause: "{\"errorMessage\":\"why\"}".into(),
+            },
+        };
+        failure::handle(&input, &svc).unwrap();
+    }
+    let lines = metrics::capture();
+    let cause = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["JobId"] == id && l[metrics::JOBS_FAILED] == 1.0)
+            .map(|l| l[metrics::CAUSE].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no failure metric for {id}: {lines:?}"))
+    };
+    assert_eq!(cause("job-input-fail"), "input");
+    assert_eq!(cause("job-ours-fail"), "internal");
+    assert_eq!(cause("job-timeout-fail"), "internal");
+}

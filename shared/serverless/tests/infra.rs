@@ -312,3 +312,90 @@ fn the_job_table_expires_items_on_the_attribute_the_code_writes() {
         Some("JobRecordDays")
     );
 }
+
+#[test]
+fn alarms_and_the_dashboard_use_only_metrics_the_functions_emit() {
+    use vidstega_serverless::metrics;
+    let emitted = [
+        metrics::JOBS_ACCEPTED,
+        metrics::JOBS_REFUSED,
+        metrics::JOBS_DONE,
+        metrics::JOBS_FAILED,
+        metrics::JOBS_SWEPT,
+        metrics::OUTPUT_BYTES,
+        metrics::SEGMENT_MILLIS,
+        metrics::CONCAT_MILLIS,
+    ];
+    let text = read("template.yaml");
+    let template: Value = serde_yaml::from_str(&text).unwrap();
+    let mut ours = 0;
+    for (name, r) in template["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        let p = &r["Properties"];
+        if p["Namespace"].as_str() == Some(metrics::NAMESPACE) {
+            ours += 1;
+            let metric = p["MetricName"].as_str().unwrap();
+            assert!(
+                emitted.contains(&metric),
+                "{name:?} watches {metric}, which nothing emits"
+            );
+        }
+    }
+    assert!(ours >= 3, "alarms on our own metrics: {ours}");
+    // The failed-jobs alarm ignores failures caused by the user's input.
+    let failed = &template["Resources"]["FailedExecutionsAlarm"]["Properties"];
+    assert_eq!(failed["MetricName"].as_str(), Some(metrics::JOBS_FAILED));
+    assert_eq!(failed["Dimensions"][0]["Name"].as_str(), Some(metrics::CAUSE));
+    assert_eq!(failed["Dimensions"][0]["Value"].as_str(), Some("internal"));
+    // The dashboard's VidStega metrics are emitted ones too.
+    let body = text
+        .split("DashboardBody: !Sub |")
+        .nth(1)
+        .expect("a dashboard")
+        .split("\n\n")
+        .next()
+        .unwrap();
+    for chunk in body.split("[\"VidStega\", \"").skip(1) {
+        let metric = chunk.split('"').next().unwrap();
+        assert!(
+            emitted.contains(&metric),
+            "the dashboard shows {metric}, which nothing emits"
+        );
+    }
+}
+
+#[test]
+fn job_end_events_reach_the_topic_and_the_optional_webhook_with_the_job_id() {
+    let template: Value = serde_yaml::from_str(&read("template.yaml")).unwrap();
+    let rule = &template["Resources"]["JobEventsRule"]["Properties"];
+    let pattern = &rule["EventPattern"];
+    assert_eq!(pattern["source"][0].as_str(), Some("aws.states"));
+    let statuses: BTreeSet<&str> = pattern["detail"]["status"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert_eq!(
+        statuses,
+        BTreeSet::from(["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"])
+    );
+    let text = read("template.yaml");
+    assert!(
+        text.contains("job: $.detail.name"),
+        "the job id (the execution's name) is in each event"
+    );
+    assert!(
+        text.contains("ApiKeyName: X-VidStega-Secret"),
+        "the webhook carries the secret header"
+    );
+    assert_eq!(
+        template["Rules"]["WebhookNeedsASecret"]["Assertions"]
+            .as_sequence()
+            .map(|a| a.len()),
+        Some(1),
+        "a webhook without a secret is refused at deploy time"
+    );
+}
