@@ -215,6 +215,7 @@ impl FunctionServer {
             job_record_days: 30,
             max_active_jobs: 0,
             jobs_queue_url: None,
+            max_jobs_per_caller_hour: 0,
         };
         let thread = {
             let received = received.clone();

@@ -48,6 +48,8 @@ pub fn segment_sk(index: u32) -> String {
 }
 
 const SEGMENT_PREFIX: &str = "SEG#";
+/// The partition key prefix of a caller's quota items.
+const QUOTA_PREFIX: &str = "QUOTA#";
 /// The TTL attribute (epoch seconds) of every item.
 pub const EXPIRES_AT: &str = "expires_at";
 /// How long items live unless set otherwise ([`DynamoJobStore::with_record_ttl`]).
@@ -703,6 +705,44 @@ impl DynamoJobStore {
         }
     }
 
+    /// One conditional UpdateItem on the caller's window item:
+    /// `ADD count 1` unless it has reached `limit`.
+    async fn take_quota_async(&self, caller: &str, window_start_ms: u64, limit: u32) -> Result<bool> {
+        if limit == 0 {
+            return Ok(false);
+        }
+        let expires = window_start_ms / 1000 + 2 * 3600;
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                format!("{QUOTA_PREFIX}{caller}"),
+                format!("WINDOW#{window_start_ms}"),
+            )))
+            .update_expression("ADD #count :one SET #expires = :expires")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#expires", EXPIRES_AT)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit.into()))
+            .expression_attribute_values(":expires", n(expires))
+            .send()
+            .await;
+        match update {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.err(&format!("count a job for caller {caller}"), e)),
+        }
+    }
+
     /// Scans the table for job items that are not final and idle since
     /// `idle_since_ms` (the table holds only unexpired jobs: TTL).
     async fn idle_jobs_async(&self, idle_since_ms: u64) -> Result<Vec<JobRecord>> {
@@ -830,6 +870,12 @@ impl JobStore for DynamoJobStore {
     /// A Scan of the job items (filtered; paginated).
     fn idle_jobs(&self, idle_since_ms: u64) -> Result<Vec<JobRecord>> {
         self.block_on(self.idle_jobs_async(idle_since_ms))
+    }
+
+    /// A conditional UpdateItem of `pk = QUOTA#<caller>`,
+    /// `sk = WINDOW#<start ms>` (expiring two hours after the window starts).
+    fn take_quota(&self, caller: &str, window_start_ms: u64, limit: u32) -> Result<bool> {
+        self.block_on(self.take_quota_async(caller, window_start_ms, limit))
     }
 }
 

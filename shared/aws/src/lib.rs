@@ -73,6 +73,11 @@
 //! | `done`        | BOOL | whether the segment's encoded file is stored |
 //! | `millis`      | N    | embedding time; absent until done |
 //!
+//! Quota item — `pk = "QUOTA#<caller>"`, `sk = "WINDOW#<hour start, ms>"`:
+//! `count` (N, jobs the caller created in that hour) and `expires_at`
+//! (two hours after the window starts); written only by
+//! [`vidstega_pipeline::JobStore::take_quota`].
+//!
 //! Writes: the job is created with `attribute_not_exists(pk)`; segments are
 //! put with `attribute_not_exists(pk)` (an existing equal segment is fine, a
 //! different one a conflict); finishing a segment is one TransactWriteItems

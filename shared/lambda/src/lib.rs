@@ -221,6 +221,7 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
     let presign_ttl_seconds = number("VIDSTEGA_PRESIGN_TTL_SECONDS", 900);
     let job_record_days = number("VIDSTEGA_JOB_RECORD_DAYS", 30);
     let max_active_jobs = number("VIDSTEGA_MAX_ACTIVE_JOBS", 0);
+    let max_jobs_per_caller_hour = number("VIDSTEGA_MAX_JOBS_PER_CALLER_HOUR", 0).min(u32::MAX as u64) as u32;
     let jobs_queue_url = lookup("VIDSTEGA_QUEUE_URL").filter(|u| !u.trim().is_empty());
     if job_record_days == 0 {
         problems.push("VIDSTEGA_JOB_RECORD_DAYS must be at least 1".into());
@@ -245,6 +246,7 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
         job_record_days,
         max_active_jobs,
         jobs_queue_url,
+        max_jobs_per_caller_hour,
     })
 }
 

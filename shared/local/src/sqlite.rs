@@ -59,6 +59,12 @@ CREATE TABLE IF NOT EXISTS segments (
     millis INTEGER,
     PRIMARY KEY (job_id, idx)
 );
+CREATE TABLE IF NOT EXISTS quotas (
+    caller TEXT NOT NULL,
+    window_ms INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (caller, window_ms)
+);
 ";
 
 fn job_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
@@ -277,6 +283,21 @@ impl JobStore for SqliteJobStore {
             .map_err(|e| db_err("cannot count the segment", e))?;
         tx.commit().map_err(|e| db_err("cannot commit the segment", e))?;
         Ok(Finished::Now { done })
+    }
+
+    fn take_quota(&self, caller: &str, window_start_ms: u64, limit: u32) -> Result<bool> {
+        if limit == 0 {
+            return Ok(false);
+        }
+        let conn = self.lock();
+        let n = conn
+            .execute(
+                "INSERT INTO quotas (caller, window_ms, count) VALUES (?1, ?2, 1) \
+                 ON CONFLICT (caller, window_ms) DO UPDATE SET count = count + 1 WHERE count < ?3",
+                params![caller, window_start_ms as i64, limit as i64],
+            )
+            .map_err(|e| db_err("cannot count the caller's quota", e))?;
+        Ok(n == 1)
     }
 
     fn idle_jobs(&self, idle_since_ms: u64) -> Result<Vec<JobRecord>> {

@@ -173,6 +173,33 @@ pub fn job_store(jobs: &dyn JobStore) {
         !idle_before.contains(&id3),
         "a job changed since then is not idle"
     );
+
+    // Quotas: `limit` jobs per caller and window, then refusals; another
+    // window or caller starts afresh; the quota items are not jobs.
+    let caller = unique("caller");
+    for _ in 0..3 {
+        assert!(jobs.take_quota(&caller, 3_600_000, 3).unwrap());
+    }
+    assert!(
+        !jobs.take_quota(&caller, 3_600_000, 3).unwrap(),
+        "the fourth is refused"
+    );
+    assert!(jobs.take_quota(&caller, 7_200_000, 3).unwrap(), "a new window");
+    assert!(
+        jobs.take_quota(&unique("caller"), 3_600_000, 3).unwrap(),
+        "another caller"
+    );
+    assert!(
+        !jobs.take_quota(&caller, 10_800_000, 0).unwrap(),
+        "a limit of 0 admits nothing"
+    );
+    assert!(
+        jobs.idle_jobs(later)
+            .unwrap()
+            .iter()
+            .all(|j| !j.job_id.contains("caller")),
+        "quota items are not jobs"
+    );
 }
 
 /// Many threads finishing the same segments: each counts exactly once.

@@ -129,4 +129,9 @@ pub trait JobStore: Send + Sync {
     /// Jobs that are neither done nor failed and have not changed since
     /// `idle_since_ms` (ms since the Unix epoch): candidates for the sweeper.
     fn idle_jobs(&self, idle_since_ms: u64) -> Result<Vec<JobRecord>>;
+    /// Counts one job for `caller` in the quota window starting at
+    /// `window_start_ms`, unless `limit` are counted there already: `true`
+    /// when counted (admitted), `false` when the caller is at the limit.
+    /// Atomic: concurrent calls never count past the limit.
+    fn take_quota(&self, caller: &str, window_start_ms: u64, limit: u32) -> Result<bool>;
 }

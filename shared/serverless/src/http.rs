@@ -15,6 +15,29 @@ use vidstega_pipeline::{JobRecord, Stage};
 /// What a 429 asks the caller to wait, in seconds.
 const RETRY_AFTER_SECONDS: u64 = 60;
 
+/// A quota window.
+const HOUR_MS: u64 = 3_600_000;
+
+/// Who is asking, for the per-caller quota: the IAM principal of a signed
+/// request (AuthType AWS_IAM), else the source IP address.
+fn caller_of(req: &LambdaFunctionUrlRequest) -> String {
+    let iam = req
+        .request_context
+        .authorizer
+        .as_ref()
+        .and_then(|a| a.iam.as_ref());
+    if let Some(arn) = iam.and_then(|i| i.user_arn.as_deref()).filter(|a| !a.is_empty()) {
+        return format!("iam:{arn}");
+    }
+    if let Some(id) = iam.and_then(|i| i.caller_id.as_deref()).filter(|a| !a.is_empty()) {
+        return format!("iam:{id}");
+    }
+    match req.request_context.http.source_ip.as_deref() {
+        Some(ip) if !ip.is_empty() => format!("ip:{ip}"),
+        _ => "unknown".into(),
+    }
+}
+
 fn respond(status: i64, body: Value) -> LambdaFunctionUrlResponse {
     let mut r = LambdaFunctionUrlResponse::default();
     r.status_code = status;
@@ -132,6 +155,42 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
             Ok(_) => {}
             // The load could not be read: admit (the queue still absorbs it).
             Err(e) => tracing::warn!(error = %e, "cannot read the service's load; admitting the job"),
+        }
+    }
+    let per_hour = svc.settings.max_jobs_per_caller_hour;
+    if per_hour > 0 {
+        let caller = caller_of(req);
+        let now = vidstega_pipeline::now_ms();
+        let window = now / HOUR_MS * HOUR_MS;
+        match svc.jobs.take_quota(&caller, window, per_hour) {
+            Ok(true) => {}
+            Ok(false) => {
+                crate::metrics::emit(
+                    crate::metrics::JOBS_REFUSED,
+                    1.0,
+                    crate::metrics::Unit::Count,
+                    &[],
+                    None,
+                );
+                let wait = (window + HOUR_MS - now).div_ceil(1000);
+                let mut r = error(
+                    429,
+                    &format!(
+                        "this caller has created {per_hour} jobs this hour, the most one caller may; \
+                         try again in {} minute(s)",
+                        wait.div_ceil(60)
+                    ),
+                );
+                r.headers.insert(
+                    aws_lambda_events::http::header::RETRY_AFTER,
+                    HeaderValue::from(wait),
+                );
+                return r;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot count the caller's quota");
+                return error(503, "the job table is unavailable; try again");
+            }
         }
     }
     let id = match new_job_id() {

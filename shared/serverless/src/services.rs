@@ -49,6 +49,9 @@ pub struct Settings {
     pub max_active_jobs: u64,
     /// The job queue (its depth counts toward the active jobs), if known.
     pub jobs_queue_url: Option<String>,
+    /// Per-caller quota: jobs one caller (IAM principal, or source IP for
+    /// public URLs) may create per clock hour (0: no quota).
+    pub max_jobs_per_caller_hour: u32,
 }
 
 /// The ports and settings a handler uses.

@@ -163,6 +163,7 @@ impl World {
             job_record_days: 30,
             max_active_jobs: 0,
             jobs_queue_url: None,
+            max_jobs_per_caller_hour: 0,
         };
         World {
             _dir: dir,
@@ -740,4 +741,52 @@ fn failed_jobs_are_counted_by_cause_so_the_alarm_ignores_unusable_input() {
     assert_eq!(cause("job-input-fail"), "input");
     assert_eq!(cause("job-ours-fail"), "internal");
     assert_eq!(cause("job-timeout-fail"), "internal");
+}
+
+#[test]
+fn each_caller_gets_its_hourly_quota_of_jobs_then_429() {
+    let mut w = World::new();
+    w.settings.max_jobs_per_caller_hour = 2;
+    let from = |arn: Option<&str>, ip: &str| {
+        let mut req: LambdaFunctionUrlRequest = load("presign/create-job.json");
+        req.request_context.http.source_ip = Some(ip.into());
+        match arn {
+            Some(arn) => {
+                let mut iam =
+                    aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequestContextAuthorizerIamDescription::default();
+                iam.user_arn = Some(arn.into());
+                let mut auth =
+                    aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequestContextAuthorizerDescription::default();
+                auth.iam = Some(iam);
+                req.request_context.authorizer = Some(auth);
+            }
+            None => req.request_context.authorizer = None,
+        }
+        req
+    };
+    let alice = from(Some("arn:aws:iam::123456789012:user/alice"), "10.0.0.1");
+    // Counted, then refused for signing (the folder store cannot sign): 503.
+    for _ in 0..2 {
+        assert_eq!(http::presign(&alice, &w.services()).status_code, 503);
+    }
+    let r = http::presign(&alice, &w.services());
+    assert_eq!(r.status_code, 429, "{:?}", r.body);
+    let wait: u64 = r
+        .headers
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&wait), "Retry-After {wait}");
+    assert!(body(&r)["error"].as_str().unwrap().contains("2 jobs this hour"));
+    // Another principal from the same address has its own quota; a public
+    // (unsigned) request is counted by its address.
+    let bob = from(Some("arn:aws:iam::123456789012:user/bob"), "10.0.0.1");
+    assert_eq!(http::presign(&bob, &w.services()).status_code, 503);
+    let anon = from(None, "10.0.0.9");
+    assert_eq!(http::presign(&anon, &w.services()).status_code, 503);
+    assert_eq!(http::presign(&anon, &w.services()).status_code, 503);
+    assert_eq!(http::presign(&anon, &w.services()).status_code, 429);
 }

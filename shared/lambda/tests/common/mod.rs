@@ -252,6 +252,7 @@ impl Cloud {
             // job; this limit is never reached here.
             max_active_jobs: 1000,
             jobs_queue_url: Some(queue_url.clone()),
+            max_jobs_per_caller_hour: 100,
         };
         let functions = Role::ALL
             .into_iter()
