@@ -169,7 +169,8 @@ pub struct EmbedArgs {
     /// The message, as text.
     #[arg(long, conflicts_with = "message_file")]
     pub message: Option<String>,
-    /// The message, from a file (`-` for standard input).
+    /// The message, from a file (`-` for standard input). Reading stops,
+    /// with an error, once the message cannot fit in the video.
     #[arg(long, value_name = "FILE")]
     pub message_file: Option<PathBuf>,
     #[command(flatten)]
@@ -183,11 +184,13 @@ pub struct EmbedArgs {
     /// at a quality matched to the source; it changes every picture slightly).
     #[arg(long, value_enum, default_value_t = Transcode::Auto)]
     pub transcode: Transcode,
-    /// PBKDF2 iterations for the encryption key.
-    #[arg(long, default_value_t = vidstega_core::DEFAULT_KDF_ITERATIONS)]
+    /// PBKDF2 iterations for the encryption key (at least 1000).
+    #[arg(long, default_value_t = vidstega_core::DEFAULT_KDF_ITERATIONS,
+          value_parser = clap::value_parser!(u32).range(vidstega_core::MIN_KDF_ITERATIONS as i64..))]
     pub kdf_iterations: u32,
-    /// Segments embedded at once (default: half the cores).
-    #[arg(short, long)]
+    /// Segments embedded at once, at least 1 (default: half the cores in
+    /// lossless mode, all of them in compact mode).
+    #[arg(short, long, value_parser = parse_jobs)]
     pub jobs: Option<usize>,
     /// Overwrite the output if it exists.
     #[arg(long)]
@@ -205,15 +208,17 @@ pub struct EmbedArgs {
 pub struct ExtractArgs {
     /// The stego video.
     pub input: PathBuf,
-    /// Write the message to this file (default: standard output).
+    /// Write the message to this file, atomically (default, or `-`:
+    /// standard output).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub password: PasswordArgs,
-    /// Segments read at once (default: half the cores).
-    #[arg(short, long)]
+    /// Segments read at once, at least 1 (default: half the cores).
+    #[arg(short, long, value_parser = parse_jobs)]
     pub jobs: Option<usize>,
-    /// Overwrite the output file if it exists.
+    /// Overwrite the output file if it exists; print a binary message on a
+    /// terminal.
     #[arg(long)]
     pub force: bool,
     /// Print a JSON summary (with the message) instead of the raw message.
@@ -238,8 +243,8 @@ pub struct CapacityArgs {
 pub struct InspectArgs {
     /// The video.
     pub input: PathBuf,
-    /// Segments that would run at once (default: half the cores).
-    #[arg(short, long)]
+    /// Segments that would run at once, at least 1 (default: half the cores).
+    #[arg(short, long, value_parser = parse_jobs)]
     pub jobs: Option<usize>,
     /// Print JSON.
     #[arg(long)]
@@ -305,8 +310,9 @@ pub struct SubmitArgs {
     /// own (mp4 for anything but Matroska) in compact mode, mkv in lossless mode].
     #[arg(long, value_enum)]
     pub container: Option<Container>,
-    /// PBKDF2 iterations for the encryption key.
-    #[arg(long, default_value_t = vidstega_core::DEFAULT_KDF_ITERATIONS)]
+    /// PBKDF2 iterations for the encryption key (at least 1000).
+    #[arg(long, default_value_t = vidstega_core::DEFAULT_KDF_ITERATIONS,
+          value_parser = clap::value_parser!(u32).range(vidstega_core::MIN_KDF_ITERATIONS as i64..))]
     pub kdf_iterations: u32,
     /// The presign Function URL (the stack's PresignUrl output): the job is
     /// created there and the files are uploaded to the URLs it returns.
@@ -398,11 +404,64 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// An input that cannot be used (a folder or a pipe given as the video, an
+/// unreadable message file, a message that cannot fit): exit code 3.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+/// A `--jobs` value: a whole number, at least 1.
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a whole number like 2")),
+    }
+}
+
+/// Fails unless the video at `path` is a regular file (or a link to one).
+/// ffprobe and ffmpeg read a video several times, so a pipe or a device
+/// cannot be used, and opening a named pipe that has no writer would wait
+/// forever; a folder is refused with its own message. A path that cannot be
+/// read at all is left to the probe, which says why.
+pub fn require_video_file(path: &std::path::Path) -> Result<(), InputError> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let t = meta.file_type();
+    if t.is_file() {
+        return Ok(());
+    }
+    if t.is_dir() {
+        return Err(InputError(format!(
+            "{} is a folder, not a video file: give the video file itself",
+            path.display()
+        )));
+    }
+    let kind = if t.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(InputError(format!(
+        "{} is {kind}, not a video file: the video is read more than once, so give a regular file \
+         (save a stream to a file first)",
+        path.display()
+    )))
+}
+
 /// Segments run at once: the flag, or half the cores (at least one). Each
 /// segment's ffmpeg decoder and encoder already use several threads; on 2
 /// cores, two segments at once measured ~25% slower than one at a time.
 pub fn workers(flag: Option<usize>) -> usize {
-    flag.filter(|&n| n > 0).unwrap_or_else(|| {
+    flag.unwrap_or_else(|| {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         (cores / 2).max(1)
     })

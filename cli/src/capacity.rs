@@ -1,6 +1,7 @@
 //! `vidstega capacity` and `vidstega inspect`.
 
-use crate::args::{workers, CapacityArgs, InspectArgs, Mode};
+use crate::args::{require_video_file, workers, CapacityArgs, InspectArgs, Mode};
+use crate::output::{count, line};
 use anyhow::Result;
 use serde_json::json;
 use vidstega_core::{capacity, SealParams, HEADER_BITS};
@@ -9,6 +10,7 @@ use vidstega_pipeline::{carrier_capacity, geometry_of, gop_segments, target_fram
 
 /// Runs `vidstega capacity`.
 pub fn capacity_cmd(args: CapacityArgs) -> Result<()> {
+    require_video_file(&args.input)?;
     ensure_tools()?;
     if args.layout.mode == Mode::Compact {
         return compact_capacity(&args);
@@ -23,32 +25,29 @@ pub fn capacity_cmd(args: CapacityArgs) -> Result<()> {
     };
     let c = capacity(&geometry, set, media.video.frame_count, &params)?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "frames": c.frames,
-                "width": format.width,
-                "height": format.height,
-                "pixel_format": format.pixel.ffmpeg_name(),
-                "planes": args.layout.planes_name(),
-                "samples_per_frame": c.samples_per_frame,
-                "payload_bits_per_frame": c.payload_bits_per_frame,
-                "max_message_bytes": c.max_message_bytes,
-            }))?
-        );
+        line(serde_json::to_string_pretty(&json!({
+            "frames": c.frames,
+            "width": format.width,
+            "height": format.height,
+            "pixel_format": format.pixel.ffmpeg_name(),
+            "planes": args.layout.planes_name(),
+            "samples_per_frame": c.samples_per_frame,
+            "payload_bits_per_frame": c.payload_bits_per_frame,
+            "max_message_bytes": c.max_message_bytes,
+        }))?)?;
     } else {
-        println!(
-            "{} can carry {} bytes of message ({} frames of {}x{} {}, {} planes, parity {}/16); \
+        line(format!(
+            "{} can carry {} of message ({} of {}x{} {}, {} planes, parity {}/16); \
              text compresses, so more text fits",
             args.input.display(),
-            c.max_message_bytes,
-            c.frames,
+            count(c.max_message_bytes, "byte", "bytes"),
+            count(c.frames, "frame", "frames"),
             format.width,
             format.height,
             format.pixel.ffmpeg_name(),
             args.layout.planes_name(),
             args.layout.parity
-        );
+        ))?;
     }
     Ok(())
 }
@@ -67,30 +66,31 @@ fn compact_capacity(args: &CapacityArgs) -> Result<()> {
         &params,
     )?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "mode": "compact",
-                "candidates": c.candidates,
-                "width": c.format.width,
-                "height": c.format.height,
-                "pixel_format": c.format.pixel.ffmpeg_name(),
-                "planes": args.layout.planes_name(),
-                "max_rate": args.layout.max_rate,
-                "samples_per_carrier": c.samples_per_carrier,
-                "bytes_per_carrier": c.carrier_bytes,
-                "max_message_bytes": c.max_message_bytes,
-                "estimated": c.estimated,
-            }))?
-        );
+        line(serde_json::to_string_pretty(&json!({
+            "mode": "compact",
+            "candidates": c.candidates,
+            "width": c.format.width,
+            "height": c.format.height,
+            "pixel_format": c.format.pixel.ffmpeg_name(),
+            "planes": args.layout.planes_name(),
+            "max_rate": args.layout.max_rate,
+            "samples_per_carrier": c.samples_per_carrier,
+            "bytes_per_carrier": c.carrier_bytes,
+            "max_message_bytes": c.max_message_bytes,
+            "estimated": c.estimated,
+        }))?)?;
     } else {
-        println!(
-            "{} can carry {} bytes of message in compact mode: {} pictures can carry, {} bits each at \
+        line(format!(
+            "{} can carry {} of message in compact mode: {} carry, {} bits each at \
              --max-rate {} ({}x{} {}, {} planes, parity {}/16). Each carrier used adds about {} to the \
              file; text compresses, so more text fits",
             args.input.display(),
-            c.max_message_bytes,
-            c.candidates,
+            count(c.max_message_bytes, "byte", "bytes"),
+            if c.candidates == 1 {
+                "1 picture can".to_string()
+            } else {
+                format!("{} pictures can", c.candidates)
+            },
             ((args.layout.max_rate * c.samples_per_carrier as f64) as u64).saturating_sub(HEADER_BITS),
             args.layout.max_rate,
             c.format.width,
@@ -99,12 +99,12 @@ fn compact_capacity(args: &CapacityArgs) -> Result<()> {
             args.layout.planes_name(),
             args.layout.parity,
             crate::embed::human_bytes(c.carrier_bytes)
-        );
+        ))?;
         if c.estimated {
-            println!(
+            line(
                 "(an estimate: this video cannot hold carrier pictures as it is, so embed transcodes it to \
-                 H.264 first; --transcode never refuses instead)"
-            );
+                 H.264 first; --transcode never refuses instead)",
+            )?;
         }
     }
     Ok(())
@@ -112,6 +112,7 @@ fn compact_capacity(args: &CapacityArgs) -> Result<()> {
 
 /// Runs `vidstega inspect`.
 pub fn inspect_cmd(args: InspectArgs) -> Result<()> {
+    require_video_file(&args.input)?;
     ensure_tools()?;
     let media = probe(&args.input)?;
     let v = &media.video;
@@ -147,30 +148,34 @@ pub fn inspect_cmd(args: InspectArgs) -> Result<()> {
         "segments": segments.iter().map(|r| json!({"start": r.start, "end": r.end})).collect::<Vec<_>>(),
     });
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        line(serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!(
-            "{}: {} {}x{} {} at {} fps, {} frames, {} keyframes, {} audio stream(s), {} subtitle stream(s)",
+        line(format!(
+            "{}: {} {}x{} {} at {} fps, {}, {}, {}, {}",
             args.input.display(),
             v.codec_name,
             v.width,
             v.height,
             v.pix_fmt.as_deref().unwrap_or("?"),
             v.frame_rate(),
-            v.frame_count,
-            v.keyframes.len(),
-            media.audio.len(),
-            media.subtitles.len()
-        );
+            count(v.frame_count, "frame", "frames"),
+            count(v.keyframes.len() as u64, "keyframe", "keyframes"),
+            count(media.audio.len() as u64, "audio stream", "audio streams"),
+            count(
+                media.subtitles.len() as u64,
+                "subtitle stream",
+                "subtitle streams"
+            )
+        ))?;
         if v.is_variable_frame_rate {
-            println!("variable frame rate: {}", v.variable_frame_rate_detail);
+            line(format!("variable frame rate: {}", v.variable_frame_rate_detail))?;
         }
         for w in &choice.warnings {
-            println!("warning: {w}");
+            line(format!("warning: {w}"))?;
         }
-        println!("segments ({}):", segments.len());
+        line(format!("segments ({}):", segments.len()))?;
         for (i, r) in segments.iter().enumerate() {
-            println!("  {i:4}: frames {}..{}", r.start, r.end);
+            line(format!("  {i:4}: frames {}..{}", r.start, r.end))?;
         }
     }
     Ok(())

@@ -25,9 +25,7 @@ use vidstega_pipeline::redact_urls;
 pub const AUTH_ENV: &str = "VIDSTEGA_FUNCTION_URL_AUTH";
 
 /// Problems with the input that make a job pointless (exit code 3).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct InputError(pub String);
+pub use crate::args::InputError;
 
 /// A cloud job that ended in failure (exit code 3), with the reason the
 /// pipeline recorded.

@@ -4,21 +4,30 @@
 //! folder store (sealed payload, plan, encoded segments) and the SQLite job
 //! table. Running the same command again after an interruption resumes: the
 //! finished segments are kept. The payload stored there is sealed
-//! (encrypted); the password, key and message are never written.
+//! (encrypted); the password, key and message are never written. The folder
+//! is locked (`lock`, an advisory file lock holding the process id) for the
+//! whole run, so a second embed to the same output refuses at once.
 
-use crate::args::{workers, Codec, EmbedArgs, Mode};
-use crate::outfile::{check_writable, parent, partial_name};
+use crate::args::{require_video_file, workers, Codec, EmbedArgs, Mode};
+use crate::outfile::{
+    check_writable, parent, partial_name, refuse_folder, refuse_same_file, OutputError, WorkLock, LOCK_NAME,
+};
+use crate::output::{count, note};
 use crate::progress::Bars;
-use crate::secrets;
+use crate::secrets::{self, Room};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use vidstega_core::{seal, unseal, CoreError, Envelope, PlacementKey, SealParams};
+use vidstega_core::{
+    capacity, max_message_len, seal, unseal, CoreError, Envelope, PlacementKey, SealParams, HEADER_BITS,
+};
 use vidstega_local::{FolderStore, SqliteJobStore};
-use vidstega_media::{check_video, ensure_tools, probe, LosslessCodec, OutputContainer, X264Preset};
-use vidstega_pipeline::{run_embed, JobRecord, ObjectStore, PlanSettings};
+use vidstega_media::{
+    check_video, choose_raw_format, ensure_tools, probe, LosslessCodec, OutputContainer, X264Preset,
+};
+use vidstega_pipeline::{carrier_capacity, geometry_of, run_embed, JobRecord, ObjectStore, PlanSettings};
 
 #[derive(Serialize)]
 struct Summary {
@@ -74,59 +83,79 @@ fn job_id(input: &Path, output: &Path, args: &EmbedArgs) -> Result<String> {
 /// destructor, so its folder stays for the rerun.
 struct WorkFolder {
     path: PathBuf,
-    /// Folders whose contents make a run worth resuming.
-    stored: Vec<PathBuf>,
     finished: bool,
+}
+
+impl WorkFolder {
+    /// Whether a job in the folder has finished work worth resuming.
+    fn resumable(&self) -> bool {
+        std::fs::read_dir(self.path.join("store/jobs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|job| {
+                ["segments", "carriers"]
+                    .iter()
+                    .any(|dir| std::fs::read_dir(job.path().join(dir)).is_ok_and(|mut d| d.next().is_some()))
+            })
+    }
+
+    /// Removes everything but the lock file (held by this run).
+    fn clear(&self) -> Result<()> {
+        let cannot = || format!("cannot clear {}", self.path.display());
+        for entry in std::fs::read_dir(&self.path).with_context(cannot)? {
+            let entry = entry.with_context(cannot)?;
+            if entry.file_name() == LOCK_NAME {
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_type().with_context(cannot)?.is_dir() {
+                std::fs::remove_dir_all(&path).with_context(cannot)?;
+            } else {
+                std::fs::remove_file(&path).with_context(cannot)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Drop for WorkFolder {
     fn drop(&mut self) {
-        let resumable = self
-            .stored
-            .iter()
-            .any(|dir| std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()));
-        if !self.finished && !resumable {
+        if !self.finished && !self.resumable() {
             let _ = std::fs::remove_dir_all(&self.path);
         }
     }
 }
 
+/// The largest message (compressed) that fits in compact mode: what
+/// `vidstega capacity` reports, or, for a video that must be transcoded
+/// first (whose capacity is an estimate), what every frame carrying would
+/// hold.
+fn compact_room(args: &EmbedArgs, params: &SealParams) -> Result<Room> {
+    let c = carrier_capacity(&args.input, args.layout.plane_set(), args.layout.max_rate, params)?;
+    if !c.estimated {
+        return Ok(Room {
+            bytes: c.max_message_bytes,
+            exact: true,
+        });
+    }
+    // The estimate counts ⌊frames × 7/10⌋ candidates.
+    let frames = (c.candidates + 1) * 10 / 7 + 1;
+    let per_carrier =
+        ((args.layout.max_rate * c.samples_per_carrier as f64).floor() as u64).saturating_sub(HEADER_BITS);
+    Ok(Room {
+        bytes: max_message_len(params, per_carrier.saturating_mul(frames))?,
+        exact: false,
+    })
+}
+
 /// Runs `vidstega embed`.
 pub fn run(args: EmbedArgs) -> Result<()> {
     let started = Instant::now();
+    refuse_folder(&args.output)?;
+    refuse_same_file(&args.input, &args.output)?;
     let container = OutputContainer::from_path(&args.output)?;
     check_writable(&args.output, args.force)?;
-    // Check the input before creating anything: its problems are then
-    // reported against the user's own path (not the work folder's link to
-    // it) and leave nothing behind. Compact mode copies timestamps, so a
-    // variable frame rate is fine there. The quick check runs beside the
-    // tool checks (both are process starts); a tool problem is still
-    // reported first.
-    match args.layout.mode {
-        Mode::Lossless => {
-            ensure_tools()?;
-            probe(&args.input)?.require_constant_frame_rate()?
-        }
-        // The planner reads the rest (it probes the source its own way).
-        Mode::Compact => {
-            let (tools, video) = rayon::join(ensure_tools, || check_video(&args.input));
-            tools?;
-            video?
-        }
-    }
-    let input = std::fs::canonicalize(&args.input)
-        .with_context(|| format!("cannot read the input video {}", args.input.display()))?;
-    let message = secrets::message(args.message.as_deref(), args.message_file.as_deref())?;
-    if message.is_empty() {
-        return Err(CoreError::EmptyMessage.into());
-    }
-    let password = secrets::password(&args.password, true)?;
-    let params = SealParams {
-        kdf_iterations: args.kdf_iterations,
-        parity_shards: args.layout.parity,
-        ..SealParams::default()
-    };
-    params.validate()?;
     let output_dir = std::fs::canonicalize(parent(&args.output))?;
     let output_name = args
         .output
@@ -134,9 +163,81 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         .context("the output needs a file name")?
         .to_owned();
     let output = output_dir.join(&output_name);
+    // One run at a time per output: the work folder is locked before
+    // anything else is done, and the lock is held to the end (it is declared
+    // before the folder's guard, so it is released after the guard's cleanup).
+    let work = output_dir.join(format!(".{}.vidstega", output_name.to_string_lossy()));
+    let _lock = WorkLock::acquire(&work, &args.output)?;
+    let mut work_guard = WorkFolder {
+        path: work.clone(),
+        finished: false,
+    };
+    // A run that held the lock until now may have written the output.
+    if output.exists() && !args.force {
+        return Err(OutputError::Exists(args.output.clone()).into());
+    }
+    require_video_file(&args.input)?;
+    let params = SealParams {
+        kdf_iterations: args.kdf_iterations,
+        parity_shards: args.layout.parity,
+        ..SealParams::default()
+    };
+    params.validate()?;
+    let codec = match args.codec {
+        Codec::H264 => LosslessCodec::H264 {
+            preset: X264Preset::Ultrafast,
+        },
+        Codec::Ffv1 => LosslessCodec::Ffv1,
+    };
+    // Check the input before anything is stored: its problems are then
+    // reported against the user's own path (not the work folder's link to
+    // it) and leave nothing behind (the guard removes the folder holding
+    // only the lock). Compact mode copies timestamps, so a
+    // variable frame rate is fine there. The quick check runs beside the
+    // tool checks (both are process starts); a tool problem is still
+    // reported first.
+    let media = match args.layout.mode {
+        Mode::Lossless => {
+            ensure_tools()?;
+            let media = probe(&args.input)?;
+            media.require_constant_frame_rate()?;
+            Some(media)
+        }
+        // The planner reads the rest (it probes the source its own way).
+        Mode::Compact => {
+            let (tools, video) = rayon::join(ensure_tools, || check_video(&args.input));
+            tools?;
+            video?;
+            None
+        }
+    };
+    let input = std::fs::canonicalize(&args.input)
+        .with_context(|| format!("cannot read the input video {}", args.input.display()))?;
+    let mut room = || -> Result<Room> {
+        match &media {
+            Some(media) => {
+                let format = choose_raw_format(&media.video, Some(&codec)).format;
+                let c = capacity(
+                    &geometry_of(&format)?,
+                    args.layout.plane_set(),
+                    media.video.frame_count,
+                    &params,
+                )?;
+                Ok(Room {
+                    bytes: c.max_message_bytes,
+                    exact: true,
+                })
+            }
+            None => compact_room(&args, &params),
+        }
+    };
+    let message = secrets::message(args.message.as_deref(), args.message_file.as_deref(), &mut room)?;
+    if message.is_empty() {
+        return Err(CoreError::EmptyMessage.into());
+    }
+    let password = secrets::password(&args.password, true)?;
     let id = job_id(&input, &output, &args)?;
 
-    let work = output_dir.join(format!(".{}.vidstega", output_name.to_string_lossy()));
     let marker = work.join("job-id");
     let envelope_key = format!("jobs/{id}/payload.sealed");
     // Resume only with the very same message and password. Otherwise start
@@ -147,17 +248,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         .and_then(|store| store.read_all(&envelope_key).ok())
         .and_then(|b| Envelope::parse(&b).ok())
         .filter(|env| unseal(env, &password).map(|m| m == *message).unwrap_or(false));
-    if previous.is_none() && work.exists() {
-        std::fs::remove_dir_all(&work).with_context(|| format!("cannot clear {}", work.display()))?;
+    if previous.is_none() {
+        work_guard.clear()?;
     }
-    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
-    // Declared before the stores so it is dropped after them.
-    let jobs_dir = work.join("store").join(format!("jobs/{id}"));
-    let mut work_guard = WorkFolder {
-        stored: vec![jobs_dir.join("segments"), jobs_dir.join("carriers")],
-        path: work.clone(),
-        finished: false,
-    };
     std::fs::write(&marker, &id)?;
     let scratch = work.join("scratch");
     let _ = std::fs::remove_dir_all(&scratch);
@@ -190,18 +283,12 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         transcode: args.transcode.policy(),
         container: Some(container),
         plane_set: args.layout.plane_set(),
-        codec: match args.codec {
-            Codec::H264 => LosslessCodec::H264 {
-                preset: X264Preset::Ultrafast,
-            },
-            Codec::Ffv1 => LosslessCodec::Ffv1,
-        },
+        codec,
         // Compact mode's segments are short ffmpeg runs (a few frames each)
         // and file copies: more at once than cores is fine.
         workers: match args.layout.mode {
             Mode::Compact => args
                 .jobs
-                .filter(|&n| n > 0)
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)),
             Mode::Lossless => workers(args.jobs),
         },
@@ -219,6 +306,10 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             return Err(e.into());
         }
     };
+    if output.exists() && !args.force {
+        let _ = std::fs::remove_file(&partial);
+        return Err(OutputError::Exists(args.output.clone()).into());
+    }
     std::fs::rename(&partial, &output)
         .with_context(|| format!("cannot move the result to {}", output.display()))?;
     work_guard.finished = true;
@@ -259,30 +350,32 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         warnings,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        crate::output::line(serde_json::to_string_pretty(&summary)?)?;
     } else {
         for w in run.output.warnings() {
-            eprintln!("warning: {w}");
+            note(format!("warning: {w}"));
         }
         let spread = if compact {
             format!(
-                "{pictures} carrier picture(s) of {} frames, at most {:.1}% of a carrier's samples",
-                summary.frames,
+                "{} of {}, at most {:.1}% of a carrier's samples",
+                count(pictures, "carrier picture", "carrier pictures"),
+                count(summary.frames, "frame", "frames"),
                 summary.max_embedding_rate * 100.0
             )
         } else {
             format!(
-                "{} frames, {} segments ({} resumed), at most {:.3}% of samples per frame",
-                summary.frames,
-                summary.segments,
+                "{}, {} ({} resumed), at most {:.3}% of samples per frame",
+                count(summary.frames, "frame", "frames"),
+                count(summary.segments as u64, "segment", "segments"),
                 summary.segments_resumed,
                 summary.max_embedding_rate * 100.0
             )
         };
-        eprintln!(
-            "embedded {} bytes ({} sealed) in {spread}",
-            summary.message_bytes, summary.payload_bytes
-        );
+        note(format!(
+            "embedded {} ({} sealed) in {spread}",
+            count(summary.message_bytes as u64, "byte", "bytes"),
+            summary.payload_bytes
+        ));
         let growth = if summary.input_bytes > 0 {
             format!(
                 " ({:+.1}% on the source's {})",
@@ -292,13 +385,13 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         } else {
             String::new()
         };
-        eprintln!(
-            "wrote {}: {}{growth}, {} audio stream(s) copied, in {:.1} s",
+        note(format!(
+            "wrote {}: {}{growth}, {} copied, in {:.1} s",
             summary.output.display(),
             human_bytes(summary.output_bytes),
-            summary.audio_streams,
+            count(summary.audio_streams as u64, "audio stream", "audio streams"),
             summary.seconds
-        );
+        ));
     }
     Ok(())
 }
@@ -313,6 +406,6 @@ pub fn human_bytes(bytes: u64) -> String {
     } else if b >= 1e3 {
         format!("{:.1} kB", b / 1e3)
     } else {
-        format!("{bytes} bytes")
+        count(bytes, "byte", "bytes")
     }
 }

@@ -1,13 +1,15 @@
 //! `vidstega extract`: recover the message from a stego video.
 
-use crate::args::{workers, ExtractArgs};
-use crate::outfile::{check_writable, write_atomic};
+use crate::args::{require_video_file, workers, ExtractArgs};
+use crate::outfile::{check_writable, refuse_same_file, write_atomic, OutputError};
+use crate::output::{count, note};
 use crate::progress::Bars;
 use crate::secrets;
 use anyhow::Result;
 use base64::Engine;
 use serde::Serialize;
-use std::io::Write;
+use std::io::IsTerminal;
+use std::path::Path;
 use vidstega_media::ensure_tools;
 use vidstega_pipeline::{extract_file, PipelineError};
 
@@ -29,13 +31,17 @@ struct Summary {
 /// Runs `vidstega extract`.
 pub fn run(args: ExtractArgs) -> Result<()> {
     let started = std::time::Instant::now();
-    if let Some(out) = &args.output {
+    // `-o -` is standard output, as `--message-file -` is standard input.
+    let output = args.output.clone().filter(|p| p != Path::new("-"));
+    if let Some(out) = &output {
+        refuse_same_file(&args.input, out)?;
         check_writable(out, args.force)?;
     }
     std::fs::metadata(&args.input)
         .map_err(|e| PipelineError::io(format!("cannot read the stego video {}", args.input.display()), e))?;
+    require_video_file(&args.input)?;
     let password = secrets::password(&args.password, false)?;
-    let bars = Bars::new(args.json || args.output.is_none());
+    let bars = Bars::new(args.json || output.is_none());
     // Carrier pictures are read without ffmpeg; only a lossless-mode file
     // needs it. The tool check runs beside the extraction, and a failed
     // extraction with unusable tools is reported as the tools' problem.
@@ -48,11 +54,11 @@ pub fn run(args: ExtractArgs) -> Result<()> {
         (Err(_), Err(tools)) => return Err(tools.into()),
         (Err(e), Ok(_)) => return Err(e.into()),
     };
-    if let Some(out) = &args.output {
-        write_atomic(out, &extracted.message)?;
+    if let Some(out) = &output {
+        write_atomic(out, &extracted.message, args.force)?;
     }
     if args.json {
-        let text = if args.output.is_none() {
+        let text = if output.is_none() {
             String::from_utf8(extracted.message.clone()).ok()
         } else {
             None
@@ -61,32 +67,43 @@ pub fn run(args: ExtractArgs) -> Result<()> {
             message_bytes: extracted.message.len(),
             frames: extracted.frames,
             damaged_frames: extracted.damaged_frames.clone(),
-            output: args.output.clone(),
+            output: output.clone(),
             seconds: started.elapsed().as_secs_f64(),
             peak_rss_bytes: crate::memory::peak_rss_bytes(),
-            message_base64: (args.output.is_none() && text.is_none())
+            message_base64: (output.is_none() && text.is_none())
                 .then(|| base64::engine::general_purpose::STANDARD.encode(&extracted.message)),
             message_text: text,
             warnings: bars.warnings(),
         };
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        crate::output::line(serde_json::to_string_pretty(&summary)?)?;
     } else {
         if !extracted.damaged_frames.is_empty() {
-            eprintln!(
-                "note: {} damaged frame(s) were repaired by the error correction",
-                extracted.damaged_frames.len()
-            );
+            let n = extracted.damaged_frames.len() as u64;
+            note(format!(
+                "note: {} repaired by the error correction",
+                if n == 1 {
+                    "1 damaged frame was".to_string()
+                } else {
+                    format!("{n} damaged frames were")
+                }
+            ));
         }
-        match &args.output {
-            Some(out) => eprintln!(
-                "recovered {} bytes into {}",
-                extracted.message.len(),
+        match &output {
+            Some(out) => note(format!(
+                "recovered {} into {}",
+                count(extracted.message.len() as u64, "byte", "bytes"),
                 out.display()
-            ),
+            )),
             None => {
-                let mut stdout = std::io::stdout().lock();
-                stdout.write_all(&extracted.message)?;
-                stdout.flush()?;
+                // Raw bytes on a terminal can garble it (or drive it, with
+                // escape sequences): only text goes there unless asked.
+                if !args.force
+                    && std::io::stdout().is_terminal()
+                    && std::str::from_utf8(&extracted.message).is_err()
+                {
+                    return Err(OutputError::BinaryToTerminal.into());
+                }
+                crate::output::write(&extracted.message)?;
             }
         }
     }

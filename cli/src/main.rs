@@ -1,17 +1,8 @@
 //! `vidstega`: hide an encrypted message in a video and get it back out.
 //!
-//! Exit codes:
-//!
-//! | code | meaning |
-//! |---|---|
-//! | 0 | success |
-//! | 1 | an unexpected failure (a bug, a crash of ffmpeg, a full disk) |
-//! | 2 | wrong usage (bad flags; no password or message source given) |
-//! | 3 | the input cannot be used (not a video, no video stream, too large a message, over the limits, variable frame rate, …); `status`: the cloud job failed |
-//! | 4 | no message found: wrong password, or the video carries none |
-//! | 5 | the message is damaged beyond repair, or was tampered with |
-//! | 6 | ffmpeg/ffprobe is missing or too old |
-//! | 7 | the output exists (use `--force`) or cannot be written |
+//! The exit codes are documented once, in `docs/pipeline.md` ("Exit
+//! codes"); [`exit_code`] is where they are decided. A closed standard
+//! output (`vidstega inspect x | head -1`) ends the command quietly with 0.
 
 mod args;
 mod capacity;
@@ -21,6 +12,7 @@ mod embed;
 mod extract;
 mod memory;
 mod outfile;
+mod output;
 mod progress;
 mod secrets;
 #[cfg(feature = "cloud")]
@@ -55,6 +47,7 @@ const QUIET_TARGETS: &[&str] = &[
     "rustls",
 ];
 
+/// The exit code of a failed command (the table in `docs/pipeline.md`).
 fn exit_code(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
         let core =
@@ -90,9 +83,10 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             };
         }
         #[cfg(feature = "cloud")]
-        if cause.downcast_ref::<cloud::JobFailed>().is_some()
-            || cause.downcast_ref::<cloud::InputError>().is_some()
-        {
+        if cause.downcast_ref::<cloud::JobFailed>().is_some() {
+            return 3;
+        }
+        if cause.downcast_ref::<args::InputError>().is_some() {
             return 3;
         }
         if cause.downcast_ref::<outfile::OutputError>().is_some() {
@@ -135,10 +129,13 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader of standard output is gone (`| head`): nothing is
+        // wrong, and there is no one left to tell.
+        Err(e) if e.chain().any(|c| c.is::<output::StdoutClosed>()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            output::note(format_args!("error: {e}"));
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                output::note(format_args!("  caused by: {cause}"));
             }
             std::process::ExitCode::from(exit_code(&e))
         }

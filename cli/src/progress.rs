@@ -25,12 +25,7 @@ impl Bars {
         };
         let multi = MultiProgress::with_draw_target(target);
         let main = multi.add(ProgressBar::new(0));
-        main.set_style(
-            ProgressStyle::with_template(
-                "{msg:>8} [{elapsed_precise}] {wide_bar} {pos}/{len} frames ({eta})",
-            )
-            .expect("valid template"),
-        );
+        main.set_style(counting_style());
         Bars {
             multi,
             main,
@@ -51,11 +46,32 @@ impl Bars {
     }
 }
 
+/// The stage bar while there is nothing to count yet (planning, locating
+/// the message): the stage and the time, no bar (indicatif draws a bar of
+/// length 0 full).
+fn counting_style() -> ProgressStyle {
+    ProgressStyle::with_template("{msg:>8} [{elapsed_precise}]").expect("valid template")
+}
+
+/// The stage bar over frames.
+fn frames_style() -> ProgressStyle {
+    ProgressStyle::with_template("{msg:>8} [{elapsed_precise}] {wide_bar} {pos}/{len} frames ({eta})")
+        .expect("valid template")
+}
+
 impl Progress for Bars {
     fn stage(&self, name: &str, total_frames: u64) {
-        self.main.set_message(name.to_string());
+        // Every change may draw: the bar gets its length before its style
+        // shows one, and loses its style before its length is 0.
+        if total_frames == 0 {
+            self.main.set_style(counting_style());
+        }
         self.main.set_length(total_frames);
         self.main.set_position(0);
+        if total_frames > 0 {
+            self.main.set_style(frames_style());
+        }
+        self.main.set_message(name.to_string());
     }
 
     fn segment_started(&self, index: u32, frames: u64) {

@@ -2,14 +2,23 @@
 //!
 //! The password comes from an interactive prompt, an environment variable or
 //! a file — never a bare argument, which other users can see in `ps`.
+//!
+//! The message is read only as far as it can fit: an endless standard input
+//! or `/dev/zero` ends with an error, not with the memory exhausted.
 
-use crate::args::{PasswordArgs, UsageError};
-use anyhow::{bail, Context, Result};
+use crate::args::{InputError, PasswordArgs, UsageError};
+use anyhow::{Context, Result};
+use miniz_oxide::deflate::core::{compress, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush};
 use std::io::{IsTerminal, Read};
 use std::path::Path;
+use vidstega_core::MAX_MESSAGE_LEN;
 use zeroize::Zeroizing;
 
-/// Reads the password. `confirm` asks twice at a prompt (when embedding).
+/// Times the two prompts may disagree before the embed gives up.
+const PROMPT_ATTEMPTS: usize = 3;
+
+/// Reads the password. `confirm` asks twice at a prompt (when embedding),
+/// and asks again, up to three times, when the two differ.
 pub fn password(args: &PasswordArgs, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
     let pw = if let Some(var) = &args.password_env {
         let v = std::env::var_os(var).ok_or_else(|| {
@@ -19,23 +28,18 @@ pub fn password(args: &PasswordArgs, confirm: bool) -> Result<Zeroizing<Vec<u8>>
         })?;
         Zeroizing::new(v.into_encoded_bytes())
     } else if let Some(file) = &args.password_file {
-        let raw = Zeroizing::new(
-            std::fs::read(file)
-                .with_context(|| format!("cannot read the password file {}", file.display()))?,
-        );
+        let raw = Zeroizing::new(std::fs::read(file).map_err(|e| {
+            UsageError(format!(
+                "cannot read the password file {} named by --password-file: {}",
+                file.display(),
+                describe_io(&e)
+            ))
+        })?);
         let line = raw.split(|&b| b == b'\n').next().unwrap_or_default();
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         Zeroizing::new(line.to_vec())
     } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
-        let first =
-            Zeroizing::new(rpassword::prompt_password("Password: ").context("cannot read the password")?);
-        if confirm {
-            let again = Zeroizing::new(rpassword::prompt_password("Repeat password: ")?);
-            if *first != *again {
-                bail!("the passwords do not match");
-            }
-        }
-        Zeroizing::new(first.as_bytes().to_vec())
+        prompt(confirm)?
     } else {
         return Err(UsageError(
             "no password: give --password-env VAR or --password-file FILE (or run in a terminal to be prompted)"
@@ -49,25 +53,184 @@ pub fn password(args: &PasswordArgs, confirm: bool) -> Result<Zeroizing<Vec<u8>>
     Ok(pw)
 }
 
-/// Reads the message from `--message`, `--message-file` or `-` (stdin).
-pub fn message(text: Option<&str>, file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
+/// Asks for the password on the terminal, twice when `confirm`.
+fn prompt(confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
+    for attempt in 1..=PROMPT_ATTEMPTS {
+        let first =
+            Zeroizing::new(rpassword::prompt_password("Password: ").context("cannot read the password")?);
+        if !confirm {
+            return Ok(Zeroizing::new(first.as_bytes().to_vec()));
+        }
+        let again = Zeroizing::new(
+            rpassword::prompt_password("Repeat password: ").context("cannot read the password")?,
+        );
+        if *first == *again {
+            return Ok(Zeroizing::new(first.as_bytes().to_vec()));
+        }
+        if attempt < PROMPT_ATTEMPTS {
+            crate::output::note("the passwords do not match; try again");
+        }
+    }
+    Err(UsageError(format!(
+        "the passwords did not match ({PROMPT_ATTEMPTS} attempts); nothing was written"
+    ))
+    .into())
+}
+
+/// An I/O error in words, without the `(os error N)` suffix.
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "it does not exist".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "it is a folder, not a file".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// How much message the video can take, found out only for a message
+/// longer than [`EAGER_BYTES`] (compact mode reads the video's index and
+/// NAL headers for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Room {
+    /// The largest message, after compression, that fits.
+    pub bytes: u64,
+    /// Whether `bytes` is the exact figure (else an upper bound).
+    pub exact: bool,
+}
+
+/// Messages up to this size are read without asking how much fits: the
+/// plan then checks them, as it checks every message.
+pub const EAGER_BYTES: u64 = 1 << 20;
+
+/// Where a message may go: returns the room left for it (once, lazily).
+pub type RoomFn<'a> = dyn FnMut() -> Result<Room> + 'a;
+
+/// Reads the message from `--message`, `--message-file` or `-` (stdin),
+/// stopping with an error once it cannot fit in `room()` even compressed.
+pub fn message(text: Option<&str>, file: Option<&Path>, room: &mut RoomFn<'_>) -> Result<Zeroizing<Vec<u8>>> {
     match (text, file) {
         (Some(t), _) => Ok(Zeroizing::new(t.as_bytes().to_vec())),
         (None, Some(p)) if p == Path::new("-") => {
-            let mut buf = Zeroizing::new(Vec::new());
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .context("cannot read the message from standard input")?;
-            Ok(buf)
+            read_bounded(std::io::stdin().lock(), room).map_err(|e| match e.downcast::<std::io::Error>() {
+                Ok(io) => InputError(format!("cannot read the message from standard input: {io}")).into(),
+                Err(e) => e,
+            })
         }
         (None, Some(p)) => {
-            Ok(Zeroizing::new(std::fs::read(p).with_context(|| {
-                format!("cannot read the message file {}", p.display())
-            })?))
+            let unreadable = |e: std::io::Error| {
+                InputError(format!(
+                    "cannot read the message file {}: {}",
+                    p.display(),
+                    describe_io(&e)
+                ))
+            };
+            if std::fs::metadata(p).is_ok_and(|m| m.is_dir()) {
+                return Err(InputError(format!(
+                    "cannot read the message file {}: it is a folder, not a file",
+                    p.display()
+                ))
+                .into());
+            }
+            let file = std::fs::File::open(p).map_err(unreadable)?;
+            read_bounded(file, room).map_err(|e| match e.downcast::<std::io::Error>() {
+                Ok(io) => unreadable(io).into(),
+                Err(e) => e,
+            })
         }
         (None, None) => Err(UsageError(
             "no message: give --message TEXT, --message-file FILE, or --message-file - for stdin".into(),
         )
         .into()),
+    }
+}
+
+/// Reads `src` to its end, or until the message is certain not to fit:
+/// longer than the room, and its compressed form (as far as a streaming
+/// deflate has produced it) longer too, or longer than the format holds.
+fn read_bounded(mut src: impl Read, room: &mut RoomFn<'_>) -> Result<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(Vec::new());
+    (&mut src).take(EAGER_BYTES + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 <= EAGER_BYTES {
+        return Ok(buf);
+    }
+    let room = room()?;
+    // The deflate stream seal() stores may end a little shorter than what
+    // a streaming compressor has produced by then: refuse only beyond a margin,
+    // and leave the exact check to the plan.
+    let margin = (room.bytes / 64).max(1024);
+    let mut deflate = Deflated::new();
+    let mut fed = 0;
+    let mut chunk = Zeroizing::new(vec![0u8; 1 << 16]);
+    loop {
+        if buf.len() as u64 > MAX_MESSAGE_LEN {
+            return Err(InputError(format!(
+                "the message is larger than the {MAX_MESSAGE_LEN} bytes the format can hold; reading stopped there"
+            ))
+            .into());
+        }
+        if buf.len() as u64 > room.bytes {
+            deflate.feed(&buf[fed..]);
+            fed = buf.len();
+            if deflate.produced > room.bytes + margin {
+                return Err(too_large(room, buf.len()).into());
+            }
+        }
+        let n = match src.read(&mut chunk) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The error for a message that cannot fit.
+fn too_large(room: Room, read: usize) -> InputError {
+    let what = if room.exact {
+        format!(
+            "the {} bytes that fit in this video with these settings",
+            room.bytes
+        )
+    } else {
+        format!(
+            "the {} bytes this video could hold at most with these settings",
+            room.bytes
+        )
+    };
+    InputError(format!(
+        "the message is larger than {what}, even compressed (reading stopped after {read} bytes). \
+         `vidstega capacity` shows what fits with other settings; a longer or larger video holds more"
+    ))
+}
+
+/// A streaming deflate (the level seal() uses) that only counts its output.
+struct Deflated {
+    compressor: Box<CompressorOxide>,
+    out: Vec<u8>,
+    produced: u64,
+}
+
+impl Deflated {
+    fn new() -> Self {
+        Deflated {
+            compressor: Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(6, 0, 0))),
+            out: vec![0; 1 << 16],
+            produced: 0,
+        }
+    }
+
+    fn feed(&mut self, mut input: &[u8]) {
+        while !input.is_empty() {
+            let (_, consumed, written) =
+                compress(&mut self.compressor, input, &mut self.out, TDEFLFlush::None);
+            self.produced += written as u64;
+            input = &input[consumed..];
+            if consumed == 0 && written == 0 {
+                break;
+            }
+        }
+        // What was produced is compressed message: forget it.
+        zeroize::Zeroize::zeroize(&mut self.out[..]);
     }
 }

@@ -442,11 +442,11 @@ pub fn run(args: StatusArgs) -> Result<()> {
             Some((path, bytes)) => json!({ "path": path, "bytes": bytes }),
             None => Value::Null,
         };
-        println!("{line}");
+        crate::output::line(line)?;
     } else {
-        println!("{}", describe(&view));
+        crate::output::line(describe(&view))?;
         if let Some((path, bytes)) = &downloaded {
-            println!("downloaded {bytes} bytes to {}", path.display());
+            crate::output::line(format!("downloaded {bytes} bytes to {}", path.display()))?;
         }
     }
     if view.stage == "failed" {

@@ -210,10 +210,6 @@ pub fn run(args: SubmitArgs) -> Result<()> {
         ))
         .into());
     }
-    let message = secrets::message(args.message.as_deref(), args.message_file.as_deref())?;
-    if message.is_empty() {
-        return Err(CoreError::EmptyMessage.into());
-    }
     let params = SealParams {
         kdf_iterations: args.kdf_iterations,
         parity_shards: args.layout.parity,
@@ -236,6 +232,18 @@ pub fn run(args: SubmitArgs) -> Result<()> {
         },
     };
     let max_message_bytes = fit.max_message_bytes(&params)?;
+    // Read no more of the message than can fit (an endless standard input
+    // ends with an error, not with the memory exhausted).
+    let room = secrets::Room {
+        bytes: max_message_bytes,
+        exact: !matches!(&fit, Fit::Carriers { capacity, .. } if capacity.estimated),
+    };
+    let message = secrets::message(args.message.as_deref(), args.message_file.as_deref(), &mut || {
+        Ok(room)
+    })?;
+    if message.is_empty() {
+        return Err(CoreError::EmptyMessage.into());
+    }
     let transport = match (presign_url, &args.bucket, &args.queue_url) {
         (Some(url), _, _) => Transport::Presign {
             url,
@@ -298,14 +306,14 @@ pub fn run(args: SubmitArgs) -> Result<()> {
         seconds: started.elapsed().as_secs_f64(),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        crate::output::line(serde_json::to_string_pretty(&summary)?)?;
     } else {
-        println!("{}", summary.job_id);
+        crate::output::line(&summary.job_id)?;
         let how = match transport {
             Transport::Presign { .. } => "--status-url URL",
             Transport::Direct { .. } => "--table TABLE",
         };
-        eprintln!(
+        crate::output::note(format_args!(
             "submitted {}: {} bytes of video, {} sealed bytes ({} bytes of message), output .{}; \
              follow it with: vidstega status {} {how} --follow",
             summary.job_id,
@@ -314,7 +322,7 @@ pub fn run(args: SubmitArgs) -> Result<()> {
             summary.message_bytes,
             summary.container,
             summary.job_id
-        );
+        ));
     }
     Ok(())
 }

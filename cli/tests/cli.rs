@@ -1124,3 +1124,754 @@ fn capacity_and_inspect_agree_with_what_embed_accepts() {
         &["cover.mp4", "over.bin", "stego.mkv"],
     );
 }
+
+// ---------------------------------------------------------------------------
+// Hostile inputs, concurrent runs, pipes and terminals (issue 9)
+
+/// Waits for `child` at most `limit`; kills it and panics if it is still
+/// running then (a hang must fail the test, not the whole run).
+fn wait_at_most(mut child: std::process::Child, limit: Duration, what: &str) -> Run {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{what} was still running after {limit:?} (killed); stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code(),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `arg` quoted for `sh`.
+fn sh_quote(arg: &str) -> String {
+    format!("'{}'", arg.replace('\'', r"'\''"))
+}
+
+/// Runs `vidstega args…` on a pseudo-terminal (util-linux `script`), so that
+/// its standard input, output and error are all a terminal; `input` is typed
+/// in. Returns everything the terminal showed, as stderr (stdout stays empty).
+fn on_terminal(args: &[&str], input: &[u8]) -> Run {
+    let line = std::iter::once(env!("CARGO_BIN_EXE_vidstega"))
+        .chain(args.iter().copied())
+        .map(sh_quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut c = std::process::Command::new("script");
+    c.args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env(PW_VAR, PASSWORD)
+        .env_remove("VIDSTEGA_FFMPEG")
+        .env_remove("VIDSTEGA_FFPROBE")
+        .env_remove("VIDSTEGA_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap_or_else(|e| {
+        panic!("these tests need util-linux `script` for a pseudo-terminal ({e}): apt-get install bsdutils")
+    });
+    // Keep standard input open until the end: its end would reach the
+    // program as an end of file on the terminal.
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, input).unwrap();
+    let run = wait_at_most(child, Duration::from_secs(120), "vidstega on a terminal");
+    drop(stdin);
+    Run {
+        code: run.code,
+        stdout: Vec::new(),
+        stderr: String::from_utf8_lossy(&run.stdout).into_owned(),
+    }
+}
+
+#[test]
+fn two_embeds_to_one_output_the_second_refuses_naming_the_first() {
+    let dir = tempdir();
+    // Long enough (a few seconds) that the first run is still working when
+    // the second starts.
+    let cover = make_video(
+        dir.path(),
+        "cover.mp4",
+        &[&picture("640x360", 25, 6.0)],
+        &["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"],
+    );
+    let stego = dir.path().join("stego.mkv");
+    let with_message = |text: &'static str| {
+        let mut a = embed_args(&cover, &stego, &["--message", text]);
+        a.retain(|&x| x != "--json");
+        command(&a)
+    };
+
+    // The second starts once the first has made the work folder (and,
+    // when it records one, its pid in the lock file).
+    let first = with_message("first run").spawn().unwrap();
+    let work = dir.path().join(".stego.mkv.vidstega");
+    let started = Instant::now();
+    while !work.is_dir() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the first embed never made {}",
+            work.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let recorded = Instant::now();
+    while std::fs::read_to_string(work.join("lock"))
+        .unwrap_or_default()
+        .trim()
+        != first.id().to_string()
+        && recorded.elapsed() < Duration::from_millis(200)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = run_command(with_message("second run"), None);
+    second.expect_code(7).stderr_mentions(&[
+        &format!("another vidstega embed (pid {})", first.id()),
+        "is already writing",
+        "stego.mkv",
+        "wait for it to finish",
+    ]);
+    let first = wait_at_most(first, Duration::from_secs(300), "the first embed");
+    first.ok();
+    assert!(!first.stderr.contains("second run"));
+    assert_eq!(extract_ok(&stego), b"first run");
+    assert_only(dir.path(), &["cover.mp4", "stego.mkv"]);
+
+    // Started at the same moment: exactly one writes the output (the other
+    // finds the lock taken, or the output written), and the output holds
+    // the winner's message.
+    let other = dir.path().join("other.mkv");
+    let spawn = |text: &'static str| {
+        let mut a = embed_args(&cover, &other, &["--message", text]);
+        a.retain(|&x| x != "--json");
+        command(&a).spawn().unwrap()
+    };
+    let (a, b) = (spawn("run a"), spawn("run b"));
+    let a = wait_at_most(a, Duration::from_secs(300), "embed a");
+    let b = wait_at_most(b, Duration::from_secs(300), "embed b");
+    let (winner, loser, text) = match (a.code, b.code) {
+        (Some(0), Some(7)) => (&a, &b, "run a"),
+        (Some(7), Some(0)) => (&b, &a, "run b"),
+        _ => panic!(
+            "expected one success and one exit 7; a: {:?} {}\nb: {:?} {}",
+            a.code, a.stderr, b.code, b.stderr
+        ),
+    };
+    assert!(winner.stderr.contains("wrote"), "{}", winner.stderr);
+    assert!(
+        loser.stderr.contains("is already writing") || loser.stderr.contains("already exists"),
+        "{}",
+        loser.stderr
+    );
+    assert_eq!(extract_ok(&other), text.as_bytes());
+    assert_only(dir.path(), &["cover.mp4", "other.mkv", "stego.mkv"]);
+}
+
+#[test]
+fn two_extracts_to_one_file_never_mix_and_never_overwrite_without_force() {
+    let dir = tempdir();
+    let cover = small_clip(dir.path(), "cover.mp4", 1.0);
+    let (one, two) = (dir.path().join("one.mkv"), dir.path().join("two.mkv"));
+    let (m1, m2) = (random_bytes(3000, "one"), random_bytes(3000, "two"));
+    embed_ok(&cover, &one, &m1, &[]);
+    embed_ok(&cover, &two, &m2, &[]);
+    let out = dir.path().join("message.bin");
+    for _ in 0..3 {
+        let _ = std::fs::remove_file(&out);
+        let spawn = |stego: &Path| {
+            command(&[
+                "extract",
+                stego.to_str().unwrap(),
+                "--password-env",
+                PW_VAR,
+                "-o",
+                out.to_str().unwrap(),
+            ])
+            .spawn()
+            .unwrap()
+        };
+        let (a, b) = (spawn(&one), spawn(&two));
+        let a = wait_at_most(a, Duration::from_secs(120), "extract one");
+        let b = wait_at_most(b, Duration::from_secs(120), "extract two");
+        let written = std::fs::read(&out).unwrap();
+        match (a.code, b.code) {
+            (Some(0), Some(7)) => assert_eq!(written, m1),
+            (Some(7), Some(0)) => assert_eq!(written, m2),
+            _ => panic!(
+                "expected one success and one exit 7; one: {:?} {}\ntwo: {:?} {}",
+                a.code, a.stderr, b.code, b.stderr
+            ),
+        }
+        let loser = if a.code == Some(7) { &a } else { &b };
+        loser.stderr_mentions(&["already exists", "--force"]);
+    }
+    assert_only(dir.path(), &["cover.mp4", "message.bin", "one.mkv", "two.mkv"]);
+}
+
+#[test]
+fn output_that_is_the_input_is_refused_even_with_force() {
+    let dir = tempdir();
+    let cover = small_clip(dir.path(), "cover.mp4", 0.4);
+    let original = std::fs::read(&cover).unwrap();
+    std::os::unix::fs::symlink("cover.mp4", dir.path().join("soft.mp4")).unwrap();
+    std::fs::hard_link(&cover, dir.path().join("hard.mp4")).unwrap();
+    let dot = dir.path().join(".").join("cover.mp4");
+    let via_parent = dir.path().join("sub/../cover.mp4");
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let cases = [
+        (cover.clone(), "itself:"),
+        (dot, "itself:"),
+        (via_parent, "itself:"),
+        (dir.path().join("soft.mp4"), "a symbolic link to it"),
+        (dir.path().join("hard.mp4"), "a hard link to it"),
+    ];
+    for (output, how) in &cases {
+        for mode in ["lossless", "compact"] {
+            for force in [false, true] {
+                let mut extra = vec!["--message", "hi", "--mode", mode];
+                if force {
+                    extra.push("--force");
+                }
+                let run = vidstega(&embed_args(&cover, output, &extra));
+                run.expect_code(7).stderr_mentions(&[
+                    "is the input",
+                    how,
+                    "even with --force",
+                    "another output name",
+                ]);
+                assert_eq!(std::fs::read(&cover).unwrap(), original, "the cover changed");
+            }
+        }
+        // Extraction into its own stego video, too.
+        for force in [&[][..], &["--force"][..]] {
+            let mut extra = vec!["-o", output.to_str().unwrap()];
+            extra.extend_from_slice(force);
+            extract(&cover, &extra)
+                .expect_code(7)
+                .stderr_mentions(&["is the input", how]);
+        }
+    }
+    assert_eq!(std::fs::read(&cover).unwrap(), original);
+    assert_only(dir.path(), &["cover.mp4", "hard.mp4", "soft.mp4", "sub"]);
+}
+
+/// Feeds `vidstega` an endless message ("y\n" as `yes` writes it, the most
+/// compressible kind) and returns the run and how many bytes it took before
+/// closing its input. Gives up at 256 MiB.
+fn embed_from_endless_stdin(args: &[&str]) -> (Run, u64) {
+    const GIVE_UP: u64 = 256 << 20;
+    let mut c = command(args);
+    c.stdin(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = b"y\n".repeat(32 << 10);
+        let mut sent = 0u64;
+        while sent < GIVE_UP {
+            if std::io::Write::write_all(&mut stdin, &chunk).is_err() {
+                break;
+            }
+            sent += chunk.len() as u64;
+        }
+        sent
+    });
+    let run = wait_at_most(child, Duration::from_secs(120), "embed from an endless stdin");
+    let sent = writer.join().unwrap();
+    assert!(
+        sent < GIVE_UP,
+        "vidstega read {sent} bytes of an endless message without refusing it: {}",
+        run.stderr
+    );
+    (run, sent)
+}
+
+#[test]
+fn endless_message_sources_end_with_the_capacity_error_quickly() {
+    let dir = tempdir();
+    let cover = small_clip(dir.path(), "cover.mp4", 1.0);
+    let stego = dir.path().join("out.mkv");
+    for mode in ["lossless", "compact"] {
+        let cap = vidstega(&["capacity", cover.to_str().unwrap(), "--json", "--mode", mode])
+            .ok()
+            .json();
+        let max = cap["max_message_bytes"].as_u64().unwrap();
+        let fits = format!("larger than the {max} bytes that fit");
+        let started = Instant::now();
+        let (run, sent) = embed_from_endless_stdin(&embed_args(
+            &cover,
+            &stego,
+            &["--message-file", "-", "--mode", mode],
+        ));
+        assert_rejected(&run, 3, &[&fits, "even compressed"], dir.path(), &["cover.mp4"]);
+        // A compressible message is read while its compressed form may fit:
+        // bounded by deflate's ratio (about 1000:1), not by the input.
+        assert!(
+            sent < 1100 * max + (64 << 20),
+            "{mode}: {sent} bytes read for {max} that fit"
+        );
+        for endless in ["/dev/zero", "/dev/urandom"] {
+            let run = vidstega(&embed_args(
+                &cover,
+                &stego,
+                &["--message-file", endless, "--mode", mode],
+            ));
+            assert_rejected(&run, 3, &[&fits], dir.path(), &["cover.mp4"]);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{mode}: refusing endless messages took {:?}",
+            started.elapsed()
+        );
+    }
+    // A video compact mode must transcode first: its capacity is an
+    // estimate, so reading stops at what every frame carrying would hold.
+    let hevc = make_video(
+        dir.path(),
+        "hevc.mkv",
+        &[&picture("160x120", 25, 1.0)],
+        &[
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "log-level=error",
+        ],
+    );
+    let estimate = vidstega(&["capacity", hevc.to_str().unwrap(), "--json"])
+        .ok()
+        .json();
+    assert_eq!(estimate["estimated"].as_bool(), Some(true), "{estimate}");
+    let run = vidstega(&embed_args(
+        &hevc,
+        &stego,
+        &["--message-file", "/dev/zero", "--mode", "compact"],
+    ));
+    assert_rejected(
+        &run,
+        3,
+        &["bytes this video could hold at most with these settings"],
+        dir.path(),
+        &["cover.mp4", "hevc.mkv"],
+    );
+}
+
+#[test]
+fn video_that_is_a_fifo_or_a_device_is_refused_at_once() {
+    let dir = tempdir();
+    let fifo = dir.path().join("stream.mp4");
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success(), "mkfifo failed");
+    let stego = dir.path().join("out.mkv");
+    for (input, kind) in [
+        (fifo.as_path(), "a named pipe (FIFO)"),
+        (Path::new("/dev/zero"), "a character device"),
+    ] {
+        let path = input.to_str().unwrap();
+        let runs: Vec<Vec<&str>> = vec![
+            embed_args(input, &stego, &["--message", "hi"]),
+            embed_args(input, &stego, &["--message", "hi", "--mode", "compact"]),
+            vec!["extract", path, "--password-env", PW_VAR],
+            vec!["capacity", path],
+            vec!["inspect", path],
+        ];
+        for args in runs {
+            // Nobody ever writes to the FIFO: a run that opens it waits forever.
+            let child = command(&args).spawn().unwrap();
+            let run = wait_at_most(child, Duration::from_secs(30), &args.join(" "));
+            assert_rejected(
+                &run,
+                3,
+                &[path, kind, "regular file"],
+                dir.path(),
+                &["stream.mp4"],
+            );
+        }
+    }
+}
+
+#[test]
+fn closed_standard_output_ends_quietly_with_exit_0() {
+    let dir = tempdir();
+    let cover = small_clip(dir.path(), "cover.mp4", 0.4);
+    let stego = dir.path().join("stego.mkv");
+    embed_ok(&cover, &stego, b"piped", &[]);
+    let out = dir.path().join("again.mkv");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["inspect", cover.to_str().unwrap()],
+        vec!["inspect", cover.to_str().unwrap(), "--json"],
+        vec!["capacity", cover.to_str().unwrap()],
+        vec![
+            "capacity",
+            cover.to_str().unwrap(),
+            "--json",
+            "--mode",
+            "lossless",
+        ],
+        vec!["extract", stego.to_str().unwrap(), "--password-env", PW_VAR],
+        vec![
+            "extract",
+            stego.to_str().unwrap(),
+            "--password-env",
+            PW_VAR,
+            "--json",
+        ],
+        embed_args(&cover, &out, &["--message", "summary nobody reads"]),
+    ];
+    for args in &cases {
+        // A pipe whose reader is gone before anything is written, as in
+        // `vidstega … | true`.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut c = command(args);
+        c.stdout(writer);
+        let run = run_command(c, None);
+        assert_eq!(run.code, Some(0), "{}: {}", args.join(" "), run.stderr);
+        assert!(
+            !run.stderr.contains("panicked") && !run.stderr.contains("error"),
+            "{}: {}",
+            args.join(" "),
+            run.stderr
+        );
+    }
+    // The embed still did its work.
+    assert_eq!(extract_ok(&out), b"summary nobody reads");
+}
+
+#[test]
+fn folders_missing_files_and_zero_settings_get_their_documented_exit_codes() {
+    let dir = tempdir();
+    let cover = small_clip(dir.path(), "cover.mp4", 0.4);
+    let stego = dir.path().join("stego.mkv");
+    embed_ok(&cover, &stego, b"codes", &[]);
+    let folder = dir.path().join("folder.mkv");
+    std::fs::create_dir(&folder).unwrap();
+    let out = dir.path().join("out.mkv");
+    let (cov, fol, stg) = (
+        cover.to_str().unwrap(),
+        folder.to_str().unwrap(),
+        stego.to_str().unwrap(),
+    );
+    let nowhere = dir.path().join("nowhere.txt");
+    let nowhere = nowhere.to_str().unwrap();
+    let left = ["cover.mp4", "folder.mkv", "stego.mkv"];
+
+    // A folder as the input video: 3.
+    for args in [
+        embed_args(&folder, &out, &["--message", "hi"]),
+        embed_args(&folder, &out, &["--message", "hi", "--mode", "compact"]),
+        vec!["extract", fol, "--password-env", PW_VAR],
+        vec!["capacity", fol],
+        vec!["inspect", fol],
+    ] {
+        let run = vidstega(&args);
+        assert_rejected(&run, 3, &["folder.mkv is a folder"], dir.path(), &left);
+    }
+    // A folder as the output: 7, with or without --force.
+    for force in [&[][..], &["--force"][..]] {
+        let mut extra = vec!["--message", "hi"];
+        extra.extend_from_slice(force);
+        vidstega(&embed_args(&cover, &folder, &extra))
+            .expect_code(7)
+            .stderr_mentions(&["folder.mkv is a folder"]);
+        let mut extra = vec!["-o", fol];
+        extra.extend_from_slice(force);
+        extract(&stego, &extra)
+            .expect_code(7)
+            .stderr_mentions(&["folder.mkv is a folder"]);
+        assert_only(dir.path(), &left);
+        assert!(entries(&folder).is_empty());
+    }
+    // A message file that is missing or a folder: 3 (an input that cannot be used).
+    for (file, why) in [(nowhere, "does not exist"), (fol, "is a folder")] {
+        let run = vidstega(&embed_args(&cover, &out, &["--message-file", file]));
+        assert_rejected(&run, 3, &["message file", file, why], dir.path(), &left);
+    }
+    // A password file that is missing or a folder: 2, like an unset --password-env.
+    for (file, why) in [(nowhere, "does not exist"), (fol, "folder")] {
+        for args in [
+            vec![
+                "embed",
+                cov,
+                "-o",
+                out.to_str().unwrap(),
+                "--message",
+                "hi",
+                "--password-file",
+                file,
+            ],
+            vec!["extract", stg, "--password-file", file],
+        ] {
+            let run = vidstega(&args);
+            run.expect_code(2)
+                .stderr_mentions(&["password file", file, why, "--password-file"]);
+            assert_only(dir.path(), &left);
+        }
+    }
+    // Zero PBKDF2 iterations or zero jobs: flag errors (2), before any work.
+    let kdf = |n| {
+        let mut a = embed_args(&cover, &out, &["--message", "hi"]);
+        let at = a.iter().position(|&x| x == "--kdf-iterations").unwrap();
+        a[at + 1] = n;
+        a
+    };
+    for args in [
+        kdf("0"),
+        kdf("999"),
+        vec![
+            "submit",
+            cov,
+            "--message",
+            "hi",
+            "--presign-url",
+            "https://example.invalid/",
+            "--kdf-iterations",
+            "0",
+        ],
+        embed_args(&cover, &out, &["--message", "hi", "--jobs", "0"]),
+        vec!["extract", stg, "--password-env", PW_VAR, "--jobs", "0"],
+        vec!["inspect", cov, "--jobs", "0"],
+    ] {
+        let run = vidstega(&args);
+        run.expect_code(2).stderr_mentions(&["invalid value"]);
+        assert!(
+            run.stderr.contains("--kdf-iterations") || run.stderr.contains("--jobs"),
+            "{}",
+            run.stderr
+        );
+        assert_only(dir.path(), &left);
+    }
+}
+
+#[test]
+fn mismatched_prompt_passwords_are_asked_again_up_to_three_times() {
+    let dir = tempdir();
+    let cover = small_clip(dir.path(), "cover.mp4", 0.4);
+    let stego = dir.path().join("stego.mkv");
+    let args = |out: &Path| {
+        let mut a = embed_args(&cover, out, &["--message", "typed twice"]);
+        let at = a.iter().position(|&x| x == "--password-env").unwrap();
+        a.drain(at..at + 2);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    // Wrong once, then the same twice.
+    let a = args(&stego);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let run = on_terminal(&a, b"first\rsecond\rthird\rthird\r");
+    run.ok()
+        .stderr_mentions(&["the passwords do not match; try again"]);
+    assert_eq!(
+        run.stderr.matches("Repeat password:").count(),
+        2,
+        "{}",
+        run.stderr
+    );
+    let mut c = command(&["extract", stego.to_str().unwrap(), "--password-env", PW_VAR]);
+    c.env(PW_VAR, "third");
+    assert_eq!(run_command(c, None).ok().stdout, b"typed twice");
+
+    // Three mismatches: a usage error, nothing written.
+    let refused = dir.path().join("refused.mkv");
+    let a = args(&refused);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let run = on_terminal(&a, b"a\rb\rc\rd\re\rf\r");
+    run.expect_code(2)
+        .stderr_mentions(&["the passwords did not match (3 attempts)"]);
+    assert_eq!(
+        run.stderr.matches("Repeat password:").count(),
+        3,
+        "{}",
+        run.stderr
+    );
+    assert_only(dir.path(), &["cover.mp4", "stego.mkv"]);
+}
+
+#[test]
+fn extract_dash_o_dash_is_stdout_and_binary_needs_force_on_a_terminal() {
+    let dir = tempdir();
+    let cover = small_clip(dir.path(), "cover.mp4", 0.4);
+    let binary = dir.path().join("binary.mkv");
+    let message = random_bytes(500, "binary");
+    assert!(std::str::from_utf8(&message).is_err());
+    embed_ok(&cover, &binary, &message, &[]);
+    let text = dir.path().join("text.mkv");
+    embed_ok(&cover, &text, b"plain words", &[]);
+
+    // `-o -` is standard output, as `--message-file -` is standard input.
+    let run = extract(&binary, &["-o", "-"]);
+    run.ok();
+    assert_eq!(run.stdout, message);
+    let run = extract(&text, &["-o", "-", "--json"]);
+    assert_eq!(run.ok().json()["message_text"].as_str(), Some("plain words"));
+    assert_only(dir.path(), &["binary.mkv", "cover.mp4", "text.mkv"]);
+
+    // On a terminal: text is printed, binary refused unless forced.
+    for out in [&[][..], &["-o", "-"][..]] {
+        let mut a = vec!["extract", binary.to_str().unwrap(), "--password-env", PW_VAR];
+        a.extend_from_slice(out);
+        on_terminal(&a, b"")
+            .expect_code(7)
+            .stderr_mentions(&["binary", "terminal", "-o FILE", "--force"]);
+        a.push("--force");
+        on_terminal(&a, b"").ok();
+    }
+    let run = on_terminal(
+        &["extract", text.to_str().unwrap(), "--password-env", PW_VAR],
+        b"",
+    );
+    run.ok().stderr_mentions(&["plain words"]);
+    assert_only(dir.path(), &["binary.mkv", "cover.mp4", "text.mkv"]);
+}
+
+/// A one-frame H.264 clip.
+fn one_frame_clip(dir: &Path) -> std::path::PathBuf {
+    make_video(
+        dir,
+        "one.mp4",
+        &[&picture("160x120", 25, 0.04)],
+        &["-c:v", "libx264", "-preset", "ultrafast", "-frames:v", "1"],
+    )
+}
+
+/// The text `args` printed on a terminal, without `--json`.
+fn text_summary_on_a_terminal(mut args: Vec<&str>) -> Run {
+    args.retain(|&x| x != "--json");
+    let run = on_terminal(&args, b"");
+    run.ok();
+    run
+}
+
+#[test]
+fn one_frame_one_segment_one_byte_read_in_the_singular() {
+    let dir = tempdir();
+    let cover = one_frame_clip(dir.path());
+    let plural_one = |text: &str| {
+        for noun in [
+            "frames",
+            "keyframes",
+            "segments",
+            "bytes",
+            "audio streams",
+            "subtitle streams",
+        ] {
+            let bad = format!(" 1 {noun}");
+            assert!(!text.contains(&bad), "{bad:?} in:\n{text}");
+        }
+    };
+    let inspect = vidstega(&["inspect", cover.to_str().unwrap()]);
+    let inspect = String::from_utf8(inspect.ok().stdout.clone()).unwrap();
+    plural_one(&inspect);
+    assert!(
+        inspect.contains("1 frame, 1 keyframe, 0 audio streams"),
+        "{inspect}"
+    );
+    let capacity = vidstega(&["capacity", cover.to_str().unwrap(), "--mode", "lossless"]);
+    let capacity = String::from_utf8(capacity.ok().stdout.clone()).unwrap();
+    plural_one(&capacity);
+    assert!(capacity.contains("(1 frame of 160x120"), "{capacity}");
+
+    let stego = dir.path().join("stego.mkv");
+    let run = text_summary_on_a_terminal(embed_args(&cover, &stego, &["--message", "x"]));
+    run.stderr_mentions(&[
+        "embedded 1 byte (",
+        "in 1 frame, 1 segment (0 resumed)",
+        "0 audio streams copied",
+    ]);
+    plural_one(&run.stderr);
+    let cover = small_clip(dir.path(), "cover.mp4", 1.0);
+    let compact = dir.path().join("compact.mp4");
+    let run = text_summary_on_a_terminal(embed_args(
+        &cover,
+        &compact,
+        &["--message", "x", "--mode", "compact"],
+    ));
+    run.stderr_mentions(&["1 carrier picture of 25 frames"]);
+    plural_one(&run.stderr);
+}
+
+#[test]
+fn no_progress_bar_is_drawn_full_at_0_of_0() {
+    let dir = tempdir();
+    let cover = one_frame_clip(dir.path());
+    let lossless = dir.path().join("lossless.mkv");
+    let cover_25 = small_clip(dir.path(), "cover.mp4", 1.0);
+    let compact = dir.path().join("compact.mp4");
+    let out_1 = dir.path().join("1.txt").to_str().unwrap().to_string();
+    let out_2 = dir.path().join("2.txt").to_str().unwrap().to_string();
+    // Planning, locating the message and the splice count nothing.
+    for run in [
+        text_summary_on_a_terminal(embed_args(&cover, &lossless, &["--message", "x"])),
+        text_summary_on_a_terminal(embed_args(
+            &cover_25,
+            &compact,
+            &["--message", "x", "--mode", "compact"],
+        )),
+        // Into a file: the bars are drawn only then.
+        on_terminal(
+            &[
+                "extract",
+                lossless.to_str().unwrap(),
+                "--password-env",
+                PW_VAR,
+                "-o",
+                &out_1,
+            ],
+            b"",
+        ),
+        // Into a file: the bars are drawn only then.
+        on_terminal(
+            &[
+                "extract",
+                compact.to_str().unwrap(),
+                "--password-env",
+                PW_VAR,
+                "-o",
+                &out_2,
+            ],
+            b"",
+        ),
+    ] {
+        run.ok();
+        // The bars were drawn (the terminal shows the stages)...
+        assert!(
+            run.stderr.contains("00:00:0"),
+            "no progress shown:\n{}",
+            run.stderr
+        );
+        // ...but none of length 0, which indicatif draws full.
+        assert!(
+            !run.stderr.contains("0/0"),
+            "a bar of nothing drawn:\n{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn exit_codes_are_documented_once_in_the_pipeline_doc() {
+    let doc = include_str!("../../docs/pipeline.md");
+    let section = doc
+        .split("### Exit codes")
+        .nth(1)
+        .expect("docs/pipeline.md has an Exit codes section");
+    let codes: Vec<u32> = section
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.trim_start_matches('|').split('|').next()?.trim().parse().ok())
+        .collect();
+    assert_eq!(codes, (0..=7).collect::<Vec<_>>(), "the exit-code table rows");
+    assert_eq!(doc.matches("### Exit codes").count(), 1);
+    // The code's own summary points to the doc instead of copying it.
+    let main = include_str!("../src/main.rs");
+    assert!(
+        !main.contains("| 7 |"),
+        "main.rs has its own copy of the exit-code table"
+    );
+}
