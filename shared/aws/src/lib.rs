@@ -96,6 +96,7 @@ mod runtime;
 mod s3;
 mod sfn;
 mod sqs;
+mod workflow;
 
 pub use config::{load_sdk_config, s3_client, AwsClients};
 pub use dynamo::{
@@ -109,3 +110,4 @@ pub use s3::{
 };
 pub use sfn::{Execution, ExecutionStatus, Started, StepFunctions};
 pub use sqs::{ReceivedMessage, SqsQueue};
+pub use workflow::SfnWorkflow;

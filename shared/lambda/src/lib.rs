@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Handle;
-use vidstega_aws::{AwsClients, DynamoJobStore, S3Store, SqsQueue, StepFunctions};
+use vidstega_aws::{AwsClients, DynamoJobStore, S3Store, SfnWorkflow, SqsQueue, StepFunctions};
 use vidstega_pipeline::contract::ExecutionInput;
 use vidstega_pipeline::{Limits, PipelineError, PlanSettings};
 use vidstega_serverless::{ExecutionState, Services, Settings, StepError, Workflow};
@@ -38,82 +38,6 @@ impl From<LambdaError> for Diagnostic {
             error_type: e.0.error_type_name().to_string(),
             error_message: e.0.message,
         }
-    }
-}
-
-/// Starts executions of the job state machine.
-pub struct SfnWorkflow {
-    sfn: StepFunctions,
-    queue: Option<SqsQueue>,
-    handle: Handle,
-}
-
-impl SfnWorkflow {
-    /// Starts executions through `sfn`, blocking on `handle`'s runtime.
-    pub fn new(sfn: StepFunctions, handle: Handle) -> Self {
-        SfnWorkflow {
-            sfn,
-            queue: None,
-            handle,
-        }
-    }
-
-    /// Counts `queue`'s messages among the active jobs too.
-    pub fn with_queue(mut self, queue: SqsQueue) -> Self {
-        self.queue = Some(queue);
-        self
-    }
-}
-
-impl Workflow for SfnWorkflow {
-    fn start(&self, job_id: &str, input: &ExecutionInput) -> vidstega_pipeline::Result<bool> {
-        let started = tokio::task::block_in_place(|| self.handle.block_on(self.sfn.start(job_id, input)));
-        started
-            .map(|s| s.new)
-            .map_err(|e| workflow_error("start", job_id, e))
-    }
-
-    fn state(&self, job_id: &str) -> vidstega_pipeline::Result<Option<ExecutionState>> {
-        let described = tokio::task::block_in_place(|| self.handle.block_on(self.sfn.describe(job_id)));
-        let execution = described.map_err(|e| workflow_error("describe", job_id, e))?;
-        Ok(execution.map(|e| match e.status {
-            vidstega_aws::ExecutionStatus::Running => ExecutionState::Running,
-            other => ExecutionState::Ended(format!("{other:?}")),
-        }))
-    }
-
-    fn stop(&self, job_id: &str, cause: &str) -> vidstega_pipeline::Result<()> {
-        let stopped = tokio::task::block_in_place(|| {
-            self.handle
-                .block_on(self.sfn.stop(job_id, "VidStega.Stuck", cause))
-        });
-        stopped.map_err(|e| workflow_error("stop", job_id, e))
-    }
-
-    fn active_jobs(&self, at_most: u64) -> vidstega_pipeline::Result<u64> {
-        let counted = tokio::task::block_in_place(|| {
-            self.handle.block_on(async {
-                let queued = match &self.queue {
-                    Some(q) => q.depth().await?,
-                    None => 0,
-                };
-                let running = if queued < at_most {
-                    self.sfn.running(at_most - queued).await?
-                } else {
-                    0
-                };
-                Ok::<u64, vidstega_aws::AwsError>(queued + running)
-            })
-        });
-        counted.map_err(|e| workflow_error("count", "(all)", e))
-    }
-}
-
-fn workflow_error(what: &str, job_id: &str, e: vidstega_aws::AwsError) -> PipelineError {
-    PipelineError::Store {
-        message: format!("cannot {what} the execution of job {job_id}"),
-        retryable: e.retryable(),
-        source: Some(Box::new(e)),
     }
 }
 

@@ -38,7 +38,7 @@ pub use plan::{
     envelope_header, geometry_of, plan_job, source_path, Limits, Plan, PlanSettings, Planned,
     TranscodePolicy, DEFAULT_MAX_RATE, LOSSLESS_BYTES_PER_PIXEL, MAX_CARRIERS_PER_SEGMENT,
 };
-pub use ports::{Created, Finished, JobStore, MediaSource, ObjectStore};
+pub use ports::{Created, ExecutionState, Finished, JobStore, MediaSource, ObjectStore, Workflow};
 pub use progress::{NoProgress, Progress};
 pub use records::{now_ms, CarrierRecord, JobRecord, SegmentRecord, Stage};
 pub use redact::redact_urls;

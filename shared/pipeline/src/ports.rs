@@ -135,3 +135,28 @@ pub trait JobStore: Send + Sync {
     /// Atomic: concurrent calls never count past the limit.
     fn take_quota(&self, caller: &str, window_start_ms: u64, limit: u32) -> Result<bool>;
 }
+
+/// A job's execution of the state machine: started by the planner,
+/// described and stopped by the sweeper, counted by presign's admission
+/// control. The AWS adapter is `vidstega_aws::SfnWorkflow`.
+pub trait Workflow: Send + Sync {
+    /// Starts the execution named `job_id` with `input`. `Ok(false)` when an
+    /// execution of that name already exists (a duplicate start is harmless).
+    fn start(&self, job_id: &str, input: &crate::contract::ExecutionInput) -> Result<bool>;
+    /// The state of the execution named `job_id`, `None` if none was started.
+    fn state(&self, job_id: &str) -> Result<Option<ExecutionState>>;
+    /// Stops the running execution named `job_id` with `cause`.
+    fn stop(&self, job_id: &str, cause: &str) -> Result<()>;
+    /// Jobs admitted and not finished: messages waiting in the job queue plus
+    /// executions running, counted up to `at_most` (counting stops there).
+    fn active_jobs(&self, at_most: u64) -> Result<u64>;
+}
+
+/// Where a job's execution is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecutionState {
+    /// Still running.
+    Running,
+    /// Ended: `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`, ...
+    Ended(String),
+}

@@ -2,31 +2,8 @@
 //! function instance.
 
 use std::path::PathBuf;
-use vidstega_pipeline::contract::ExecutionInput;
-use vidstega_pipeline::{JobStore, ObjectStore, PlanSettings, Result};
-
-/// Starts the state machine for a job.
-pub trait Workflow: Send + Sync {
-    /// Starts the execution named `job_id` with `input`. `Ok(false)` when an
-    /// execution of that name already exists (a duplicate start is harmless).
-    fn start(&self, job_id: &str, input: &ExecutionInput) -> Result<bool>;
-    /// The state of the execution named `job_id`, `None` if none was started.
-    fn state(&self, job_id: &str) -> Result<Option<ExecutionState>>;
-    /// Stops the running execution named `job_id` with `cause`.
-    fn stop(&self, job_id: &str, cause: &str) -> Result<()>;
-    /// Jobs admitted and not finished: messages waiting in the job queue plus
-    /// executions running, counted up to `at_most` (counting stops there).
-    fn active_jobs(&self, at_most: u64) -> Result<u64>;
-}
-
-/// Where a job's execution is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ExecutionState {
-    /// Still running.
-    Running,
-    /// Ended: `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`, ...
-    Ended(String),
-}
+pub use vidstega_pipeline::{ExecutionState, Workflow};
+use vidstega_pipeline::{JobStore, ObjectStore, PlanSettings};
 
 /// Settings read once from the environment.
 #[derive(Clone, Debug)]
