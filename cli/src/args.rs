@@ -166,7 +166,9 @@ pub struct EmbedArgs {
     /// source in MPEG-TS, AVI, ...) is stream-copied into it first.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// The message, as text.
+    /// The message, as text. Other users of this computer can read it in
+    /// the process list (`ps`) while the embed runs: prefer
+    /// --message-file FILE, or --message-file - to read standard input.
     #[arg(long, conflicts_with = "message_file")]
     pub message: Option<String>,
     /// The message, from a file (`-` for standard input). Reading stops,
@@ -296,7 +298,9 @@ pub struct FunctionUrlAuth {
 pub struct SubmitArgs {
     /// The cover video.
     pub input: PathBuf,
-    /// The message, as text.
+    /// The message, as text. Other users of this computer can read it in
+    /// the process list (`ps`) while the embed runs: prefer
+    /// --message-file FILE, or --message-file - to read standard input.
     #[arg(long, conflicts_with = "message_file")]
     pub message: Option<String>,
     /// The message, from a file (`-` for standard input).

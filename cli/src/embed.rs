@@ -9,25 +9,35 @@
 //! whole run, so a second embed to the same output refuses at once.
 
 use crate::args::{require_video_file, workers, Codec, EmbedArgs, Mode};
+use crate::disk::{self, DiskError, Needs};
 use crate::outfile::{
     check_writable, parent, partial_name, refuse_folder, refuse_same_file, OutputError, WorkLock, LOCK_NAME,
 };
 use crate::output::{count, note};
 use crate::progress::Bars;
-use crate::secrets::{self, Room};
+use crate::secrets::{self, Room, MESSAGE_FLAG_WARNING};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vidstega_core::{
-    capacity, max_message_len, seal, unseal, CoreError, Envelope, PlacementKey, SealParams, HEADER_BITS,
+    capacity, carriers_needed, max_message_len, seal, unseal, CoreError, Envelope, PlacementKey, SealParams,
+    HEADER_BITS,
 };
 use vidstega_local::{FolderStore, SqliteJobStore};
 use vidstega_media::{
-    check_video, choose_raw_format, ensure_tools, probe, LosslessCodec, OutputContainer, X264Preset,
+    choose_raw_format, ensure_tools, joins_in_one_pass, probe, probe_header, LosslessCodec, MediaInfo,
+    OutputContainer, VideoHeader, X264Preset,
 };
-use vidstega_pipeline::{carrier_capacity, geometry_of, run_embed, JobRecord, ObjectStore, PlanSettings};
+use vidstega_pipeline::{
+    carrier_capacity, geometry_of, gop_segments, run_embed, target_frames, JobRecord, ObjectStore,
+    PlanSettings,
+};
+
+/// Above this share of a picture's samples carrying a bit, the embedding is
+/// easier to detect by steganalysis, and the summary says so.
+pub const DETECTABLE_RATE: f64 = 0.5;
 
 #[derive(Serialize)]
 struct Summary {
@@ -86,18 +96,24 @@ struct WorkFolder {
     finished: bool,
 }
 
+/// Whether a job in the work folder `path` has finished work worth
+/// resuming (an embedded segment or carrier).
+fn holds_finished_work(path: &Path) -> bool {
+    std::fs::read_dir(path.join("store/jobs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|job| {
+            ["segments", "carriers"]
+                .iter()
+                .any(|dir| std::fs::read_dir(job.path().join(dir)).is_ok_and(|mut d| d.next().is_some()))
+        })
+}
+
 impl WorkFolder {
     /// Whether a job in the folder has finished work worth resuming.
     fn resumable(&self) -> bool {
-        std::fs::read_dir(self.path.join("store/jobs"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|job| {
-                ["segments", "carriers"]
-                    .iter()
-                    .any(|dir| std::fs::read_dir(job.path().join(dir)).is_ok_and(|mut d| d.next().is_some()))
-            })
+        holds_finished_work(&self.path)
     }
 
     /// Removes everything but the lock file (held by this run).
@@ -121,7 +137,8 @@ impl WorkFolder {
 
 impl Drop for WorkFolder {
     fn drop(&mut self) {
-        if !self.finished && !self.resumable() {
+        // Interrupted (Ctrl-C): the handler keeps the folder for the rerun.
+        if !self.finished && !crate::interrupt::interrupted() && !self.resumable() {
             let _ = std::fs::remove_dir_all(&self.path);
         }
     }
@@ -147,6 +164,80 @@ fn compact_room(args: &EmbedArgs, params: &SealParams) -> Result<Room> {
         bytes: max_message_len(params, per_carrier.saturating_mul(frames))?,
         exact: false,
     })
+}
+
+/// Lossless mode's disk needs: the plan's estimate of the output and, unless
+/// its one segment is written straight into the output, the segments.
+fn lossless_needs(media: &MediaInfo, settings: &PlanSettings, container: OutputContainer) -> Result<Needs> {
+    let frames = media.video.frame_count;
+    let target = target_frames(
+        frames,
+        settings.workers,
+        settings.min_segment_frames,
+        settings.max_segment_frames,
+    );
+    let segments = gop_segments(frames, &media.video.keyframes, target)?.len();
+    let one_pass = segments == 1 && joins_in_one_pass(media, container);
+    Ok(Needs::lossless(
+        frames,
+        media.video.width,
+        media.video.height,
+        one_pass,
+    ))
+}
+
+/// Compact mode's disk needs: the source and the carriers the payload
+/// needs at `max_rate` of their luma samples (a 4:2:2 or 4:4:4 source, or
+/// one embedding in every plane, needs fewer), and a copy of the source
+/// when its container family is not the output's.
+fn compact_needs(
+    header: &VideoHeader,
+    input: &Path,
+    container: OutputContainer,
+    envelope: &Envelope,
+    max_rate: f64,
+) -> Needs {
+    let samples = u64::from(header.width) * u64::from(header.height);
+    let body_bits = envelope.header().body_len().saturating_mul(8);
+    let carriers = carriers_needed(body_bits, samples, max_rate).unwrap_or(1);
+    let same_family = matches!(
+        (OutputContainer::from_path(input), container),
+        (Ok(OutputContainer::Matroska), OutputContainer::Matroska)
+            | (
+                Ok(OutputContainer::Mp4 | OutputContainer::Mov),
+                OutputContainer::Mp4 | OutputContainer::Mov
+            )
+    );
+    Needs::compact(
+        header.size_bytes,
+        carriers,
+        disk::carrier_bytes_420(header.width, header.height),
+        !same_family,
+    )
+}
+
+/// Refuses an embed whose output and work cannot fit on the disk holding
+/// the output (and its work folder, beside it).
+fn check_disk(output_given: &Path, output_dir: &Path, work: &Path, needs: Needs, mode: Mode) -> Result<()> {
+    let free = disk::free_bytes(output_dir)
+        .with_context(|| format!("cannot read the free space of {}", output_dir.display()))?;
+    let kept = disk::tree_size(work);
+    tracing::debug!(output = needs.output, work = needs.work, free, kept, "disk space");
+    if disk::shortfall(needs, free, kept).is_none() {
+        return Ok(());
+    }
+    Err(DiskError::TooSmall {
+        output: output_given.to_path_buf(),
+        work: work.to_path_buf(),
+        needs,
+        free,
+        kept,
+        hint: match mode {
+            Mode::Lossless => "; compact mode (the default) writes an output about the size of the source",
+            Mode::Compact => "",
+        },
+    }
+    .into())
 }
 
 /// Runs `vidstega embed`.
@@ -196,23 +287,25 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     // variable frame rate is fine there. The quick check runs beside the
     // tool checks (both are process starts); a tool problem is still
     // reported first.
-    let media = match args.layout.mode {
+    let (media, header) = match args.layout.mode {
         Mode::Lossless => {
             ensure_tools()?;
             let media = probe(&args.input)?;
             media.require_constant_frame_rate()?;
-            Some(media)
+            (Some(media), None)
         }
         // The planner reads the rest (it probes the source its own way).
         Mode::Compact => {
-            let (tools, video) = rayon::join(ensure_tools, || check_video(&args.input));
+            let (tools, header) = rayon::join(ensure_tools, || probe_header(&args.input));
             tools?;
-            video?;
-            None
+            (None, Some(header?))
         }
     };
     let input = std::fs::canonicalize(&args.input)
         .with_context(|| format!("cannot read the input video {}", args.input.display()))?;
+    let partial = partial_name(&output);
+    crate::report::name_paths(&work, &partial, &input, &args.input, &args.output);
+    crate::interrupt::watch(work.clone(), holds_finished_work);
     let mut room = || -> Result<Room> {
         match &media {
             Some(media) => {
@@ -231,11 +324,17 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             None => compact_room(&args, &params),
         }
     };
+    if args.message.is_some() {
+        note(MESSAGE_FLAG_WARNING);
+    }
     let message = secrets::message(args.message.as_deref(), args.message_file.as_deref(), &mut room)?;
     if message.is_empty() {
         return Err(CoreError::EmptyMessage.into());
     }
     let password = secrets::password(&args.password, true)?;
+    // From here on, Ctrl-C says what is kept and how to resume (before,
+    // there is nothing to keep: the default action applies).
+    crate::interrupt::install();
     let id = job_id(&input, &output, &args)?;
 
     let marker = work.join("job-id");
@@ -251,32 +350,6 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     if previous.is_none() {
         work_guard.clear()?;
     }
-    std::fs::write(&marker, &id)?;
-    let scratch = work.join("scratch");
-    let _ = std::fs::remove_dir_all(&scratch);
-    std::fs::create_dir_all(&scratch)?;
-    let store = FolderStore::open(work.join("store"))?;
-    let jobs = SqliteJobStore::open(&work.join("jobs.sqlite"))?;
-
-    let (key, envelope) = match previous {
-        Some(env) => (PlacementKey::derive(&password), env),
-        None => {
-            let (key, env) = rayon::join(
-                || PlacementKey::derive(&password),
-                || seal(&message, &password, &params),
-            );
-            let env = env?;
-            store.write_bytes(&envelope_key, &env.to_bytes())?;
-            (key, env)
-        }
-    };
-    let ext = input
-        .extension()
-        .map(|e| e.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let video_key = format!("jobs/{id}/source.{ext}");
-    store.link_external(&video_key, &input)?;
-    let job = JobRecord::new(&id, &video_key, &envelope_key, "output");
     let settings = PlanSettings {
         mode: args.layout.mode.output_mode(),
         max_rate: args.layout.max_rate,
@@ -294,16 +367,58 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         },
         ..PlanSettings::default()
     };
-    let bars = Bars::new(args.json);
-    let partial = partial_name(&output);
+    let (key, envelope, sealed_now) = match previous {
+        Some(env) => (PlacementKey::derive(&password), env, false),
+        None => {
+            let (key, env) = rayon::join(
+                || PlacementKey::derive(&password),
+                || seal(&message, &password, &params),
+            );
+            (key, env?, true)
+        }
+    };
+    // Nothing is written to the work folder before the disk is known to
+    // hold the output and the work (the lock file is all there is).
+    let needs = match (&media, &header) {
+        (Some(media), _) => lossless_needs(media, &settings, container)?,
+        (None, Some(header)) => compact_needs(header, &input, container, &envelope, args.layout.max_rate),
+        (None, None) => unreachable!("each mode reads the input's header or probes it"),
+    };
+    check_disk(&args.output, &output_dir, &work, needs, args.layout.mode)?;
+    std::fs::write(&marker, &id)?;
+    let scratch = work.join("scratch");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch)?;
+    let store = FolderStore::open(work.join("store"))?;
+    let jobs = SqliteJobStore::open(&work.join("jobs.sqlite"))?;
+    if sealed_now {
+        store.write_bytes(&envelope_key, &envelope.to_bytes())?;
+    }
+    let ext = input
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let video_key = format!("jobs/{id}/source.{ext}");
+    store.link_external(&video_key, &input)?;
+    let job = JobRecord::new(&id, &video_key, &envelope_key, "output");
     let _ = std::fs::remove_file(&partial);
+    let bars = Bars::new(args.json);
     let run = run_embed(&store, &jobs, &scratch, &job, &key, &settings, &partial, &bars);
     bars.finish();
     let run = match run {
         Ok(r) => r,
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
-            return Err(e.into());
+            let e = anyhow::Error::from(e);
+            if disk::full(&e) {
+                let full = DiskError::Full {
+                    output: args.output.clone(),
+                    work: work.clone(),
+                    resumable: work_guard.resumable(),
+                };
+                return Err(e.context(full));
+            }
+            return Err(e);
         }
     };
     if output.exists() && !args.force {
@@ -324,7 +439,21 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     } else {
         plan.frame_count
     };
-    let warnings: Vec<String> = bars.warnings().into_iter().chain(run.output.warnings()).collect();
+    let max_embedding_rate = {
+        let g = vidstega_pipeline::geometry_of(&plan.raw_format()?)?;
+        let samples = g.samples(plan.plane_set()) as f64;
+        (HEADER_BITS as f64 + (plan.body_bits as f64 / pictures.max(1) as f64).ceil()) / samples
+    };
+    // Said after the run (the conversions were said as they happened).
+    let mut late_warnings = run.output.warnings();
+    if max_embedding_rate > DETECTABLE_RATE {
+        late_warnings.push(detectable_warning(max_embedding_rate, compact));
+    }
+    let warnings: Vec<String> = bars
+        .warnings()
+        .into_iter()
+        .chain(late_warnings.iter().cloned())
+        .collect();
     let summary = Summary {
         output_bytes: std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0),
         input_bytes: std::fs::metadata(&input).map(|m| m.len()).unwrap_or(0),
@@ -337,12 +466,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         segments_resumed: run.skipped,
         message_bytes: message.len(),
         payload_bytes: envelope.header().body_len(),
-        max_embedding_rate: {
-            let g = vidstega_pipeline::geometry_of(&plan.raw_format()?)?;
-            let samples = g.samples(plan.plane_set()) as f64;
-            (vidstega_core::HEADER_BITS as f64 + (plan.body_bits as f64 / pictures.max(1) as f64).ceil())
-                / samples
-        },
+        max_embedding_rate,
         changed_samples: run.changed_samples,
         audio_streams: run.output.audio_streams(&run.planned.media),
         seconds: started.elapsed().as_secs_f64(),
@@ -352,7 +476,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     if args.json {
         crate::output::line(serde_json::to_string_pretty(&summary)?)?;
     } else {
-        for w in run.output.warnings() {
+        for w in &late_warnings {
             note(format!("warning: {w}"));
         }
         let spread = if compact {
@@ -394,6 +518,22 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The warning for an embedding rate above [`DETECTABLE_RATE`], and what
+/// lowers it.
+fn detectable_warning(rate: f64, compact: bool) -> String {
+    let lower = if compact {
+        "a lower --max-rate spreads it over more carrier pictures"
+    } else {
+        "a shorter message or a longer video lowers it"
+    };
+    format!(
+        "up to {:.0}% of a picture's samples carry a bit of the message; above {:.0}% steganalysis finds the \
+         change more easily ({lower})",
+        rate * 100.0,
+        DETECTABLE_RATE * 100.0
+    )
 }
 
 /// `12.3 MB`, `456 kB`, `789 bytes`.

@@ -8,12 +8,15 @@ mod args;
 mod capacity;
 #[cfg(feature = "cloud")]
 mod cloud;
+mod disk;
 mod embed;
 mod extract;
+mod interrupt;
 mod memory;
 mod outfile;
 mod output;
 mod progress;
+mod report;
 mod secrets;
 #[cfg(feature = "cloud")]
 mod status;
@@ -49,6 +52,9 @@ const QUIET_TARGETS: &[&str] = &[
 
 /// The exit code of a failed command (the table in `docs/pipeline.md`).
 fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.chain().any(|c| c.is::<disk::DiskError>()) || disk::full(e) || disk::device_failed(e) {
+        return 8;
+    }
     for cause in e.chain() {
         let core =
             cause
@@ -133,9 +139,8 @@ fn main() -> std::process::ExitCode {
         // wrong, and there is no one left to tell.
         Err(e) if e.chain().any(|c| c.is::<output::StdoutClosed>()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            output::note(format_args!("error: {e}"));
-            for cause in e.chain().skip(1) {
-                output::note(format_args!("  caused by: {cause}"));
+            for line in report::render(&e) {
+                output::note(line);
             }
             std::process::ExitCode::from(exit_code(&e))
         }

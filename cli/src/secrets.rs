@@ -14,6 +14,12 @@ use std::path::Path;
 use vidstega_core::MAX_MESSAGE_LEN;
 use zeroize::Zeroizing;
 
+/// Said when the message is given with `--message TEXT`.
+pub const MESSAGE_FLAG_WARNING: &str =
+    "warning: --message puts the message in the process list, where other \
+     users of this computer can read it while this runs; --message-file FILE, or --message-file - (standard \
+     input), does not";
+
 /// Times the two prompts may disagree before the embed gives up.
 const PROMPT_ATTEMPTS: usize = 3;
 
@@ -38,7 +44,7 @@ pub fn password(args: &PasswordArgs, confirm: bool) -> Result<Zeroizing<Vec<u8>>
         let line = raw.split(|&b| b == b'\n').next().unwrap_or_default();
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         Zeroizing::new(line.to_vec())
-    } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+    } else if can_prompt() {
         prompt(confirm)?
     } else {
         return Err(UsageError(
@@ -53,7 +59,22 @@ pub fn password(args: &PasswordArgs, confirm: bool) -> Result<Zeroizing<Vec<u8>>
     Ok(pw)
 }
 
-/// Asks for the password on the terminal, twice when `confirm`.
+/// Whether a person can be asked: there is a terminal to ask on
+/// (`/dev/tty`, which the prompt reads, as gpg and sudo do, so standard
+/// input may carry the message), and the run is attended (standard input
+/// or standard error is that terminal, not both redirected).
+fn can_prompt() -> bool {
+    let attended = std::io::stdin().is_terminal() || std::io::stderr().is_terminal();
+    attended
+        && std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .is_ok()
+}
+
+/// Asks for the password on the terminal (`/dev/tty`), twice when
+/// `confirm`.
 fn prompt(confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
     for attempt in 1..=PROMPT_ATTEMPTS {
         let first =

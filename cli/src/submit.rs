@@ -238,6 +238,9 @@ pub fn run(args: SubmitArgs) -> Result<()> {
         bytes: max_message_bytes,
         exact: !matches!(&fit, Fit::Carriers { capacity, .. } if capacity.estimated),
     };
+    if args.message.is_some() {
+        crate::output::note(secrets::MESSAGE_FLAG_WARNING);
+    }
     let message = secrets::message(args.message.as_deref(), args.message_file.as_deref(), &mut || {
         Ok(room)
     })?;

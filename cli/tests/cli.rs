@@ -374,13 +374,11 @@ fn round_trip_more_segments_than_jobs_to_mp4() {
 // ---------------------------------------------------------------------------
 // Resume
 
-/// Starts an embed, SIGKILLs it once the job table records a finished
-/// segment (its file is placed before its row is committed, so a file alone
-/// is not yet a resumable segment) and checks that no output appeared.
-fn embed_and_kill(args: &[&str], dir: &Path, output_name: &str) {
+/// Waits until the job table in `work` records a finished segment (its
+/// file is placed before its row is committed, so a file alone is not yet a
+/// resumable segment); panics if `child` ends first or after 120 s.
+fn wait_for_a_finished_segment(child: &mut std::process::Child, work: &Path) {
     use vidstega_pipeline::JobStore;
-    let work = dir.join(format!(".{output_name}.vidstega"));
-    let mut child = command(args).spawn().expect("start vidstega");
     let started = Instant::now();
     let mut table: Option<vidstega_local::SqliteJobStore> = None;
     loop {
@@ -400,14 +398,14 @@ fn embed_and_kill(args: &[&str], dir: &Path, output_name: &str) {
                 })
         });
         if finished {
-            break;
+            return;
         }
         if let Some(status) = child.try_wait().unwrap() {
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "embed ended ({status}) before a segment was finished: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let mut stderr = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+            }
+            panic!("embed ended ({status}) before a segment was finished: {stderr}");
         }
         assert!(
             started.elapsed() < Duration::from_secs(120),
@@ -415,6 +413,15 @@ fn embed_and_kill(args: &[&str], dir: &Path, output_name: &str) {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Starts an embed, SIGKILLs it once the job table records a finished
+/// segment (its file is placed before its row is committed, so a file alone
+/// is not yet a resumable segment) and checks that no output appeared.
+fn embed_and_kill(args: &[&str], dir: &Path, output_name: &str) {
+    let work = dir.join(format!(".{output_name}.vidstega"));
+    let mut child = command(args).spawn().expect("start vidstega");
+    wait_for_a_finished_segment(&mut child, &work);
     child.kill().expect("SIGKILL");
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
@@ -1866,12 +1873,392 @@ fn exit_codes_are_documented_once_in_the_pipeline_doc() {
         .take_while(|l| l.starts_with('|'))
         .filter_map(|l| l.trim_start_matches('|').split('|').next()?.trim().parse().ok())
         .collect();
-    assert_eq!(codes, (0..=7).collect::<Vec<_>>(), "the exit-code table rows");
+    assert_eq!(codes, (0..=8).collect::<Vec<_>>(), "the exit-code table rows");
     assert_eq!(doc.matches("### Exit codes").count(), 1);
     // The code's own summary points to the doc instead of copying it.
     let main = include_str!("../src/main.rs");
     assert!(
-        !main.contains("| 7 |"),
+        !main.contains("| 8 |"),
         "main.rs has its own copy of the exit-code table"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Disks, warnings, prompts, logs and interrupts (issue 9, part 2)
+
+/// Runs `vidstega args…` with `dir` replaced by an empty file system of
+/// `bytes` (a tmpfs in a private mount namespace, so no privilege is
+/// needed), and lists what is left in it afterwards (the file system goes
+/// away with the namespace). Returns the run and the names left.
+fn on_small_disk(dir: &Path, bytes: u64, args: &[&str]) -> (Run, Vec<String>) {
+    let script = r#"d="$1"; size="$2"; shift 2
+mount -t tmpfs -o "size=$size" vidstega-test "$d" || { echo "cannot mount a tmpfs on $d" >&2; exit 99; }
+"$@"; rc=$?
+echo "LEFT:$(ls -A "$d" | tr '\n' ' ')" >&2
+exit $rc"#;
+    let mut c = std::process::Command::new("unshare");
+    c.args(["--mount", "--map-root-user", "sh", "-c", script, "sh"])
+        .arg(dir)
+        .arg(bytes.to_string())
+        .arg(env!("CARGO_BIN_EXE_vidstega"))
+        .args(args)
+        .env(PW_VAR, PASSWORD)
+        .env_remove("VIDSTEGA_FFMPEG")
+        .env_remove("VIDSTEGA_FFPROBE")
+        .env_remove("VIDSTEGA_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap_or_else(|e| {
+        panic!("these tests need util-linux `unshare` ({e}): apt-get install util-linux")
+    });
+    let run = wait_at_most(child, Duration::from_secs(300), "vidstega on a small disk");
+    assert_ne!(run.code, Some(99), "{}", run.stderr);
+    let left_line = run
+        .stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("LEFT:"))
+        .unwrap_or_else(|| panic!("no listing of the small disk:\n{}", run.stderr))
+        .to_string();
+    let left = left_line.split_whitespace().map(str::to_string).collect();
+    (run, left)
+}
+
+/// A failed run's first line is its error, and what follows adds to it:
+/// no cause repeating it, no long tool dump.
+fn assert_error_reads_well(run: &Run) {
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.starts_with("LEFT:")).collect();
+    assert!(lines[0].starts_with("error: "), "{}", run.stderr);
+    let first = lines[0].trim_start_matches("error: ").trim_end_matches('.');
+    for l in &lines[1..] {
+        assert!(!l.contains(first), "a line repeats the error:\n{}", run.stderr);
+    }
+    assert!(
+        lines.len() <= 14,
+        "too long an error ({} lines):\n{}",
+        lines.len(),
+        run.stderr
+    );
+}
+
+#[test]
+fn a_disk_too_small_is_refused_before_any_work_with_exit_8() {
+    let dir = tempdir();
+    let cover = small_clip(dir.path(), "cover.mp4", 2.0);
+    let disk = dir.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let stego = disk.join("stego.mp4");
+    let message = dir.path().join("m.txt");
+    std::fs::write(&message, "hi").unwrap();
+    for mode in ["compact", "lossless"] {
+        // The source alone is larger than the disk.
+        let size = std::fs::metadata(&cover).unwrap().len() / 2;
+        let args = embed_args(
+            &cover,
+            &stego,
+            &["--message-file", message.to_str().unwrap(), "--mode", mode],
+        );
+        let (run, left) = on_small_disk(&disk, size.max(4096), &args);
+        run.expect_code(8)
+            .stderr_mentions(&["not enough disk space for", "stego.mp4", "free", "-o"]);
+        assert_error_reads_well(&run);
+        assert!(left.is_empty(), "{mode}: left on the disk: {left:?}");
+    }
+}
+
+#[test]
+fn a_disk_that_fills_up_during_the_run_says_so_first_with_exit_8_and_keeps_the_work_for_the_rerun() {
+    let dir = tempdir();
+    // Noise in every plane: lossless H.264 needs about 1.5 bytes per pixel
+    // for it, more than the 1.1 the estimate assumes, so the estimate fits
+    // and the writing does not.
+    let cover = make_video(
+        dir.path(),
+        "noise.mkv",
+        &["nullsrc=s=640x360:r=25:d=2,geq=lum='random(1)*255':cb='random(2)*255':cr='random(3)*255'"],
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-qp",
+            "0",
+            "-g",
+            "25",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    let disk = dir.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let stego = disk.join("stego.mkv");
+    // The estimate: the output and the segments, 1.1 bytes per pixel each.
+    let estimate = 2 * (50.0 * 640.0 * 360.0 * 1.1) as u64;
+    let message = dir.path().join("m.txt");
+    std::fs::write(&message, "hi").unwrap();
+    let args = embed_args(
+        &cover,
+        &stego,
+        &["--message-file", message.to_str().unwrap(), "--jobs", "2"],
+    );
+    let (run, left) = on_small_disk(&disk, estimate + 2_000_000, &args);
+    run.expect_code(8);
+    let first = run.stderr.lines().next().unwrap();
+    assert!(first.starts_with("error: the disk is full"), "{}", run.stderr);
+    assert!(first.contains("run the same command again"), "{}", run.stderr);
+    assert!(
+        first.contains("resumes from the finished work kept in"),
+        "{}",
+        run.stderr
+    );
+    assert_error_reads_well(&run);
+    // The finished segments stay for the rerun; no partial output.
+    assert_eq!(left, vec![".stego.mkv.vidstega"], "{}", run.stderr);
+}
+
+#[test]
+fn conversions_and_a_detectable_rate_are_warned_in_text_mode_with_sizes() {
+    let dir = tempdir();
+    // RGB: lossless mode converts every pixel, and says so.
+    let rgb = make_video(
+        dir.path(),
+        "rgb.mkv",
+        &[&picture("160x120", 25, 0.4)],
+        &["-c:v", "ffv1", "-pix_fmt", "bgr0"],
+    );
+    let stego = dir.path().join("stego.mkv");
+    let mut args = embed_args(&rgb, &stego, &["--message", "hi"]);
+    args.retain(|&a| a != "--json");
+    let run = vidstega(&args);
+    run.ok().stderr_mentions(&[
+        "warning: the source's pixel format bgr0",
+        "converted to",
+        "wrote",
+        "on the source's",
+    ]);
+    // Compact mode, a message filling its carriers: the rate is said to be
+    // detectable, with what lowers it.
+    let cover = small_clip(dir.path(), "cover.mp4", 2.0);
+    let compact = dir.path().join("compact.mp4");
+    let message = dir.path().join("m.bin");
+    std::fs::write(&message, random_bytes(3000, "rate")).unwrap();
+    let mut args = embed_args(
+        &cover,
+        &compact,
+        &[
+            "--mode",
+            "compact",
+            "--max-rate",
+            "0.9",
+            "--message-file",
+            message.to_str().unwrap(),
+        ],
+    );
+    args.retain(|&a| a != "--json");
+    let run = vidstega(&args);
+    run.ok().stderr_mentions(&[
+        "warning: up to",
+        "steganalysis",
+        "--max-rate",
+        "wrote",
+        "on the source's",
+    ]);
+    // The same warning is in the JSON summary.
+    let summary = vidstega(&embed_args(
+        &cover,
+        &dir.path().join("compact2.mp4"),
+        &[
+            "--mode",
+            "compact",
+            "--max-rate",
+            "0.9",
+            "--message-file",
+            message.to_str().unwrap(),
+        ],
+    ))
+    .ok()
+    .json();
+    assert!(
+        warnings(&summary).iter().any(|w| w.contains("steganalysis")),
+        "{summary}"
+    );
+    // A low rate draws no such warning.
+    let summary = vidstega(&embed_args(
+        &cover,
+        &dir.path().join("low.mp4"),
+        &["--mode", "compact", "--message", "hi"],
+    ))
+    .ok()
+    .json();
+    assert!(
+        !warnings(&summary).iter().any(|w| w.contains("steganalysis")),
+        "{summary}"
+    );
+}
+
+#[test]
+fn the_password_prompt_reads_the_terminal_while_stdin_carries_the_message() {
+    let dir = tempdir();
+    let cover = small_clip(dir.path(), "cover.mp4", 1.0);
+    let stego = dir.path().join("stego.mp4");
+    let vidstega = sh_quote(env!("CARGO_BIN_EXE_vidstega"));
+    let line = format!(
+        "printf 'sent through a pipe' | {vidstega} embed {} -o {} --message-file - --kdf-iterations 1000",
+        sh_quote(cover.to_str().unwrap()),
+        sh_quote(stego.to_str().unwrap())
+    );
+    let mut c = std::process::Command::new("script");
+    c.args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env_remove("VIDSTEGA_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("util-linux `script` (apt-get install bsdutils)");
+    let mut stdin = child.stdin.take().unwrap();
+    // What the terminal shows, read as it comes.
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let shown = shown.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    // Typed once each prompt is shown and the terminal has stopped echoing
+    // (typed earlier, the terminal would echo it before the prompt could
+    // turn echo off).
+    let mut seen = 0;
+    for prompt in ["Password: ", "Repeat password: "] {
+        let started = Instant::now();
+        loop {
+            let text = String::from_utf8_lossy(&shown.lock().unwrap()[seen..]).into_owned();
+            if let Some(at) = text.find(prompt) {
+                seen += at + prompt.len();
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no {prompt:?} prompt; the terminal showed:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        std::io::Write::write_all(&mut stdin, format!("{PASSWORD}\n").as_bytes()).unwrap();
+    }
+    let run = wait_at_most(child, Duration::from_secs(120), "embed prompting on the terminal");
+    drop(stdin);
+    reader.join().unwrap();
+    let shown = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
+    assert_eq!(run.code, Some(0), "{shown}");
+    assert!(!shown.contains(PASSWORD), "the password was echoed:\n{shown}");
+    assert_eq!(extract_ok(&stego), b"sent through a pipe");
+}
+
+#[test]
+fn the_message_flag_is_warned_against_in_help_and_on_use() {
+    let help = vidstega(&["embed", "--help"]);
+    let text = String::from_utf8_lossy(&help.ok().stdout).into_owned();
+    assert!(text.contains("process list"), "{text}");
+    let dir = tempdir();
+    let cover = small_clip(dir.path(), "cover.mp4", 0.4);
+    let run = vidstega(&embed_args(
+        &cover,
+        &dir.path().join("o.mp4"),
+        &["--mode", "compact", "--message", "hi"],
+    ));
+    run.ok().stderr_mentions(&[
+        "warning: --message puts the message in the process list",
+        "--message-file -",
+    ]);
+    let file = dir.path().join("m.txt");
+    std::fs::write(&file, "hi").unwrap();
+    let run = vidstega(&embed_args(
+        &cover,
+        &dir.path().join("p.mp4"),
+        &["--mode", "compact", "--message-file", file.to_str().unwrap()],
+    ));
+    assert!(!run.ok().stderr.contains("process list"), "{}", run.stderr);
+}
+
+#[test]
+fn vidstega_log_debug_shows_the_steps_and_no_secret() {
+    let dir = tempdir();
+    let cover = small_clip(dir.path(), "cover.mp4", 1.0);
+    let stego = dir.path().join("stego.mp4");
+    let secret = "the secret message text";
+    for mode in ["compact", "lossless"] {
+        let out = dir.path().join(format!("{mode}.mkv"));
+        let mut c = command(&embed_args(&cover, &out, &["--mode", mode, "--message", secret]));
+        c.env("VIDSTEGA_LOG", "debug");
+        let run = run_command(c, None);
+        run.ok().stderr_mentions(&["DEBUG", "planned", "disk space"]);
+        assert!(
+            !run.stderr.contains(secret) && !run.stderr.contains(PASSWORD),
+            "{}",
+            run.stderr
+        );
+        let mut c = command(&["extract", out.to_str().unwrap(), "--password-env", PW_VAR]);
+        c.env("VIDSTEGA_LOG", "debug");
+        let run = run_command(c, None);
+        run.ok()
+            .stderr_mentions(&["DEBUG", "key derived and container read"]);
+        assert!(
+            !run.stderr.contains(secret) && !run.stderr.contains(PASSWORD),
+            "{}",
+            run.stderr
+        );
+    }
+    // Without it: no log lines.
+    let run = vidstega(&embed_args(
+        &cover,
+        &stego,
+        &["--mode", "compact", "--message-file", "/dev/null"],
+    ));
+    assert!(!run.stderr.contains("DEBUG"), "{}", run.stderr);
+}
+
+#[test]
+fn ctrl_c_keeps_the_work_says_how_to_resume_and_the_rerun_resumes() {
+    let dir = tempdir();
+    let cover = make_video(
+        dir.path(),
+        "cover.mp4",
+        &[&picture("640x360", 25, 10.0)],
+        &["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"],
+    );
+    let stego = dir.path().join("stego.mkv");
+    let message = dir.path().join("m.bin");
+    std::fs::write(&message, random_bytes(6000, "sigint")).unwrap();
+    let args = embed_args(
+        &cover,
+        &stego,
+        &["--jobs", "2", "--message-file", message.to_str().unwrap()],
+    );
+    let work = dir.path().join(".stego.mkv.vidstega");
+    let mut child = command(&args).spawn().unwrap();
+    let pid = child.id();
+    wait_for_a_finished_segment(&mut child, &work);
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let run = wait_at_most(child, Duration::from_secs(60), "the interrupted embed");
+    run.expect_code(130).stderr_mentions(&[
+        "interrupted: the finished work is kept in",
+        ".stego.mkv.vidstega",
+        "run the same command again to resume",
+    ]);
+    assert!(!stego.exists());
+    assert!(work.is_dir());
+    let summary = vidstega(&args).ok().json();
+    assert!(summary["segments_resumed"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(extract_ok(&stego), std::fs::read(&message).unwrap());
 }

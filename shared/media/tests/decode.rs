@@ -70,6 +70,25 @@ fn open_gop_b_frames_mp4_is_frame_exact() {
         "open_gop.mp4",
         &["-bf", "3", "-g", "40", "-x264-params", "open_gop=1:bframes=3"],
     );
+    // The test is about B-frames and open GOPs: the source must hold both.
+    let types = common::ffprobe(&[
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "frame=pict_type,key_frame",
+        "-of",
+        "csv=p=0",
+        info.path.to_str().unwrap(),
+    ]);
+    assert!(
+        types.lines().any(|l| l.contains('B')),
+        "no B-frame in the source:\n{types}"
+    );
+    // Open GOP: a B-frame follows (in presentation) a keyframe that is not
+    // the first, referencing the GOP before it.
+    assert!(types.lines().skip(1).any(|l| l.starts_with("1,I")), "{types}");
     // MP4 has an index: the first seek must land right (no slow fallback).
     assert_eq!(assert_ranges_match_full_decode(&info), 1);
 }

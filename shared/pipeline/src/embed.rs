@@ -66,7 +66,7 @@ pub fn embed_segment(
         .iter()
         .any(|s| s.index == index && s.done);
     if row_done && objects.size(&segment_key)?.is_some() {
-        progress.frames(index, seg.frame_end - seg.frame_start);
+        progress.resumed(index, seg.frame_end - seg.frame_start);
         progress.segment_finished(index, true);
         return Ok(SegmentOutcome::AlreadyDone);
     }
@@ -90,6 +90,7 @@ pub fn embed_segment(
     let changed = stream_segment(media, seg, &prepared, writer, progress)?;
     objects.put_file(&segment_key, &tmp)?;
     let millis = started.elapsed().as_millis() as u64;
+    tracing::debug!(segment = index, millis, "segment embedded");
     if let Finished::Already = jobs.finish_segment(&plan.job_id, index, millis)? {
         tracing::info!(job = %plan.job_id, segment = index, "segment was already counted; file refreshed");
     }
@@ -262,6 +263,11 @@ pub fn embed_in_one_pass(
     let changed = stream_segment(media, seg, &prepared, writer, progress)?;
     verify_joined(output, media, &codec, settings.frame_rate, &report)?;
     let millis = started.elapsed().as_millis() as u64;
+    tracing::debug!(
+        segment = seg.index,
+        millis,
+        "segment embedded and joined in one pass"
+    );
     jobs.finish_segment(&plan.job_id, seg.index, millis)?;
     progress.segment_finished(seg.index, false);
     Ok((

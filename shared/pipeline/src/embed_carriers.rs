@@ -51,7 +51,7 @@ pub fn embed_carriers(
             stored &= objects.size(&keys::carrier(&plan.job_id, c.sample))?.is_some();
         }
         if stored {
-            progress.frames(index, carriers.len() as u64);
+            progress.resumed(index, carriers.len() as u64);
             progress.segment_finished(index, true);
             return Ok(SegmentOutcome::AlreadyDone);
         }
@@ -130,6 +130,7 @@ pub fn embed_carriers(
         }
     }
     let millis = started.elapsed().as_millis() as u64;
+    tracing::debug!(segment = index, millis, "carriers of a segment embedded");
     if let Finished::Already = jobs.finish_segment(&plan.job_id, index, millis)? {
         tracing::info!(job = %plan.job_id, segment = index, "segment was already counted; carriers refreshed");
     }

@@ -104,17 +104,34 @@ pub fn extract_file(
     workers: usize,
     progress: &dyn Progress,
 ) -> Result<Extracted> {
+    let started = std::time::Instant::now();
     let (key, prepared) = rayon::join(
         || PlacementKey::derive(password),
         || prepare_carriers(path, progress),
     );
-    let carriers_seen = match prepared? {
+    let prepared = prepared?;
+    tracing::debug!(
+        h264_carriers_possible = prepared.is_some(),
+        millis = started.elapsed().as_millis() as u64,
+        "key derived and container read"
+    );
+    let carriers_seen = match prepared {
         Some(prepared) => match extract_carriers(path, prepared, &key, password, workers, progress)? {
-            CarrierSearch::Found(extracted) => return Ok(extracted),
+            CarrierSearch::Found(extracted) => {
+                tracing::debug!(
+                    millis = started.elapsed().as_millis() as u64,
+                    "found in carrier pictures"
+                );
+                return Ok(extracted);
+            }
             CarrierSearch::NoHeader { carriers_seen } => carriers_seen,
         },
         None => false,
     };
+    tracing::debug!(
+        carriers_seen,
+        "no carrier opened with this key; reading every frame"
+    );
     match extract_frames(path, &key, password, workers, progress) {
         // The file holds carrier pictures: it was written in compact mode,
         // and no carrier authenticated with this password.

@@ -8,6 +8,12 @@ pub trait Progress: Send + Sync {
     fn segment_started(&self, _index: u32, _frames: u64) {}
     /// `frames` more frames of a segment were processed.
     fn frames(&self, _index: u32, _frames: u64) {}
+    /// A segment's `frames` frames were done by an earlier run (resumed, not
+    /// worked on now). Counted as [`Progress::frames`] unless overridden; a
+    /// time estimate should leave them out of the rate.
+    fn resumed(&self, index: u32, frames: u64) {
+        self.frames(index, frames);
+    }
     /// A segment finished (`skipped`: it was already done).
     fn segment_finished(&self, _index: u32, _skipped: bool) {}
     /// A note for the user (conversions, dropped streams).

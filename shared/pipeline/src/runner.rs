@@ -18,6 +18,7 @@ use crate::records::{JobRecord, Stage};
 use crate::splice::{splice_to_file, SpliceReport};
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::Instant;
 use vidstega_core::PlacementKey;
 use vidstega_media::{joins_in_one_pass, ConcatOptions, ConcatReport, OutputContainer};
 
@@ -125,18 +126,40 @@ pub fn run_embed(
         }
     }
     progress.stage("plan", 0);
+    let started = Instant::now();
     let planned = plan_job(objects, jobs, scratch, job, key, settings, progress)?;
     for w in &planned.plan.warnings {
         progress.warn(w);
     }
     let plan = &planned.plan;
+    tracing::debug!(
+        job = %plan.job_id,
+        mode = plan.mode.as_str(),
+        frames = plan.frame_count,
+        segments = plan.segments.len(),
+        carriers = plan.carriers.len(),
+        body_bits = plan.body_bits,
+        workers = settings.workers,
+        millis = started.elapsed().as_millis() as u64,
+        "planned"
+    );
     if plan.mode == OutputMode::Compact {
         progress.stage("embed", plan.carriers.len() as u64);
+        let started = Instant::now();
         let (embedded, skipped, changed_samples) = run_segments(settings.workers, &plan.segments, |index| {
             embed_carriers(objects, jobs, plan, &planned.media, index, key, progress)
         })?;
+        tracing::debug!(
+            embedded,
+            skipped,
+            changed_samples,
+            millis = started.elapsed().as_millis() as u64,
+            "carriers embedded"
+        );
         progress.stage("splice", 0);
+        let started = Instant::now();
         let report = splice_to_file(objects, jobs, plan, output)?;
+        tracing::debug!(millis = started.elapsed().as_millis() as u64, "spliced");
         jobs.set_stage(&plan.job_id, Stage::Done, None)?;
         return Ok(EmbedRun {
             planned,
@@ -178,6 +201,7 @@ pub fn run_embed(
             output: OutputReport::Joined(concat),
         });
     }
+    let started = Instant::now();
     let (embedded, skipped, changed_samples) = run_segments(settings.workers, &plan.segments, |index| {
         embed_segment(
             objects,
@@ -191,7 +215,15 @@ pub fn run_embed(
             progress,
         )
     })?;
+    tracing::debug!(
+        embedded,
+        skipped,
+        changed_samples,
+        millis = started.elapsed().as_millis() as u64,
+        "segments embedded"
+    );
     progress.stage("concat", plan.frame_count);
+    let started = Instant::now();
     let concat = concat_segments(
         objects,
         jobs,
@@ -201,6 +233,7 @@ pub fn run_embed(
         output,
         &ConcatOptions::default(),
     )?;
+    tracing::debug!(millis = started.elapsed().as_millis() as u64, "joined");
     jobs.set_stage(&plan.job_id, Stage::Done, None)?;
     Ok(EmbedRun {
         planned,
