@@ -399,3 +399,79 @@ fn job_end_events_reach_the_topic_and_the_optional_webhook_with_the_job_id() {
         "a webhook without a secret is refused at deploy time"
     );
 }
+
+/// Concurrency brakes: every function has a reservation — a fixed one (the
+/// sweeper: one at a time), or one set by a parameter that defaults to 0,
+/// which must then leave the property out (`AWS::NoValue`; a reservation of
+/// 0 would stop the function, and an account with a quota of 10 can
+/// reserve nothing).
+#[test]
+fn every_function_has_a_concurrency_reservation_that_defaults_off() {
+    let template: Value = serde_yaml::from_str(&read("template.yaml")).unwrap();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let mut errors = Vec::new();
+    let mut parameters = BTreeSet::new();
+    for (name, r) in resources {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        let reserved = &r["Properties"]["ReservedConcurrentExecutions"];
+        if let Some(n) = reserved.as_u64() {
+            if n == 0 {
+                errors.push(format!("{name} reserves 0: it could never run"));
+            }
+            continue;
+        }
+        let Value::Tagged(t) = reserved else {
+            errors.push(format!("{name} has no ReservedConcurrentExecutions"));
+            continue;
+        };
+        let args = t.value.as_sequence();
+        let shape = t.tag == "!If" && args.is_some_and(|a| a.len() == 3);
+        if !shape {
+            errors.push(format!(
+                "{name}: ReservedConcurrentExecutions is neither a number nor an !If"
+            ));
+            continue;
+        }
+        let args = args.unwrap();
+        let condition = args[0].as_str().unwrap_or_default();
+        let Some(param) = reference(&args[1]) else {
+            errors.push(format!("{name}: the reservation is not a parameter"));
+            continue;
+        };
+        if reference(&args[2]).as_deref() != Some("AWS::NoValue") {
+            errors.push(format!(
+                "{name}: without a reservation the property must be AWS::NoValue"
+            ));
+        }
+        // The condition is "the parameter is not 0".
+        let cond = serde_yaml::to_string(&template["Conditions"][condition]).unwrap();
+        if !(cond.contains("!Not")
+            && cond.contains("!Equals")
+            && cond.contains(&param)
+            && cond.contains(" 0"))
+        {
+            errors.push(format!(
+                "{name}: condition {condition} is not `{param} is not 0`: {cond}"
+            ));
+        }
+        let p = &template["Parameters"][param.as_str()];
+        if p["Type"].as_str() != Some("Number")
+            || p["Default"].as_u64() != Some(0)
+            || p["MinValue"].as_u64() != Some(0)
+        {
+            errors.push(format!(
+                "{name}: parameter {param} is not a Number defaulting to 0 (min 0)"
+            ));
+        }
+        parameters.insert(param);
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    // Each brake is said in the deployment guide.
+    let deploy = read("docs/deploy.md");
+    for p in &parameters {
+        assert!(deploy.contains(p.as_str()), "docs/deploy.md does not explain {p}");
+    }
+}
