@@ -266,12 +266,13 @@ pub enum Container {
 
 #[cfg(feature = "cloud")]
 impl Container {
-    /// The extension, as the job contract spells it.
-    pub fn as_str(self) -> &'static str {
+    /// The job contract's name of it.
+    pub fn name(self) -> vidstega_pipeline::contract::ContainerName {
+        use vidstega_pipeline::contract::ContainerName;
         match self {
-            Container::Mkv => "mkv",
-            Container::Mp4 => "mp4",
-            Container::Mov => "mov",
+            Container::Mkv => ContainerName::Mkv,
+            Container::Mp4 => ContainerName::Mp4,
+            Container::Mov => ContainerName::Mov,
         }
     }
 }

@@ -18,6 +18,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use vidstega_aws::{DynamoJobStore, S3Store};
 use vidstega_core::ErrorClass;
+use vidstega_pipeline::contract::{ErrorBody, JobStatus};
 use vidstega_pipeline::{now_ms, JobStore, ObjectStore};
 
 /// How long `--follow` waits for a job that is not in the table yet (the
@@ -91,14 +92,6 @@ enum Source {
     },
 }
 
-/// A required number of the status function's answer.
-fn number(v: &Value, name: &str) -> std::result::Result<u64, PollError> {
-    v[name].as_u64().ok_or_else(|| {
-        anyhow!("the status function's answer has no number {name:?}; is --status-url the StatusUrl output?")
-            .into()
-    })
-}
-
 impl Source {
     /// Reads the job once; `Ok(None)` when there is no such job.
     fn poll(&self, job_id: &str) -> std::result::Result<Option<View>, PollError> {
@@ -115,7 +108,9 @@ impl Source {
                     return Ok(None);
                 }
                 if status != 200 {
-                    let detail = v["error"].as_str().unwrap_or("no reason given");
+                    let detail = serde_json::from_value::<ErrorBody>(v)
+                        .map(|b| b.error)
+                        .unwrap_or_else(|_| "no reason given".into());
                     let hint = match status {
                         401 | 403 if !http.signs() => {
                             " (if the stack's FunctionUrlAuthType is AWS_IAM, add --sign)"
@@ -127,28 +122,25 @@ impl Source {
                         transient: status == 429 || status >= 500,
                     });
                 }
-                let count = |name: &str| -> std::result::Result<u32, PollError> {
-                    Ok(number(&v, name)?.min(u32::MAX as u64) as u32)
-                };
+                let job: JobStatus = serde_json::from_value(v).map_err(|e| PollError {
+                    error: anyhow!(
+                        "the status function's answer is not a job's status ({e}); is --status-url the StatusUrl output?"
+                    ),
+                    transient: false,
+                })?;
                 Ok(Some(
                     View {
-                        job_id: v["job_id"].as_str().unwrap_or(job_id).to_string(),
-                        stage: v["stage"]
-                            .as_str()
-                            .ok_or_else(|| anyhow!("the status function's answer has no stage"))?
-                            .to_string(),
-                        segments_done: count("segments_done")?,
-                        segments_total: count("segments_total")?,
-                        error: v["error"].as_str().map(str::to_string),
-                        created_ms: number(&v, "created_ms")?,
-                        updated_ms: number(&v, "updated_ms")?,
+                        job_id: job.job_id,
+                        stage: job.stage.as_str().to_string(),
+                        segments_done: job.segments_done,
+                        segments_total: job.segments_total,
+                        error: job.error,
+                        created_ms: job.created_ms,
+                        updated_ms: job.updated_ms,
                         elapsed_seconds: 0.0,
-                        output_key: v["output_key"].as_str().map(str::to_string),
-                        segment_millis: v["segment_millis"]
-                            .as_array()
-                            .map(|a| a.iter().map(Value::as_u64).collect())
-                            .unwrap_or_default(),
-                        output_url: v["output_url"].as_str().map(str::to_string),
+                        output_key: job.output_key,
+                        segment_millis: job.segment_millis,
+                        output_url: job.output_url,
                     }
                     .with_elapsed(),
                 ))

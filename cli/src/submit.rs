@@ -18,7 +18,6 @@ use crate::cloud::{bytes_bar, check_job_id, jobs_url, new_job_id, wants_signing,
 use crate::secrets;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
-use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Instant;
 use vidstega_aws::{S3Store, SqsQueue};
@@ -26,7 +25,9 @@ use vidstega_core::{
     capacity, carriers_needed, check_fits, seal, CoreError, PlacementKey, PlaneSet, SealParams,
 };
 use vidstega_media::{choose_raw_format, ensure_tools, probe, LosslessCodec, MediaInfo, OutputContainer};
-use vidstega_pipeline::contract::{keys, JobMessage, JobOptions, OutputMode};
+use vidstega_pipeline::contract::{
+    keys, ContainerName, ErrorBody, JobCreated, JobMessage, JobOptions, OutputMode, Planes,
+};
 use vidstega_pipeline::{carrier_capacity, geometry_of, CarrierCapacity, ObjectStore};
 
 /// The largest object a single presigned PUT can upload (S3's limit).
@@ -36,8 +37,8 @@ pub const PRESIGNED_PUT_LIMIT: u64 = 5 << 30;
 struct Summary {
     job_id: String,
     transport: &'static str,
-    container: &'static str,
-    planes: &'static str,
+    container: ContainerName,
+    planes: Planes,
     frames: u64,
     video_bytes: u64,
     message_bytes: usize,
@@ -70,7 +71,7 @@ fn check_container(media: &MediaInfo, container: Container, mode: OutputMode) ->
     } else if !c.holds_video(&LosslessCodec::default()) {
         return Err(InputError(format!(
             "--container {} cannot hold the lossless video the job writes; use --container mkv",
-            container.as_str()
+            container.name()
         ))
         .into());
     }
@@ -136,13 +137,6 @@ impl Fit {
     }
 }
 
-/// One upload URL out of the presign function's answer.
-fn upload_url<'a>(answer: &'a Value, name: &str) -> Result<&'a str> {
-    answer["uploads"][name]["url"]
-        .as_str()
-        .ok_or_else(|| anyhow!("the presign function's answer has no upload URL for the {name}"))
-}
-
 /// Where the files go, set up (and its configuration checked) before the
 /// password is asked for.
 enum Transport {
@@ -162,10 +156,10 @@ struct Upload<'a> {
     video_bytes: u64,
     payload: &'a [u8],
     key: &'a PlacementKey,
-    container: &'static str,
+    container: ContainerName,
     mode: OutputMode,
     max_rate: f64,
-    planes: &'static str,
+    planes: Planes,
     quiet: bool,
 }
 
@@ -278,12 +272,12 @@ pub fn run(args: SubmitArgs) -> Result<()> {
         video_bytes,
         payload: &payload,
         key: &key,
-        container: container.as_str(),
+        container: container.name(),
         mode,
         max_rate: args.layout.max_rate,
         planes: match plane_set {
-            PlaneSet::Luma => "luma",
-            PlaneSet::All => "all",
+            PlaneSet::Luma => Planes::Luma,
+            PlaneSet::All => Planes::All,
         },
         quiet: args.json,
     };
@@ -333,14 +327,17 @@ pub fn run(args: SubmitArgs) -> Result<()> {
 /// The presign transport: create the job, then PUT the three files.
 fn submit_presigned(url: &str, http: &Http, up: &Upload<'_>) -> Result<String> {
     let what = "creating the job at the presign function";
-    let (status, answer) = http.call_json(
-        "POST",
-        url,
-        Some(&json!({ "container": up.container, "planes": up.planes, "mode": up.mode, "max_rate": up.max_rate })),
-        what,
-    )?;
+    let options = JobOptions {
+        container: Some(up.container),
+        planes: Some(up.planes),
+        mode: Some(up.mode),
+        max_rate: Some(up.max_rate),
+    };
+    let (status, answer) = http.call_json("POST", url, Some(&serde_json::to_value(&options)?), what)?;
     if !(200..300).contains(&status) {
-        let detail = answer["error"].as_str().unwrap_or("no reason given");
+        let detail = serde_json::from_value::<ErrorBody>(answer)
+            .map(|b| b.error)
+            .unwrap_or_else(|_| "no reason given".into());
         let hint = match status {
             401 | 403 if !http.signs() => " (if the stack's FunctionUrlAuthType is AWS_IAM, add --sign)",
             401 | 403 => " (check that your AWS credentials may invoke the function URL)",
@@ -348,14 +345,13 @@ fn submit_presigned(url: &str, http: &Http, up: &Upload<'_>) -> Result<String> {
         };
         bail!("{what}: HTTP {status}: {detail}{hint}");
     }
-    let job_id = answer["job_id"]
-        .as_str()
-        .ok_or_else(|| anyhow!("the presign function's answer has no job_id"))?
-        .to_string();
+    let created: JobCreated = serde_json::from_value(answer)
+        .map_err(|e| anyhow!("{what}: the presign function's answer is not a new job: {e}"))?;
+    let job_id = created.job_id;
     check_job_id(&job_id).context("the presign function returned a malformed job id")?;
-    let video_url = upload_url(&answer, "video")?;
-    let payload_url = upload_url(&answer, "payload")?;
-    let key_url = upload_url(&answer, "placement_key")?;
+    let video_url = created.uploads.video.url.as_str();
+    let payload_url = created.uploads.payload.url.as_str();
+    let key_url = created.uploads.placement_key.url.as_str();
 
     // The video first: if it fails, nothing about the message was sent.
     let file =
@@ -390,8 +386,8 @@ fn submit_direct(sdk: &Sdk, bucket: &str, queue_url: &str, up: &Upload<'_>) -> R
         // The options first, so whichever upload notification starts the job
         // starts it with them; then the video.
         let options = JobOptions {
-            container: Some(up.container.to_string()),
-            planes: Some(up.planes.to_string()),
+            container: Some(up.container),
+            planes: Some(up.planes),
             mode: Some(up.mode),
             max_rate: Some(up.max_rate),
         };
@@ -439,8 +435,8 @@ fn submit_direct(sdk: &Sdk, bucket: &str, queue_url: &str, up: &Upload<'_>) -> R
         job_id: job_id.clone(),
         video_key: None,
         payload_key: None,
-        container: Some(up.container.to_string()),
-        planes: Some(up.planes.to_string()),
+        container: Some(up.container),
+        planes: Some(up.planes),
         mode: Some(up.mode),
         max_rate: Some(up.max_rate),
     };

@@ -2199,6 +2199,8 @@ fn vidstega_log_debug_shows_the_steps_and_no_secret() {
         c.env("VIDSTEGA_LOG", "debug");
         let run = run_command(c, None);
         run.ok().stderr_mentions(&["DEBUG", "planned", "disk space"]);
+        // Written to a pipe, not a terminal: no colour codes.
+        assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
         assert!(
             !run.stderr.contains(secret) && !run.stderr.contains(PASSWORD),
             "{}",

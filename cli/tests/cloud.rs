@@ -158,8 +158,8 @@ fn queue_transport_uploads_sealed_objects_and_sends_a_job_message() {
             job_id: job_id.clone(),
             video_key: None,
             payload_key: None,
-            container: Some("mov".into()),
-            planes: Some("all".into()),
+            container: Some(vidstega_pipeline::contract::ContainerName::Mov),
+            planes: Some(vidstega_pipeline::contract::Planes::All),
             mode: Some(vidstega_pipeline::contract::OutputMode::Compact),
             max_rate: Some(0.25),
         }
@@ -205,8 +205,8 @@ fn queue_transport_uploads_sealed_objects_and_sends_a_job_message() {
     );
     let options: vidstega_pipeline::contract::JobOptions =
         serde_json::from_slice(&cloud.store.read_all(&keys::options(&job_id)).unwrap()).unwrap();
-    assert_eq!(options.container.as_deref(), Some("mov"));
-    assert_eq!(options.planes.as_deref(), Some("all"));
+    assert_eq!(options.container.map(|c| c.as_str()), Some("mov"));
+    assert_eq!(options.planes.map(|p| p.as_str()), Some("all"));
     assert!(file_len(&video) > 0, "the input video must be left in place");
 }
 

@@ -99,6 +99,97 @@ impl std::fmt::Display for OutputMode {
     }
 }
 
+/// The output container a job asks for, named by its file extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerName {
+    /// Matroska (`.mkv`).
+    Mkv,
+    /// MP4 (`.mp4`).
+    Mp4,
+    /// QuickTime (`.mov`).
+    Mov,
+}
+
+impl ContainerName {
+    /// The extension, as options and keys spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerName::Mkv => "mkv",
+            ContainerName::Mp4 => "mp4",
+            ContainerName::Mov => "mov",
+        }
+    }
+
+    /// The container of a job that names none: MP4 in compact mode (a
+    /// source in another container is copied into it), Matroska in lossless
+    /// mode.
+    pub fn default_for(mode: OutputMode) -> Self {
+        match mode {
+            OutputMode::Compact => ContainerName::Mp4,
+            OutputMode::Lossless => ContainerName::Mkv,
+        }
+    }
+
+    /// The muxer family the pipeline writes.
+    pub fn container(self) -> vidstega_media::OutputContainer {
+        match self {
+            ContainerName::Mkv => vidstega_media::OutputContainer::Matroska,
+            ContainerName::Mp4 => vidstega_media::OutputContainer::Mp4,
+            ContainerName::Mov => vidstega_media::OutputContainer::Mov,
+        }
+    }
+}
+
+impl std::fmt::Display for ContainerName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The planes a job's bits go in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Planes {
+    /// The luma plane only.
+    Luma,
+    /// Every plane.
+    All,
+}
+
+impl Planes {
+    /// The name options use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Planes::Luma => "luma",
+            Planes::All => "all",
+        }
+    }
+
+    /// The planes of a job that names none: all in compact mode (a carrier
+    /// costs the same either way), luma in lossless mode.
+    pub fn default_for(mode: OutputMode) -> Self {
+        match mode {
+            OutputMode::Compact => Planes::All,
+            OutputMode::Lossless => Planes::Luma,
+        }
+    }
+
+    /// The core's plane set.
+    pub fn plane_set(self) -> vidstega_core::PlaneSet {
+        match self {
+            Planes::Luma => vidstega_core::PlaneSet::Luma,
+            Planes::All => vidstega_core::PlaneSet::All,
+        }
+    }
+}
+
+impl std::fmt::Display for Planes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Whether `id` is a well-formed job id: 8 to 64 characters of `[A-Za-z0-9-_]`
 /// (it names the Step Functions execution, which allows at most 80).
 pub fn valid_job_id(id: &str) -> bool {
@@ -122,15 +213,12 @@ pub struct JobMessage {
     /// Key of the sealed payload (default `uploads/<id>/payload.sealed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_key: Option<String>,
-    /// Output container extension: `mkv`, `mp4` or `mov` (default: `mp4` in
-    /// compact mode — a source in another container is copied into it —
-    /// `mkv` in lossless mode).
+    /// Output container (default [`ContainerName::default_for`] the mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
-    /// Planes that carry bits: `luma` or `all` (default: `all` in compact
-    /// mode, `luma` in lossless mode).
+    pub container: Option<ContainerName>,
+    /// Planes that carry bits (default [`Planes::default_for`] the mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub planes: Option<String>,
+    pub planes: Option<Planes>,
     /// How the output is written (default compact).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<OutputMode>,
@@ -147,15 +235,12 @@ pub struct JobMessage {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobOptions {
-    /// Output container extension: `mkv`, `mp4` or `mov` (default: `mp4` in
-    /// compact mode — a source in another container is copied into it —
-    /// `mkv` in lossless mode).
+    /// Output container (default [`ContainerName::default_for`] the mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
-    /// Planes that carry bits: `luma` or `all` (default: `all` in compact
-    /// mode, `luma` in lossless mode).
+    pub container: Option<ContainerName>,
+    /// Planes that carry bits (default [`Planes::default_for`] the mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub planes: Option<String>,
+    pub planes: Option<Planes>,
     /// How the output is written (default compact).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<OutputMode>,
@@ -163,6 +248,79 @@ pub struct JobOptions {
     /// a bit, in (0, 1] (default 0.25).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rate: Option<f64>,
+}
+
+/// One presigned upload in [`JobCreated`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresignedUpload {
+    /// The HTTP method (`PUT`).
+    pub method: String,
+    /// The presigned URL (a bearer credential until it expires: never log it).
+    pub url: String,
+    /// The object key it writes.
+    pub key: String,
+}
+
+/// The uploads of a new job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobUploads {
+    /// The source video.
+    pub video: PresignedUpload,
+    /// The sealed payload.
+    pub payload: PresignedUpload,
+    /// The placement key (32 bytes).
+    pub placement_key: PresignedUpload,
+}
+
+/// The answer of `POST /jobs` (presign): the body of that request is a
+/// [`JobOptions`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobCreated {
+    /// The new job's id.
+    pub job_id: String,
+    /// Where to PUT each file.
+    pub uploads: JobUploads,
+    /// How long the upload URLs are valid.
+    pub expires_in_seconds: u64,
+    /// Where the output will be.
+    pub output_key: String,
+    /// How to PUT (headers).
+    pub note: String,
+}
+
+/// The answer of `GET /jobs/<id>` (status).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStatus {
+    /// The job's id.
+    pub job_id: String,
+    /// Where it is.
+    pub stage: crate::records::Stage,
+    /// Segments finished.
+    pub segments_done: u32,
+    /// Segments planned (0 before planning).
+    pub segments_total: u32,
+    /// Why it failed, for a failed job.
+    pub error: Option<String>,
+    /// When it was created (Unix ms).
+    pub created_ms: u64,
+    /// When it last changed (Unix ms).
+    pub updated_ms: u64,
+    /// `updated_ms - created_ms`.
+    pub elapsed_ms: u64,
+    /// Each segment's embedding time, if finished.
+    pub segment_millis: Vec<Option<u64>>,
+    /// The output's key, for a done job.
+    pub output_key: Option<String>,
+    /// A short-lived presigned GET of the output, for a done job (a bearer
+    /// credential: never log it).
+    pub output_url: Option<String>,
+}
+
+/// The body of every error answer of the functions' URLs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
 }
 
 /// The input of one execution of the state machine.
@@ -304,6 +462,40 @@ impl FailureInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_are_typed_and_spelled_as_the_wire_spells_them() {
+        let o: JobOptions =
+            serde_json::from_str(r#"{"container":"mov","planes":"luma","mode":"lossless","max_rate":0.5}"#)
+                .unwrap();
+        assert_eq!(o.container, Some(ContainerName::Mov));
+        assert_eq!(o.planes, Some(Planes::Luma));
+        assert_eq!(o.mode, Some(OutputMode::Lossless));
+        assert_eq!(
+            serde_json::to_string(&o).unwrap(),
+            r#"{"container":"mov","planes":"luma","mode":"lossless","max_rate":0.5}"#
+        );
+        // A value outside the enums is refused with the ones allowed.
+        let e = serde_json::from_str::<JobOptions>(r#"{"container":"avi"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("avi") && e.contains("mkv") && e.contains("mov"), "{e}");
+        let e = serde_json::from_str::<JobMessage>(r#"{"job_id":"job-12345678","planes":"rgb"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("luma") && e.contains("all"), "{e}");
+        // Defaults follow the mode.
+        assert_eq!(
+            ContainerName::default_for(OutputMode::Compact),
+            ContainerName::Mp4
+        );
+        assert_eq!(
+            ContainerName::default_for(OutputMode::Lossless),
+            ContainerName::Mkv
+        );
+        assert_eq!(Planes::default_for(OutputMode::Compact), Planes::All);
+        assert_eq!(Planes::default_for(OutputMode::Lossless), Planes::Luma);
+    }
 
     #[test]
     fn upload_keys_name_their_job() {

@@ -7,9 +7,11 @@ use crate::services::Services;
 use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
 use aws_lambda_events::http::{header::CONTENT_TYPE, HeaderValue};
 use base64::Engine;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use vidstega_pipeline::contract::{keys, valid_job_id, JobOptions, OutputMode};
+use serde::Serialize;
+use vidstega_pipeline::contract::{
+    keys, valid_job_id, ContainerName, ErrorBody, JobCreated, JobOptions, JobStatus, JobUploads,
+    PresignedUpload,
+};
 use vidstega_pipeline::{JobRecord, Stage};
 
 /// What a 429 asks the caller to wait, in seconds.
@@ -38,17 +40,22 @@ fn caller_of(req: &LambdaFunctionUrlRequest) -> String {
     }
 }
 
-fn respond(status: i64, body: Value) -> LambdaFunctionUrlResponse {
+fn respond(status: i64, body: &impl Serialize) -> LambdaFunctionUrlResponse {
     let mut r = LambdaFunctionUrlResponse::default();
     r.status_code = status;
     r.headers
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r.body = Some(body.to_string());
+    r.body = Some(serde_json::to_string(body).expect("answers serialise"));
     r
 }
 
 fn error(status: i64, message: &str) -> LambdaFunctionUrlResponse {
-    respond(status, json!({ "error": message }))
+    respond(
+        status,
+        &ErrorBody {
+            error: message.to_string(),
+        },
+    )
 }
 
 fn method(req: &LambdaFunctionUrlRequest) -> &str {
@@ -64,24 +71,6 @@ fn body(req: &LambdaFunctionUrlRequest) -> Result<Vec<u8>, String> {
     } else {
         Ok(raw.as_bytes().to_vec())
     }
-}
-
-/// What a client may ask of a new job.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewJob {
-    /// `mkv`, `mp4` or `mov` (default: `mp4` in compact mode, `mkv` in lossless mode).
-    #[serde(default)]
-    container: Option<String>,
-    /// `luma` or `all` (default: `all` in compact mode, `luma` in lossless mode).
-    #[serde(default)]
-    planes: Option<String>,
-    /// `compact` (default) or `lossless`.
-    #[serde(default)]
-    mode: Option<OutputMode>,
-    /// Compact mode: the largest embedding rate, in (0, 1] (default 0.25).
-    #[serde(default)]
-    max_rate: Option<f64>,
 }
 
 fn new_job_id() -> Result<String, String> {
@@ -100,29 +89,25 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
         Ok(b) => b,
         Err(e) => return error(400, &e),
     };
-    let ask: NewJob = if bytes.iter().all(u8::is_ascii_whitespace) {
-        NewJob::default()
+    let ask: JobOptions = if bytes.iter().all(u8::is_ascii_whitespace) {
+        JobOptions::default()
     } else {
         match serde_json::from_slice(&bytes) {
             Ok(a) => a,
             Err(e) => {
                 return error(
                     400,
-                    &format!("the body must be JSON like {{\"container\":\"mkv\"}}: {e}"),
+                    &format!(
+                        "the body must be JSON like {{\"container\":\"mp4\",\"planes\":\"all\",\"mode\":\"compact\"}} \
+                         (container: mkv, mp4 or mov; planes: luma or all; mode: compact or lossless): {e}"
+                    ),
                 )
             }
         }
     };
     let container = ask
         .container
-        .as_deref()
-        .unwrap_or(crate::planner::default_container(ask.mode.unwrap_or_default()));
-    if !matches!(container, "mkv" | "mp4" | "mov") {
-        return error(400, "container must be mkv, mp4 or mov");
-    }
-    if !matches!(ask.planes.as_deref(), None | Some("luma") | Some("all")) {
-        return error(400, "planes must be luma or all");
-    }
+        .unwrap_or(ContainerName::default_for(ask.mode.unwrap_or_default()));
     if ask.max_rate.is_some_and(|r| !(r > 0.0 && r <= 1.0)) {
         return error(400, "max_rate must be above 0 and at most 1");
     }
@@ -201,13 +186,13 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
         &id,
         &keys::video(&id),
         &keys::payload(&id),
-        &keys::output(&id, container),
+        &keys::output(&id, container.as_str()),
     );
     // The options go in first, so whichever upload notification starts the
     // job finds them.
     let options = JobOptions {
-        container: Some(container.to_string()),
-        planes: ask.planes.clone(),
+        container: Some(container),
+        planes: ask.planes,
         mode: ask.mode,
         max_rate: ask.max_rate,
     };
@@ -221,22 +206,31 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
         return error(503, "the job table is unavailable; try again");
     }
     let ttl = svc.settings.presign_ttl_seconds;
-    let mut uploads = serde_json::Map::new();
-    for (name, key) in [
-        ("video", keys::video(&id)),
-        ("payload", keys::payload(&id)),
-        ("placement_key", keys::placement_key(&id)),
-    ] {
+    let sign = |key: String| -> Option<PresignedUpload> {
         match svc.objects.presign_put(&key, ttl) {
-            Ok(url) => {
-                uploads.insert(name.into(), json!({ "method": "PUT", "url": url, "key": key }));
-            }
+            Ok(url) => Some(PresignedUpload {
+                method: "PUT".into(),
+                url,
+                key,
+            }),
             Err(e) => {
                 tracing::error!(error = %e, "cannot sign an upload URL");
-                return error(503, "cannot sign upload URLs; try again");
+                None
             }
         }
-    }
+    };
+    let (Some(video), Some(payload), Some(placement_key)) = (
+        sign(keys::video(&id)),
+        sign(keys::payload(&id)),
+        sign(keys::placement_key(&id)),
+    ) else {
+        return error(503, "cannot sign upload URLs; try again");
+    };
+    let uploads = JobUploads {
+        video,
+        payload,
+        placement_key,
+    };
     tracing::info!(job = %id, "job created");
     crate::metrics::emit(
         crate::metrics::JOBS_ACCEPTED,
@@ -247,13 +241,13 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
     );
     respond(
         201,
-        json!({
-            "job_id": id,
-            "uploads": uploads,
-            "expires_in_seconds": ttl,
-            "output_key": job.output_key,
-            "note": "PUT each file with no Content-Type header or application/octet-stream",
-        }),
+        &JobCreated {
+            job_id: id,
+            uploads,
+            expires_in_seconds: ttl,
+            output_key: job.output_key,
+            note: "PUT each file with no Content-Type header or application/octet-stream".into(),
+        },
     )
 }
 
@@ -293,20 +287,21 @@ pub fn status(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunct
         Ok(s) => s.iter().map(|s| s.millis).collect(),
         Err(_) => Vec::new(),
     };
+    let done = job.stage == Stage::Done;
     respond(
         200,
-        json!({
-            "job_id": job.job_id,
-            "stage": job.stage.as_str(),
-            "segments_done": job.segments_done,
-            "segments_total": job.segments_total,
-            "error": job.error,
-            "created_ms": job.created_ms,
-            "updated_ms": job.updated_ms,
-            "elapsed_ms": job.updated_ms.saturating_sub(job.created_ms),
-            "segment_millis": segment_millis,
-            "output_key": (job.stage == Stage::Done).then_some(job.output_key),
-            "output_url": output_url,
-        }),
+        &JobStatus {
+            elapsed_ms: job.updated_ms.saturating_sub(job.created_ms),
+            job_id: job.job_id,
+            stage: job.stage,
+            segments_done: job.segments_done,
+            segments_total: job.segments_total,
+            error: job.error,
+            created_ms: job.created_ms,
+            updated_ms: job.updated_ms,
+            segment_millis,
+            output_key: done.then_some(job.output_key),
+            output_url,
+        },
     )
 }

@@ -14,10 +14,9 @@ use crate::segment::load_key;
 use crate::services::Services;
 use crate::trigger::{parse_trigger, Trigger};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use vidstega_core::PlaneSet;
 use vidstega_media::OutputContainer;
 use vidstega_pipeline::contract::{
-    keys, valid_job_id, ErrorType, ExecutionInput, JobMessage, JobOptions, OutputMode, SegmentTask,
+    keys, valid_job_id, ContainerName, ErrorType, ExecutionInput, JobMessage, JobOptions, Planes, SegmentTask,
 };
 use vidstega_pipeline::{plan_job, Created, JobRecord, Plan, PlanSettings, Stage, DEFAULT_MAX_RATE};
 
@@ -110,8 +109,8 @@ fn options(m: &JobMessage, svc: &Services<'_>) -> Result<JobOptions, StepError> 
         None => JobOptions::default(),
     };
     Ok(JobOptions {
-        container: m.container.clone().or(stored.container),
-        planes: m.planes.clone().or(stored.planes),
+        container: m.container.or(stored.container),
+        planes: m.planes.or(stored.planes),
         mode: m.mode.or(stored.mode),
         max_rate: m.max_rate.or(stored.max_rate),
     })
@@ -153,27 +152,19 @@ pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepErro
     }
     let opts = options(m, svc)?;
     let mode = opts.mode.unwrap_or_default();
-    let container = opts.container.as_deref().unwrap_or(default_container(mode));
-    if !matches!(container, "mkv" | "mp4" | "mov") {
-        return Err(invalid(format!("container {container:?} is not mkv, mp4 or mov")));
-    }
+    let container = opts.container.unwrap_or(ContainerName::default_for(mode));
     let max_rate = opts.max_rate.unwrap_or(DEFAULT_MAX_RATE);
     if !(max_rate > 0.0 && max_rate <= 1.0) {
         return Err(invalid(format!(
             "max_rate {max_rate} is outside 0 < max_rate <= 1"
         )));
     }
-    let plane_set = match opts.planes.as_deref() {
-        Some("luma") => PlaneSet::Luma,
-        Some("all") => PlaneSet::All,
-        None => default_planes(mode),
-        Some(other) => return Err(invalid(format!("planes {other:?} is not luma or all"))),
-    };
+    let plane_set = opts.planes.unwrap_or(Planes::default_for(mode)).plane_set();
     let record = JobRecord::new(
         id,
         &m.video_key.clone().unwrap_or_else(|| keys::video(id)),
         &m.payload_key.clone().unwrap_or_else(|| keys::payload(id)),
-        &keys::output(id, container),
+        &keys::output(id, container.as_str()),
     );
     let job = match svc.jobs.create_job(&record)? {
         Created::New => record,
@@ -276,25 +267,6 @@ fn execution_input(
         segment_count: items.len() as u32,
         segments: if distributed { Vec::new() } else { items },
         distributed,
-    }
-}
-
-/// The output container when a job names none: MP4 in compact mode (the
-/// most widely played; a Matroska or other source is copied into it first),
-/// Matroska in lossless mode (it holds every audio codec).
-pub fn default_container(mode: OutputMode) -> &'static str {
-    match mode {
-        OutputMode::Compact => "mp4",
-        OutputMode::Lossless => "mkv",
-    }
-}
-
-/// The planes that carry when a job names none: all in compact mode (a
-/// carrier costs the same either way), luma in lossless mode.
-pub fn default_planes(mode: OutputMode) -> PlaneSet {
-    match mode {
-        OutputMode::Compact => PlaneSet::All,
-        OutputMode::Lossless => PlaneSet::Luma,
     }
 }
 

@@ -400,10 +400,11 @@ fn presign_requests_are_checked() {
         http::presign(&load("presign/wrong-method.json"), &svc).status_code,
         405
     );
-    assert_eq!(
-        http::presign(&load("presign/bad-container.json"), &svc).status_code,
-        400
-    );
+    let bad = http::presign(&load("presign/bad-container.json"), &svc);
+    assert_eq!(bad.status_code, 400);
+    // The answer says what is allowed.
+    let said = body(&bad)["error"].as_str().unwrap().to_string();
+    assert!(said.contains("avi") && said.contains("mkv, mp4 or mov"), "{said}");
     // A folder cannot sign URLs: the handler says so instead of failing oddly
     // (the S3 adapter's test covers the signed case).
     let r = http::presign(&load("presign/create-job.json"), &svc);
@@ -417,8 +418,8 @@ fn stored_options_win_and_a_planned_job_is_never_planned_again() {
     let svc = w.services();
     // As presign (or `vidstega submit` over the queue) does: options first.
     let options = vidstega_pipeline::contract::JobOptions {
-        container: Some("mp4".into()),
-        planes: Some("all".into()),
+        container: Some(vidstega_pipeline::contract::ContainerName::Mp4),
+        planes: Some(vidstega_pipeline::contract::Planes::All),
         mode: None,
         max_rate: None,
     };
