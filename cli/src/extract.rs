@@ -10,6 +10,7 @@ use base64::Engine;
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::Path;
+use vidstega_core::CoreError;
 use vidstega_media::ensure_tools;
 use vidstega_pipeline::{extract_file, PipelineError};
 
@@ -46,7 +47,16 @@ pub fn run(args: ExtractArgs) -> Result<()> {
     // needs it. The tool check runs beside the extraction, and a failed
     // extraction with unusable tools is reported as the tools' problem.
     let (tools, result) = rayon::join(ensure_tools, || {
-        extract_file(&args.input, &password, workers(args.jobs), &bars)
+        // The normalised password first; a file written before passwords
+        // were normalised was keyed with the bytes as given.
+        let mut result = Err(PipelineError::Core(CoreError::NoMessage));
+        for form in password.forms() {
+            result = extract_file(&args.input, form, workers(args.jobs), &bars);
+            if !matches!(result, Err(PipelineError::Core(CoreError::NoMessage))) {
+                break;
+            }
+        }
+        result
     });
     bars.finish();
     let extracted = match (result, tools) {

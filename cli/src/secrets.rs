@@ -23,9 +23,47 @@ pub const MESSAGE_FLAG_WARNING: &str =
 /// Times the two prompts may disagree before the embed gives up.
 const PROMPT_ATTEMPTS: usize = 3;
 
-/// Reads the password. `confirm` asks twice at a prompt (when embedding),
-/// and asks again, up to three times, when the two differ.
-pub fn password(args: &PasswordArgs, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
+/// A password, in the form the keys are derived from: Unicode NFC when it
+/// is UTF-8 (so `é` typed as one code point or as `e` + accent is the same
+/// password), the bytes as given otherwise. Dereferences to that form.
+pub struct Password {
+    normalized: Zeroizing<Vec<u8>>,
+    /// The bytes as given, when normalising changed them: files written
+    /// before passwords were normalised were keyed with these.
+    as_given: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl Password {
+    /// Normalises `bytes` (see [`Password`]).
+    pub fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
+        use unicode_normalization::UnicodeNormalization;
+        let normalized = match std::str::from_utf8(&bytes) {
+            Ok(text) => Zeroizing::new(text.nfc().collect::<String>().into_bytes()),
+            Err(_) => bytes.clone(),
+        };
+        let as_given = (*normalized != *bytes).then_some(bytes);
+        Password { normalized, as_given }
+    }
+
+    /// The forms to try when opening a message: the normalised one, then
+    /// the bytes as given if they differ (a file written before passwords
+    /// were normalised).
+    pub fn forms(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(self.normalized.as_slice()).chain(self.as_given.as_deref().map(Vec::as_slice))
+    }
+}
+
+impl std::ops::Deref for Password {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.normalized
+    }
+}
+
+/// Reads the password, normalised (see [`Password`]). `confirm` asks twice
+/// at a prompt (when embedding), and asks again, up to three times, when
+/// the two differ.
+pub fn password(args: &PasswordArgs, confirm: bool) -> Result<Password> {
     let pw = if let Some(var) = &args.password_env {
         let v = std::env::var_os(var).ok_or_else(|| {
             UsageError(format!(
@@ -56,7 +94,7 @@ pub fn password(args: &PasswordArgs, confirm: bool) -> Result<Zeroizing<Vec<u8>>
     if pw.is_empty() {
         return Err(UsageError("the password is empty".into()).into());
     }
-    Ok(pw)
+    Ok(Password::new(pw))
 }
 
 /// Whether a person can be asked: there is a terminal to ask on
@@ -253,5 +291,27 @@ impl Deflated {
         }
         // What was produced is compressed message: forget it.
         zeroize::Zeroize::zeroize(&mut self.out[..]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_normalised_to_nfc_and_the_given_form_is_kept_to_try_second() {
+        // "é" as e + combining acute accent, and as one code point.
+        let decomposed = Password::new(Zeroizing::new("caf\u{65}\u{301}".as_bytes().to_vec()));
+        let composed = Password::new(Zeroizing::new("caf\u{e9}".as_bytes().to_vec()));
+        assert_eq!(&*decomposed, "caf\u{e9}".as_bytes());
+        assert_eq!(&*decomposed, &*composed);
+        let forms: Vec<&[u8]> = decomposed.forms().collect();
+        assert_eq!(forms, vec!["caf\u{e9}".as_bytes(), "caf\u{65}\u{301}".as_bytes()]);
+        // Already NFC (all ASCII is): one form.
+        assert_eq!(composed.forms().count(), 1);
+        // Not UTF-8: used as given.
+        let bytes = Password::new(Zeroizing::new(vec![0xff, 0xfe, b'x']));
+        assert_eq!(&*bytes, &[0xff, 0xfe, b'x']);
+        assert_eq!(bytes.forms().count(), 1);
     }
 }

@@ -6,9 +6,7 @@
 //!
 //! Needs FFmpeg 5.1+ on PATH; fails (never skips) without it.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -2263,4 +2261,65 @@ fn ctrl_c_keeps_the_work_says_how_to_resume_and_the_rerun_resumes() {
     let summary = vidstega(&args).ok().json();
     assert!(summary["segments_resumed"].as_u64().unwrap() > 0, "{summary}");
     assert_eq!(extract_ok(&stego), std::fs::read(&message).unwrap());
+}
+
+#[test]
+fn a_password_typed_in_either_unicode_form_opens_the_message_and_older_files_keep_their_bytes() {
+    use vidstega_core::{seal, PlacementKey, SealParams};
+    use vidstega_pipeline::contract::{keys, OutputMode};
+    use vidstega_pipeline::{run_embed, JobRecord, JobStore, NoProgress, ObjectStore, PlanSettings};
+    // "café" with é as one code point (NFC) and as e + combining accent.
+    let composed = "caf\u{e9} au lait";
+    let decomposed = "cafe\u{301} au lait";
+    let with_password = |args: &[&str], password: &str| {
+        let mut c = command(args);
+        c.env(PW_VAR, password);
+        run_command(c, None)
+    };
+    let dir = tempdir();
+    let cover = small_clip(dir.path(), "cover.mp4", 1.0);
+    // Embedded with one form, extracted with the other.
+    let stego = dir.path().join("stego.mp4");
+    let message = dir.path().join("m.txt");
+    std::fs::write(&message, "normalised").unwrap();
+    with_password(
+        &embed_args(
+            &cover,
+            &stego,
+            &["--mode", "compact", "--message-file", message.to_str().unwrap()],
+        ),
+        decomposed,
+    )
+    .ok();
+    let args = ["extract", stego.to_str().unwrap(), "--password-env", PW_VAR];
+    assert_eq!(with_password(&args, composed).ok().stdout, b"normalised");
+    assert_eq!(with_password(&args, decomposed).ok().stdout, b"normalised");
+
+    // A file written before passwords were normalised: keyed with the
+    // decomposed bytes as typed. The same typing still opens it.
+    let old = dir.path().join("old.mkv");
+    let store = vidstega_local::FolderStore::open(dir.path().join("bucket")).unwrap();
+    let jobs = vidstega_local::SqliteJobStore::open(&dir.path().join("jobs.sqlite")).unwrap();
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let id = "job-oldrule1";
+    store.put_file(&keys::video(id), &cover).unwrap();
+    let params = SealParams {
+        kdf_iterations: 1000,
+        ..SealParams::default()
+    };
+    let sealed = seal(b"old rule", decomposed.as_bytes(), &params).unwrap();
+    store.write_bytes(&keys::payload(id), &sealed.to_bytes()).unwrap();
+    let job = JobRecord::new(id, &keys::video(id), &keys::payload(id), &keys::output(id, "mkv"));
+    jobs.create_job(&job).unwrap();
+    let settings = PlanSettings {
+        mode: OutputMode::Compact,
+        ..PlanSettings::default()
+    };
+    let key = PlacementKey::derive(decomposed.as_bytes());
+    run_embed(&store, &jobs, &scratch, &job, &key, &settings, &old, &NoProgress).unwrap();
+    let args = ["extract", old.to_str().unwrap(), "--password-env", PW_VAR];
+    assert_eq!(with_password(&args, decomposed).ok().stdout, b"old rule");
+    // The other form was never this file's password.
+    with_password(&args, composed).expect_code(4);
 }

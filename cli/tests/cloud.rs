@@ -7,12 +7,8 @@
 //! `scripts/test.sh` does); fails, never skips, without them.
 #![cfg(feature = "cloud")]
 
-#[path = "common/aws.rs"]
-mod aws;
-mod common;
-
-use aws::*;
-use common::*;
+use crate::common::aws::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

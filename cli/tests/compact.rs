@@ -3,9 +3,7 @@
 //! bytes, same timestamps), the carriers decode to the cover picture ±1,
 //! the message comes back, and bad inputs are refused clearly.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;

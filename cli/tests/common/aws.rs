@@ -14,82 +14,35 @@ use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use vidstega_aws::{AwsClients, DynamoJobStore, S3Store, SqsQueue};
 use vidstega_pipeline::contract::ExecutionInput;
 use vidstega_pipeline::PlanSettings;
 use vidstega_serverless::{Services, Settings, Workflow};
+pub use vidstega_test_support::unique;
 
 /// What a failing test says to do.
 const HOW_TO_START: &str = "start the local AWS-protocol servers first:\n\
     \n    infra/local/install.sh\
     \n    source \"$(infra/local/start.sh --print-env-path)\"\
-    \n    cargo test -p vidstega --test cloud\
+    \n    cargo test -p vidstega --test tests cloud::\
     \n\nor run scripts/test.sh, which does all of this";
 
 /// Panics (with the commands that start them) unless the endpoint variables
 /// point at loopback servers that accept connections, so a test can never
 /// reach AWS.
 pub fn check_endpoints() {
-    let mut problems = Vec::new();
-    for var in [
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_ENDPOINT_URL_DYNAMODB",
-        "AWS_ENDPOINT_URL_SQS",
-    ] {
-        let Ok(url) = std::env::var(var) else {
-            problems.push(format!("{var} is not set"));
-            continue;
-        };
-        let host_port = url
-            .strip_prefix("http://")
-            .unwrap_or(&url)
-            .trim_end_matches('/')
-            .to_string();
-        if !(host_port.starts_with("127.") || host_port.starts_with("localhost:")) {
-            problems.push(format!(
-                "{var}={url} is not a local server (the tests only talk to 127.0.0.1)"
-            ));
-            continue;
-        }
-        let reachable = host_port
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok());
-        if !reachable {
-            problems.push(format!("nothing answers at {var}={url}"));
-        }
-    }
-    for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
-        if std::env::var_os(var).is_none() {
-            problems.push(format!("{var} is not set"));
-        }
-    }
-    if !problems.is_empty() {
-        panic!(
-            "the local AWS-protocol servers are not reachable ({}); {HOW_TO_START}",
-            problems.join("; ")
-        );
-    }
-}
-
-/// A name unique to this run and call: lowercase letters, digits, dashes.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{prefix}-{}-{:x}-{}",
-        std::process::id(),
-        nanos % 0xffff_ffff_ffff,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    vidstega_test_support::check_endpoints(
+        &[
+            "AWS_ENDPOINT_URL_S3",
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            "AWS_ENDPOINT_URL_SQS",
+        ],
+        HOW_TO_START,
+    );
 }
 
 /// A fresh bucket, job table and queue on the local servers, with the

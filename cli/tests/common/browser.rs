@@ -47,11 +47,10 @@
 //! guess from the height: BT.709 limited from 720 lines up, BT.601 limited
 //! below (so an untagged 1280x718 clip is BT.601 and 960x720 is BT.709).
 //!
-//! ## Example (what `tests/browser_playback.rs` can hold)
+//! ## Example (what a `tests/browser_playback.rs` declared in `tests/tests.rs` can hold)
 //!
 //! ```text
-//! mod common;
-//! use common::{browser, embed_ok, random_bytes, tempdir, tone, picture, make_video};
+//! use crate::common::{browser, embed_ok, random_bytes, tempdir, tone, picture, make_video};
 //!
 //! #[test]
 //! fn compact_carriers_play_in_chromium() {

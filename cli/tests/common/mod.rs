@@ -1,6 +1,7 @@
-//! Helpers for the CLI's integration tests: temporary folders, videos made
-//! with FFmpeg's lavfi sources, running the built `vidstega` binary, hashing
-//! audio packets and decoding frames to raw bytes.
+//! Helpers for the CLI's integration tests: running the built `vidstega`
+//! binary, what ffprobe says about a video, decoding frames to raw bytes.
+//! Temporary folders, videos made with FFmpeg's lavfi sources and audio
+//! packet hashes come from `vidstega-test-support`.
 //!
 //! Every test needs the system ffmpeg/ffprobe. When they are missing the
 //! tests fail loudly instead of skipping, so a green run always means the
@@ -13,7 +14,13 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+pub use vidstega_test_support::{
+    audio_hashes, ffmpeg, ffprobe, ffprobe_json, make_video, picture, tempdir, tone,
+};
+
+#[cfg(feature = "cloud")]
+pub mod aws;
 pub mod browser;
 
 /// The environment variable the tests pass the password in.
@@ -25,75 +32,6 @@ pub const KDF: &[&str] = &["--kdf-iterations", "1000"];
 
 // ---------------------------------------------------------------------------
 // FFmpeg
-
-fn tool(name: &str, pre: &[&str], args: &[&str]) -> Output {
-    let out = Command::new(name)
-        .args(pre)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "the CLI tests need {name} (FFmpeg 5.1 or newer) on PATH, and could not run it: {e}. \
-                 Install FFmpeg: `sudo apt-get install ffmpeg` (Debian/Ubuntu) or `brew install ffmpeg` (macOS)"
-            )
-        });
-    assert!(
-        out.status.success(),
-        "{name} {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Runs the system ffmpeg quietly; panics with its stderr on failure.
-pub fn ffmpeg(args: &[&str]) -> Vec<u8> {
-    tool(
-        "ffmpeg",
-        &["-hide_banner", "-nostdin", "-loglevel", "error", "-y"],
-        args,
-    )
-    .stdout
-}
-
-/// Runs the system ffprobe; returns stdout.
-pub fn ffprobe(args: &[&str]) -> String {
-    String::from_utf8(tool("ffprobe", &["-v", "error"], args).stdout).expect("ffprobe prints UTF-8")
-}
-
-/// ffprobe's JSON report of `path` with `args` (e.g. `-show_streams`).
-pub fn ffprobe_json(path: &Path, args: &[&str]) -> Value {
-    let mut all = vec!["-of", "json"];
-    all.extend_from_slice(args);
-    all.push(path.to_str().unwrap());
-    serde_json::from_str(&ffprobe(&all)).expect("ffprobe JSON")
-}
-
-/// A noisy moving test picture: `testsrc2` plus temporal noise, so every
-/// frame differs and the LSBs are busy like real footage.
-pub fn picture(size: &str, rate: u32, seconds: f64) -> String {
-    format!("testsrc2=s={size}:r={rate}:d={seconds},noise=alls=12:allf=t+u")
-}
-
-/// A sine tone as a lavfi source.
-pub fn tone(freq: u32, seconds: f64) -> String {
-    format!("sine=f={freq}:d={seconds}")
-}
-
-/// Writes `dir/name` from lavfi `sources` (each one `-f lavfi -i`) with the
-/// output `options` (codecs, maps, ...).
-pub fn make_video(dir: &Path, name: &str, sources: &[&str], options: &[&str]) -> PathBuf {
-    let path = dir.join(name);
-    let mut args = Vec::new();
-    for s in sources {
-        args.extend_from_slice(&["-f", "lavfi", "-i", s]);
-    }
-    args.extend_from_slice(options);
-    args.push(path.to_str().unwrap());
-    ffmpeg(&args);
-    path
-}
 
 /// A small H.264 clip (160x120, 25 fps, keyframe every 25 frames) without audio.
 pub fn small_clip(dir: &Path, name: &str, seconds: f64) -> PathBuf {
@@ -225,28 +163,6 @@ pub fn keyframes(path: &Path) -> Vec<u64> {
         .enumerate()
         .filter(|(_, p)| p.1)
         .map(|(i, _)| i as u64)
-        .collect()
-}
-
-/// MD5 of each audio stream's packets, stream-copied (never decoded), in order.
-pub fn audio_hashes(path: &Path) -> Vec<String> {
-    let n = audio_codecs(path).len();
-    (0..n)
-        .map(|i| {
-            let map = format!("0:a:{i}");
-            let out = ffmpeg(&[
-                "-i",
-                path.to_str().unwrap(),
-                "-map",
-                &map,
-                "-c",
-                "copy",
-                "-f",
-                "md5",
-                "-",
-            ]);
-            String::from_utf8(out).unwrap().trim().to_string()
-        })
         .collect()
 }
 
@@ -469,14 +385,6 @@ pub fn extract(stego: &Path, extra: &[&str]) -> Run {
 
 // ---------------------------------------------------------------------------
 // Files
-
-/// A fresh temporary folder.
-pub fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("vidstega-cli-test-")
-        .tempdir()
-        .expect("create a temporary folder")
-}
 
 /// Names in `dir`, hidden ones included.
 pub fn entries(dir: &Path) -> BTreeSet<String> {

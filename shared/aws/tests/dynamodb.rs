@@ -1,9 +1,7 @@
 //! DynamoJobStore against DynamoDB Local, through the real SDK client.
 
-mod common;
-
+use crate::common::{clients, runtime, unique};
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::{clients, runtime, unique};
 use std::collections::HashMap;
 use vidstega_aws::{create_table, job_pk, segment_sk, DynamoJobStore, JOB_SK};
 use vidstega_pipeline::{

@@ -1,8 +1,6 @@
 //! S3Store against moto's S3, through the real SDK client.
 
-mod common;
-
-use common::{clients, http, runtime, unique};
+use crate::common::{clients, http, runtime, unique};
 use std::io::Read;
 use vidstega_aws::{run_blocking, S3Store};
 use vidstega_pipeline::{conformance, MediaSource, ObjectStore, PipelineError};

@@ -1,8 +1,6 @@
 //! SqsQueue and StepFunctions against moto, through the real SDK clients.
 
-mod common;
-
-use common::{clients, runtime, unique};
+use crate::common::{clients, runtime, unique};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use vidstega_aws::{ExecutionStatus, SqsQueue, StepFunctions};

@@ -15,9 +15,7 @@
 //! and a retried planner reuses its stored plan; the definition's Catch path
 //! runs in moto's engine. Timings are printed for the cost model.
 
-mod common;
-
-use common::{Cloud, Video};
+use crate::common::{self, Cloud, Video};
 use vidstega_pipeline::contract::OutputMode;
 
 #[test]

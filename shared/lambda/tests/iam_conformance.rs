@@ -19,11 +19,8 @@
 //! Needs the local servers, like the other AWS tests: without them it fails,
 //! saying how to start them.
 
-mod common;
-mod iam;
-
-use common::{Cloud, Role, Video};
-use iam::{Policy, Request, Template, TestStack};
+use crate::common::{self, Cloud, Role, Video};
+use crate::iam::{self, Policy, Request, Template, TestStack};
 use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

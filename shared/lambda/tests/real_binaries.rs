@@ -14,14 +14,9 @@
 //! without them the tests fail, saying so. They run one at a time, each on
 //! its own stack; the first one also builds the binaries.
 
-mod common;
-#[allow(dead_code)]
-mod iam;
-mod lambda_local;
-
-use common::{make_video, put, sealed, Video, PASSWORD};
-use lambda_local::front::{Invocation, Phase};
-use lambda_local::{Options, Stack};
+use crate::common::{make_video, put, sealed, Video, PASSWORD};
+use crate::lambda_local::front::{Invocation, Phase};
+use crate::lambda_local::{self, Options, Stack};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,9 +2,7 @@
 //! `concat` with the source's audio. The output must carry exactly the
 //! frames written, the source's frame count and rate, and bit-identical audio.
 
-mod common;
-
-use common::{
+use crate::common::{
     audio_hashes, decode_all, ffmpeg, ffprobe, make_video, picture, reencode, reencode_joined,
     video_pts_times,
 };
@@ -170,7 +168,7 @@ fn mp4_without_audio_keeps_rotation_and_exact_timestamps() {
     let plain = make_video(
         d,
         "plain.mp4",
-        &picture("160x120", "30000/1001", 2.0),
+        &[&picture("160x120", "30000/1001", 2.0)],
         &["-c:v", "libx264", "-bf", "3", "-g", "15", "-pix_fmt", "yuv420p"],
     );
     let source = d.join("rotated.mp4");
@@ -274,7 +272,7 @@ fn incompatible_outputs_are_refused_with_advice() {
     let source = make_video(
         d,
         "flac.mkv",
-        &picture("64x48", "25", 0.4),
+        &[&picture("64x48", "25", 0.4)],
         &[
             "-f",
             "lavfi",
@@ -341,7 +339,7 @@ fn video_that_starts_after_the_audio_keeps_its_offset() {
     let video = make_video(
         d,
         "v.mkv",
-        &picture("64x48", "25", 1.6),
+        &[&picture("64x48", "25", 1.6)],
         &["-c:v", "libx264", "-preset", "ultrafast", "-g", "10"],
     );
     let source = d.join("late_video.mkv");

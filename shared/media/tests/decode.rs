@@ -1,9 +1,7 @@
 //! `FrameReader`: decoding ranges must give exactly the frames a full decode
 //! gives, whatever the GOP structure and container.
 
-mod common;
-
-use common::{decode_hashes, decode_hashes_counting, ffmpeg, hash, make_video, picture};
+use crate::common::{decode_hashes, decode_hashes_counting, ffmpeg, hash, make_video, picture};
 use vidstega_media::{choose_raw_format, probe, FrameReader, MediaError, MediaInfo, PlanarFormat, RawFormat};
 
 /// Decodes the whole video in one reader, then GOP by GOP, then in uneven
@@ -58,7 +56,7 @@ fn irregular_h264(dir: &std::path::Path, name: &str, gop_options: &[&str]) -> Me
         "0,0.52,1.0,1.72,2.2,3.08",
     ];
     options.extend_from_slice(gop_options);
-    let path = make_video(dir, name, &picture("160x120", "25", 4.0), &options);
+    let path = make_video(dir, name, &[&picture("160x120", "25", 4.0)], &options);
     probe(&path).unwrap()
 }
 
@@ -71,7 +69,7 @@ fn open_gop_b_frames_mp4_is_frame_exact() {
         &["-bf", "3", "-g", "40", "-x264-params", "open_gop=1:bframes=3"],
     );
     // The test is about B-frames and open GOPs: the source must hold both.
-    let types = common::ffprobe(&[
+    let types = crate::common::ffprobe(&[
         "-v",
         "error",
         "-select_streams",
@@ -123,7 +121,7 @@ fn streams_without_timestamps_are_decoded_by_counting() {
     let path = make_video(
         dir.path(),
         "raw.h264",
-        &picture("160x120", "25", 2.0),
+        &[&picture("160x120", "25", 2.0)],
         &["-c:v", "libx264", "-preset", "ultrafast", "-g", "12", "-bf", "0"],
     );
     let info = probe(&path).unwrap();
@@ -148,7 +146,7 @@ fn full_range_source_is_not_squeezed() {
     let path = make_video(
         dir.path(),
         "jpeg_range.mp4",
-        &picture("160x120", "25", 0.4),
+        &[&picture("160x120", "25", 0.4)],
         &["-c:v", "libx264", "-pix_fmt", "yuvj420p"],
     );
     let info = probe(&path).unwrap();
@@ -178,7 +176,7 @@ fn ten_bit_source_is_converted_with_a_warning() {
     let path = make_video(
         dir.path(),
         "ten.mkv",
-        &picture("160x120", "25", 0.4),
+        &[&picture("160x120", "25", 0.4)],
         &["-c:v", "ffv1", "-pix_fmt", "yuv422p10le"],
     );
     let info = probe(&path).unwrap();
@@ -196,7 +194,7 @@ fn rejects_bad_ranges_and_buffers() {
     let path = make_video(
         dir.path(),
         "small.mkv",
-        &picture("160x120", "25", 0.4),
+        &[&picture("160x120", "25", 0.4)],
         &["-c:v", "libx264", "-preset", "ultrafast"],
     );
     let info = probe(&path).unwrap();

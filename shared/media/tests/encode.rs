@@ -1,8 +1,6 @@
 //! `FrameWriter`: frames written then decoded back must be byte-identical.
 
-mod common;
-
-use common::hash;
+use crate::common::hash;
 use vidstega_media::{
     choose_raw_format, probe, EncodeSettings, FrameReader, FrameWriter, LosslessCodec, MediaError,
     PlanarFormat, Rational, RawFormat, X264Preset,
@@ -73,7 +71,7 @@ fn sliding_frames(format: RawFormat, count: usize) -> Vec<Vec<u8>> {
 /// The picture types (`I`, `P`, `B`) of a file's video frames, in
 /// presentation order.
 fn picture_types(path: &std::path::Path) -> String {
-    common::ffprobe(&[
+    crate::common::ffprobe(&[
         "-v",
         "error",
         "-select_streams",
@@ -191,10 +189,10 @@ fn h264_odd_420_is_refused_and_the_policy_avoids_it() {
     assert!(matches!(err, MediaError::UnsupportedFrameFormat { .. }), "{err}");
     assert!(err.to_string().contains("yuv444p"), "{err}");
 
-    let src = common::make_video(
+    let src = crate::common::make_video(
         dir.path(),
         "odd.mkv",
-        "testsrc2=s=320x240:d=0.2,scale=321:241",
+        &["testsrc2=s=320x240:d=0.2,scale=321:241"],
         &["-c:v", "ffv1", "-pix_fmt", "yuv420p"],
     );
     let info = probe(&src).unwrap();

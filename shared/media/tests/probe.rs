@@ -1,8 +1,6 @@
 //! `probe` and `ensure_tools` against real files made with FFmpeg.
 
-mod common;
-
-use common::{ffmpeg, make_video, picture};
+use crate::common::{ffmpeg, make_video, picture};
 use vidstega_media::{ensure_tools, probe, MediaError, Rational, TimestampSource};
 
 #[test]
@@ -106,7 +104,7 @@ fn matroska_ntsc_rate_is_exact_and_constant() {
     let path = make_video(
         dir.path(),
         "ntsc.mkv",
-        &picture("160x120", "30000/1001", 2.0),
+        &[&picture("160x120", "30000/1001", 2.0)],
         &["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
     );
     let info = probe(&path).unwrap();
@@ -132,7 +130,7 @@ fn detects_variable_frame_rate_and_suggests_conversion() {
     let path = make_video(
         dir.path(),
         "vfr.mp4",
-        &picture("160x120", "30", 2.0),
+        &[&picture("160x120", "30", 2.0)],
         &[
             "-vf",
             "select='not(eq(mod(n,3),0))'",
@@ -158,7 +156,7 @@ fn reads_rotation_from_display_matrix() {
     let plain = make_video(
         dir.path(),
         "plain.mp4",
-        &picture("160x120", "25", 0.4),
+        &[&picture("160x120", "25", 0.4)],
         &["-c:v", "libx264", "-preset", "ultrafast"],
     );
     for (tag, expected) in [("90", 90), ("270", 270), ("180", 180)] {
@@ -198,7 +196,7 @@ fn clear_errors_for_bad_inputs() {
     assert!(matches!(err, MediaError::NotMedia { .. }), "{err}");
     assert!(err.to_string().contains("ffprobe said"), "{err}");
 
-    let audio = make_video(d, "audio.m4a", "sine=d=1", &["-c:a", "aac"]);
+    let audio = make_video(d, "audio.m4a", &["sine=d=1"], &["-c:a", "aac"]);
     let err = probe(&audio).unwrap_err();
     assert!(matches!(err, MediaError::NoVideoStream { .. }), "{err}");
     assert!(err.to_string().contains("audio aac"), "{err}");
@@ -213,7 +211,7 @@ fn clear_errors_for_bad_inputs() {
     ] {
         let mut opts = vec!["-c:v", "libx264", "-preset", "ultrafast"];
         opts.extend(extra);
-        let full = make_video(d, name, &src, &opts);
+        let full = make_video(d, name, &[&src], &opts);
         let bytes = std::fs::read(&full).unwrap();
         let cut = d.join(format!("cut_{name}"));
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();

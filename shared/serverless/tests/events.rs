@@ -15,6 +15,7 @@ use vidstega_serverless::planner::{self, Outcome};
 use vidstega_serverless::{
     concat, failure, http, segment, sweeper, ExecutionState, Services, Settings, Workflow,
 };
+use vidstega_test_support::{ffmpeg, make_video};
 
 const JOB: &str = "job-0123456789abcdef";
 const PASSWORD: &[u8] = b"events test password";
@@ -132,24 +133,29 @@ impl World {
         let jobs = SqliteJobStore::open(&dir.path().join("jobs.sqlite")).unwrap();
         let scratch = dir.path().join("scratch");
         std::fs::create_dir_all(&scratch).unwrap();
-        let video = dir.path().join("cover.mp4");
-        let status = std::process::Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y"])
-            .args([
-                "-f",
-                "lavfi",
-                "-i",
+        let video = make_video(
+            dir.path(),
+            "cover.mp4",
+            &[
                 "testsrc2=s=320x240:r=25,noise=alls=10:allf=t",
-            ])
-            .args(["-f", "lavfi", "-i", "sine=f=440:r=48000"])
-            .args([
-                "-t", "3", "-c:v", "libx264", "-preset", "veryfast", "-g", "15", "-pix_fmt", "yuv420p",
-            ])
-            .args(["-c:a", "aac", "-shortest"])
-            .arg(&video)
-            .status()
-            .expect("ffmpeg must be installed (scripts/ensure-tools.sh installs it)");
-        assert!(status.success());
+                "sine=f=440:r=48000",
+            ],
+            &[
+                "-t",
+                "3",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-g",
+                "15",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-shortest",
+            ],
+        );
         let settings = Settings {
             bucket: "vidstega-media".into(),
             scratch,
@@ -541,14 +547,15 @@ fn limits_are_checked_from_the_header_before_the_file_is_read_through() {
     // A fast-start MP4 cut in half: its header (moov) is whole and says 75
     // frames; reading the packets would find the file truncated.
     let faststart = w.video.with_extension("faststart.mp4");
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-        .arg(&w.video)
-        .args(["-c", "copy", "-movflags", "+faststart"])
-        .arg(&faststart)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    ffmpeg(&[
+        "-i",
+        w.video.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        faststart.to_str().unwrap(),
+    ]);
     let bytes = std::fs::read(&faststart).unwrap();
     std::fs::write(&w.video, &bytes[..bytes.len() / 2]).unwrap();
     let why = refused_with(

@@ -7,64 +7,17 @@
 
 #![allow(dead_code)]
 
-use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::net::TcpStream;
 use std::time::Duration;
 use vidstega_aws::AwsClients;
+pub use vidstega_test_support::unique;
 
+/// What a failing test says to do.
 const HOW_TO_START: &str = "start the local AWS-protocol servers first:\n\
     \n    infra/local/install.sh\
     \n    source \"$(infra/local/start.sh --print-env-path)\"\
     \n    cargo test -p vidstega-aws\
     \n\nor run scripts/test.sh, which does all of this";
-
-/// The endpoint variables the tests need, each checked to point at a
-/// loopback server that accepts connections (so a test can never reach AWS).
-fn check_endpoints() {
-    let mut problems = Vec::new();
-    for var in [
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_ENDPOINT_URL_DYNAMODB",
-        "AWS_ENDPOINT_URL_SQS",
-        "AWS_ENDPOINT_URL_SFN",
-    ] {
-        let Ok(url) = std::env::var(var) else {
-            problems.push(format!("{var} is not set"));
-            continue;
-        };
-        let host_port = url
-            .strip_prefix("http://")
-            .unwrap_or(&url)
-            .trim_end_matches('/')
-            .to_string();
-        let loopback = host_port.starts_with("127.") || host_port.starts_with("localhost:");
-        if !loopback {
-            problems.push(format!(
-                "{var}={url} is not a local server (the tests only talk to 127.0.0.1)"
-            ));
-            continue;
-        }
-        let reachable = host_port
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok());
-        if !reachable {
-            problems.push(format!("nothing answers at {var}={url}"));
-        }
-    }
-    for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
-        if std::env::var_os(var).is_none() {
-            problems.push(format!("{var} is not set"));
-        }
-    }
-    if !problems.is_empty() {
-        panic!(
-            "the local AWS-protocol servers are not reachable ({}); {HOW_TO_START}",
-            problems.join("; ")
-        );
-    }
-}
 
 /// A multi-thread runtime for the SDK; the tests call the sync ports from
 /// their own (non-runtime) thread or through spawn_blocking.
@@ -78,23 +31,8 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 /// Checks the servers, then builds the clients exactly as a Lambda does.
 pub fn clients(rt: &tokio::runtime::Runtime) -> AwsClients {
-    check_endpoints();
+    vidstega_test_support::check_endpoints(&vidstega_test_support::ALL_ENDPOINTS, HOW_TO_START);
     rt.block_on(AwsClients::from_env())
-}
-
-/// A name unique to this run and call: lowercase letters, digits, dashes.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{prefix}-{}-{:x}-{}",
-        std::process::id(),
-        nanos % 0xffff_ffff_ffff,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// A plain HTTP/1.1 request to a local URL (presigned URLs are tested with a

@@ -24,6 +24,7 @@ use vidstega_pipeline::contract::{
 use vidstega_pipeline::{extract_file, JobStore, NoProgress, ObjectStore, PlanSettings, Stage};
 use vidstega_serverless::planner::Outcome;
 use vidstega_serverless::{concat, failure, http, planner, segment, Services, Settings};
+pub use vidstega_test_support::unique;
 
 /// The password of every test job.
 pub const PASSWORD: &[u8] = b"end to end password";
@@ -82,36 +83,12 @@ impl Role {
 }
 
 /// Fails the test, saying how to start them, unless the local servers'
-/// endpoints are set and local.
+/// endpoints are set, local and answering.
 pub fn require_servers() {
-    let mut missing = Vec::new();
-    for var in [
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_ENDPOINT_URL_DYNAMODB",
-        "AWS_ENDPOINT_URL_SQS",
-        "AWS_ENDPOINT_URL_SFN",
-    ] {
-        match std::env::var(var) {
-            Ok(v) if v.starts_with("http://127.") || v.starts_with("http://localhost") => {}
-            Ok(v) => missing.push(format!("{var}={v} is not a local server")),
-            Err(_) => missing.push(format!("{var} is not set")),
-        }
-    }
-    assert!(
-        missing.is_empty(),
-        "the local AWS-protocol servers are needed ({}): run scripts/test.sh, or \
-         infra/local/install.sh && source \"$(infra/local/start.sh --print-env-path)\"",
-        missing.join("; ")
+    vidstega_test_support::check_endpoints(
+        &vidstega_test_support::ALL_ENDPOINTS,
+        vidstega_test_support::HOW_TO_START,
     );
-}
-
-/// A name no other test run uses.
-pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{:x}-{}", nanos & 0xffff_ffff_ffff, std::process::id())
 }
 
 /// One deployment on the local servers.
@@ -358,31 +335,29 @@ pub fn make_video(path: &std::path::Path, seconds: u32, size: Video) {
         // About 2.4 MB a second at 640x360.
         Video::Large => &["-qp", "18"],
     };
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=s=640x360:r=25,noise=alls=10:allf=t",
-        ])
-        .args(["-f", "lavfi", "-i", "sine=f=330:r=48000"])
-        .args([
-            "-t",
-            &seconds.to_string(),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-g",
-            "25",
-        ])
-        .args(quality)
-        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
-        .arg(path)
-        .status()
-        .expect("ffmpeg must be installed (scripts/ensure-tools.sh)");
-    assert!(status.success());
+    let seconds = seconds.to_string();
+    let mut args = vec![
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=640x360:r=25,noise=alls=10:allf=t",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=330:r=48000",
+        "-t",
+        &seconds,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-g",
+        "25",
+    ];
+    args.extend_from_slice(quality);
+    args.extend_from_slice(&["-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"]);
+    args.push(path.to_str().expect("a UTF-8 path"));
+    vidstega_test_support::ffmpeg(&args);
     if size == Video::Large {
         let len = std::fs::metadata(path).unwrap().len();
         assert!(

@@ -1,5 +1,6 @@
-//! Helpers shared by the integration tests: make small videos with FFmpeg's
-//! lavfi sources, hash frames and audio packets.
+//! Helpers shared by the media tests: hash decoded frames, run the
+//! embed-side decode/encode path. Videos made with FFmpeg's lavfi sources and
+//! audio packet hashes come from `vidstega-test-support`.
 //!
 //! Every test needs the system ffmpeg; when it is missing they fail loudly
 //! instead of skipping, so a green run always means the media layer ran.
@@ -8,64 +9,13 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use vidstega_media::{
     choose_raw_format, probe, verify_joined, ConcatReport, EncodeSettings, EncodedSegment, FrameReader,
     FrameWriter, LosslessCodec, MediaInfo, OutputContainer, RawFormat,
 };
-
-/// Runs the system ffmpeg quietly; panics with its stderr on failure.
-pub fn ffmpeg(args: &[&str]) {
-    run(
-        "ffmpeg",
-        &["-hide_banner", "-nostdin", "-loglevel", "error", "-y"],
-        args,
-    );
-}
-
-/// Runs the system ffprobe; returns stdout.
-pub fn ffprobe(args: &[&str]) -> String {
-    run("ffprobe", &["-v", "error"], args)
-}
-
-fn run(tool: &str, pre: &[&str], args: &[&str]) -> String {
-    let out = Command::new(tool)
-        .args(pre)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "these tests need {tool} on PATH ({e}); install FFmpeg: `sudo apt-get install ffmpeg` \
-             (Debian/Ubuntu) or `brew install ffmpeg` (macOS)"
-            )
-        });
-    assert!(
-        out.status.success(),
-        "{tool} {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A noisy moving test picture: `testsrc2` plus temporal noise, so every
-/// frame differs and LSBs are busy like real footage.
-pub fn picture(size: &str, rate: &str, seconds: f64) -> String {
-    format!("testsrc2=s={size}:r={rate}:d={seconds},noise=alls=12:allf=t+u")
-}
-
-/// Writes a video from a lavfi `source` with extra output `options`.
-pub fn make_video(dir: &Path, name: &str, source: &str, options: &[&str]) -> PathBuf {
-    let path = dir.join(name);
-    let mut args = vec!["-f", "lavfi", "-i", source];
-    args.extend_from_slice(options);
-    let p = path.to_str().unwrap().to_string();
-    args.push(&p);
-    ffmpeg(&args);
-    path
-}
+pub use vidstega_test_support::{audio_hashes, ffmpeg, ffprobe, make_video, picture};
 
 /// Hash of one frame.
 pub fn hash(frame: &[u8]) -> u64 {
@@ -104,35 +54,6 @@ pub fn decode_all(path: &Path) -> (MediaInfo, RawFormat, Vec<u64>) {
     let format = choose_raw_format(&info.video, None).format;
     let hashes = decode_hashes(&info, 0..info.video.frame_count, format);
     (info, format, hashes)
-}
-
-/// MD5 of each audio stream's packets, copied (never decoded).
-pub fn audio_hashes(path: &Path) -> Vec<String> {
-    let count = ffprobe(&[
-        "-select_streams",
-        "a",
-        "-show_entries",
-        "stream=index",
-        "-of",
-        "csv=p=0",
-        path.to_str().unwrap(),
-    ])
-    .lines()
-    .filter(|l| !l.trim().is_empty())
-    .count();
-    (0..count)
-        .map(|n| {
-            let map = format!("0:a:{n}");
-            let out = Command::new("ffmpeg")
-                .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i"])
-                .arg(path)
-                .args(["-map", &map, "-c", "copy", "-f", "md5", "-"])
-                .output()
-                .expect("ffmpeg");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
-        })
-        .collect()
 }
 
 /// The whole embed-side pipeline on `source`: decode keyframe-aligned
