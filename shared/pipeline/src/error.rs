@@ -65,6 +65,11 @@ pub enum PipelineError {
     #[error("{0}")]
     Mismatch(String),
 
+    /// A worker panicked (a bug): caught so the run ends with this error
+    /// rather than the process ending.
+    #[error("internal error (please report it): a worker stopped: {0}")]
+    Panicked(String),
+
     /// A local file operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -96,6 +101,7 @@ impl PipelineError {
             PipelineError::InvalidInput(_) => ErrorClass::InvalidInput,
             PipelineError::Conflict(_) => ErrorClass::InvalidInput,
             PipelineError::Mismatch(_) => ErrorClass::Retryable,
+            PipelineError::Panicked(_) => ErrorClass::Fatal,
             PipelineError::Io { source, .. } => io_class(source),
         }
     }

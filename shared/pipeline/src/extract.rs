@@ -296,55 +296,39 @@ fn extract_carriers(
     progress.stage("extract", count);
     let assembly = Mutex::new(BodyAssembly::new(layout.envelope_header().body_bits()));
     let damaged = Mutex::new(Vec::new());
-    let next = Mutex::new(chosen.iter().enumerate());
-    let failure: Mutex<Option<PipelineError>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..workers.max(1) {
-            s.spawn(|| {
-                let mut file = match open() {
-                    Ok(f) => f,
-                    Err(e) => {
-                        failure.lock().unwrap().get_or_insert(e);
-                        return;
-                    }
-                };
-                loop {
-                    let Some((rank, &candidate)) = next.lock().unwrap().next() else {
-                        return;
-                    };
-                    let slot = Slot {
-                        rank: rank as u64,
-                        key_index: candidate,
-                    };
-                    let mut part = BodyBits::zeroed(layout.frame_bits(slot.rank));
-                    // A carrier that is missing or unreadable is an erasure:
-                    // the parity rebuilds it if it can.
-                    let intact = match read_candidate(&mut file, &track, &scan, candidate) {
-                        Ok(CarrierRead::Carrier(planes)) => {
-                            let refs: Vec<&[u8]> = planes.iter().map(|p| p.as_slice()).collect();
-                            match layout.extract_slot(slot, &refs, &mut part) {
-                                Ok(check) => {
-                                    if let Err(e) = assembly.lock().unwrap().add(&part) {
-                                        failure.lock().unwrap().get_or_insert(e.into());
-                                    }
-                                    check.header_intact
-                                }
-                                Err(_) => false,
-                            }
+    crate::pool::for_each(
+        "carrier",
+        workers,
+        chosen.iter().enumerate(),
+        open,
+        |file, (rank, &candidate)| {
+            let slot = Slot {
+                rank: rank as u64,
+                key_index: candidate,
+            };
+            let mut part = BodyBits::zeroed(layout.frame_bits(slot.rank));
+            // A carrier that is missing or unreadable is an erasure: the
+            // parity rebuilds it if it can.
+            let intact = match read_candidate(file, &track, &scan, candidate) {
+                Ok(CarrierRead::Carrier(planes)) => {
+                    let refs: Vec<&[u8]> = planes.iter().map(|p| p.as_slice()).collect();
+                    match layout.extract_slot(slot, &refs, &mut part) {
+                        Ok(check) => {
+                            assembly.lock().unwrap().add(&part)?;
+                            check.header_intact
                         }
-                        Ok(CarrierRead::NotCarrier(_)) | Ok(CarrierRead::Damaged(_)) | Err(_) => false,
-                    };
-                    if !intact {
-                        damaged.lock().unwrap().push(slot.rank);
+                        Err(_) => false,
                     }
-                    progress.frames(0, 1);
                 }
-            });
-        }
-    });
-    if let Some(e) = failure.into_inner().unwrap() {
-        return Err(e);
-    }
+                Ok(CarrierRead::NotCarrier(_)) | Ok(CarrierRead::Damaged(_)) | Err(_) => false,
+            };
+            if !intact {
+                damaged.lock().unwrap().push(slot.rank);
+            }
+            progress.frames(0, 1);
+            Ok(())
+        },
+    )?;
     let assembly = assembly.into_inner().unwrap();
     let mut damaged_frames = damaged.into_inner().unwrap();
     damaged_frames.sort_unstable();
@@ -414,65 +398,51 @@ fn extract_frames(
     progress.stage("extract", frames);
     let assembly = Mutex::new(BodyAssembly::new(layout.envelope_header().body_bits()));
     let damaged = Mutex::new(Vec::new());
-    let queue = Mutex::new(segments.iter().enumerate());
-    let failure: Mutex<Option<PipelineError>> = Mutex::new(None);
     let first = Mutex::new(first.take());
-    std::thread::scope(|s| {
-        for _ in 0..workers.max(1) {
-            s.spawn(|| loop {
-                if failure.lock().unwrap().is_some() {
-                    return;
+    crate::pool::for_each(
+        "segment",
+        workers,
+        segments.iter().enumerate(),
+        || Ok(()),
+        |_, (i, r)| {
+            progress.segment_started(i as u32, r.end - r.start);
+            let mut part = BodyBits::zeroed(layout.segment_bits(r.clone()));
+            let mut take = |f: u64, buf: &[u8]| -> Result<()> {
+                let planes = format.split_planes(buf)?;
+                if !layout.extract_frame(f, &planes, &mut part)?.header_intact {
+                    damaged.lock().unwrap().push(f);
                 }
-                let Some((i, r)) = queue.lock().unwrap().next() else {
-                    return;
+                progress.frames(i as u32, 1);
+                Ok(())
+            };
+            // Segment 0 continues the reader that found the header.
+            let resumed = if i == 0 {
+                first.lock().unwrap().take()
+            } else {
+                None
+            };
+            let (mut reader, read) = match resumed {
+                Some(started) => started,
+                None => (FrameReader::open(&media, r.clone(), format)?, Vec::new()),
+            };
+            for (f, buf) in read.into_iter().filter(|(f, _)| r.contains(f)) {
+                take(f, &buf)?;
+            }
+            let mut buf = vec![0u8; format.frame_len()];
+            // Read to the reader's end (which checks that ffmpeg
+            // finished cleanly), unless the message ends earlier.
+            let beyond = reader.range().end - r.end;
+            while beyond == 0 || reader.frames_remaining() > beyond {
+                let Some(f) = reader.read_frame(&mut buf)? else {
+                    break;
                 };
-                let run = || -> Result<()> {
-                    progress.segment_started(i as u32, r.end - r.start);
-                    let mut part = BodyBits::zeroed(layout.segment_bits(r.clone()));
-                    let mut take = |f: u64, buf: &[u8]| -> Result<()> {
-                        let planes = format.split_planes(buf)?;
-                        if !layout.extract_frame(f, &planes, &mut part)?.header_intact {
-                            damaged.lock().unwrap().push(f);
-                        }
-                        progress.frames(i as u32, 1);
-                        Ok(())
-                    };
-                    // Segment 0 continues the reader that found the header.
-                    let resumed = if i == 0 {
-                        first.lock().unwrap().take()
-                    } else {
-                        None
-                    };
-                    let (mut reader, read) = match resumed {
-                        Some(started) => started,
-                        None => (FrameReader::open(&media, r.clone(), format)?, Vec::new()),
-                    };
-                    for (f, buf) in read.into_iter().filter(|(f, _)| r.contains(f)) {
-                        take(f, &buf)?;
-                    }
-                    let mut buf = vec![0u8; format.frame_len()];
-                    // Read to the reader's end (which checks that ffmpeg
-                    // finished cleanly), unless the message ends earlier.
-                    let beyond = reader.range().end - r.end;
-                    while beyond == 0 || reader.frames_remaining() > beyond {
-                        let Some(f) = reader.read_frame(&mut buf)? else {
-                            break;
-                        };
-                        take(f, &buf)?;
-                    }
-                    assembly.lock().unwrap().add(&part)?;
-                    progress.segment_finished(i as u32, false);
-                    Ok(())
-                };
-                if let Err(e) = run() {
-                    failure.lock().unwrap().get_or_insert(e);
-                }
-            });
-        }
-    });
-    if let Some(e) = failure.into_inner().unwrap() {
-        return Err(e);
-    }
+                take(f, &buf)?;
+            }
+            assembly.lock().unwrap().add(&part)?;
+            progress.segment_finished(i as u32, false);
+            Ok(())
+        },
+    )?;
     let assembly = assembly.into_inner().unwrap();
     let mut damaged_frames = damaged.into_inner().unwrap();
     damaged_frames.sort_unstable();

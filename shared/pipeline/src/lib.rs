@@ -11,6 +11,7 @@
 
 mod carriers;
 mod concat;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod contract;
 mod embed;
@@ -18,6 +19,7 @@ mod embed_carriers;
 mod error;
 mod extract;
 mod plan;
+mod pool;
 mod ports;
 mod progress;
 mod records;

@@ -72,36 +72,25 @@ fn run_segments(
     segments: &[crate::records::SegmentRecord],
     run: impl Fn(u32) -> Result<SegmentOutcome> + Sync,
 ) -> Result<(u32, u32, u64)> {
-    let queue = Mutex::new(segments.iter());
     let outcome = Mutex::new((0u32, 0u32, 0u64));
-    let failure: Mutex<Option<PipelineError>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..workers.max(1) {
-            s.spawn(|| loop {
-                if failure.lock().unwrap().is_some() {
-                    return;
+    crate::pool::for_each(
+        "segment",
+        workers,
+        segments.iter(),
+        || Ok(()),
+        |_, seg| {
+            match run(seg.index)? {
+                SegmentOutcome::Embedded { changed_samples, .. } => {
+                    let mut o = outcome.lock().unwrap();
+                    o.0 += 1;
+                    o.2 += changed_samples;
                 }
-                let Some(seg) = queue.lock().unwrap().next() else {
-                    return;
-                };
-                match run(seg.index) {
-                    Ok(SegmentOutcome::Embedded { changed_samples, .. }) => {
-                        let mut o = outcome.lock().unwrap();
-                        o.0 += 1;
-                        o.2 += changed_samples;
-                    }
-                    Ok(SegmentOutcome::AlreadyDone) => outcome.lock().unwrap().1 += 1,
-                    Err(e) => {
-                        failure.lock().unwrap().get_or_insert(e);
-                    }
-                }
-            });
-        }
-    });
-    match failure.into_inner().unwrap() {
-        Some(e) => Err(e),
-        None => Ok(outcome.into_inner().unwrap()),
-    }
+                SegmentOutcome::AlreadyDone => outcome.lock().unwrap().1 += 1,
+            }
+            Ok(())
+        },
+    )?;
+    Ok(outcome.into_inner().unwrap())
 }
 
 /// Runs (or resumes) `job` to completion, writing the stego video to `output`.

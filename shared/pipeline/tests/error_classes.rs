@@ -157,6 +157,11 @@ fn every_pipeline_error_has_the_class_that_decides_its_retry() {
             Retryable,
         ),
         (
+            "a worker panicked",
+            PipelineError::Panicked("index out of bounds".into()),
+            Fatal,
+        ),
+        (
             "io: interrupted",
             PipelineError::io("reading", io(ErrorKind::Interrupted)),
             Retryable,
