@@ -170,23 +170,33 @@ impl Cloud {
             attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
         // S3 → SQS notifications for uploads, as the template configures them.
         use aws_sdk_s3::types::*;
-        let rule = FilterRule::builder()
-            .name(FilterRuleName::Prefix)
-            .value("uploads/")
-            .build();
-        let notification = NotificationConfiguration::builder()
-            .queue_configurations(
+        let configurations: Vec<QueueConfiguration> = ["/video", "/payload.sealed", "/placement.key"]
+            .iter()
+            .map(|suffix| {
+                let rules = S3KeyFilter::builder()
+                    .filter_rules(
+                        FilterRule::builder()
+                            .name(FilterRuleName::Prefix)
+                            .value("uploads/")
+                            .build(),
+                    )
+                    .filter_rules(
+                        FilterRule::builder()
+                            .name(FilterRuleName::Suffix)
+                            .value(*suffix)
+                            .build(),
+                    )
+                    .build();
                 QueueConfiguration::builder()
                     .queue_arn(&queue_arn)
                     .events(Event::from("s3:ObjectCreated:*"))
-                    .filter(
-                        NotificationConfigurationFilter::builder()
-                            .key(S3KeyFilter::builder().filter_rules(rule).build())
-                            .build(),
-                    )
+                    .filter(NotificationConfigurationFilter::builder().key(rules).build())
                     .build()
-                    .unwrap(),
-            )
+                    .unwrap()
+            })
+            .collect();
+        let notification = NotificationConfiguration::builder()
+            .set_queue_configurations(Some(configurations))
             .build();
         rt.block_on(
             clients

@@ -212,8 +212,8 @@ pub struct TemplateModel {
     definition: (PathBuf, BTreeMap<String, String>),
     /// The jobs queue's `maxReceiveCount`.
     pub max_receive_count: u32,
-    /// The bucket notification: event and key prefix.
-    notification: (String, String),
+    /// The bucket notifications: event, key prefix and key suffix of each.
+    notifications: Vec<(String, String, String)>,
 }
 
 impl TemplateModel {
@@ -310,7 +310,7 @@ impl TemplateModel {
             .find_map(|f| f.sqs.clone())
             .expect("a function reads the jobs queue");
         let queue = &raw["Resources"][planner.0.as_str()]["Properties"];
-        let notification = at(
+        let notifications: Vec<(String, String, String)> = at(
             &raw,
             &[
                 "Resources",
@@ -321,23 +321,32 @@ impl TemplateModel {
             ],
         )
         .and_then(Yaml::as_sequence)
-        .and_then(|s| s.first())
-        .expect("the media bucket notifies the jobs queue");
-        let prefix = at(notification, &["Filter", "S3Key", "Rules"])
-            .and_then(Yaml::as_sequence)
-            .into_iter()
-            .flatten()
-            .find(|r| r["Name"].as_str() == Some("prefix"))
-            .and_then(|r| r["Value"].as_str())
-            .unwrap_or("")
-            .to_string();
+        .expect("the media bucket notifies the jobs queue")
+        .iter()
+        .map(|n| {
+            let rule = |name: &str| {
+                at(n, &["Filter", "S3Key", "Rules"])
+                    .and_then(Yaml::as_sequence)
+                    .into_iter()
+                    .flatten()
+                    .find(|r| r["Name"].as_str() == Some(name))
+                    .and_then(|r| r["Value"].as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            (
+                n["Event"].as_str().unwrap().to_string(),
+                rule("prefix"),
+                rule("suffix"),
+            )
+        })
+        .collect();
         let max_receive_count = number(at(queue, &["RedrivePolicy", "maxReceiveCount"]), 0) as u32;
-        let event = notification["Event"].as_str().unwrap().to_string();
         TemplateModel {
             functions,
             definition: definition.expect("the template has a state machine"),
             max_receive_count,
-            notification: (event, prefix),
+            notifications,
             template,
         }
     }
@@ -641,24 +650,38 @@ impl Resources {
         let queue_arn = arn_of(&queue_url);
 
         use aws_sdk_s3::types::*;
-        let (event, prefix) = &model.notification;
-        let rule = FilterRule::builder()
-            .name(FilterRuleName::Prefix)
-            .value(prefix)
-            .build();
-        let notification = NotificationConfiguration::builder()
-            .queue_configurations(
+        let configurations: Vec<QueueConfiguration> = model
+            .notifications
+            .iter()
+            .map(|(event, prefix, suffix)| {
+                let mut rules = S3KeyFilter::builder().filter_rules(
+                    FilterRule::builder()
+                        .name(FilterRuleName::Prefix)
+                        .value(prefix)
+                        .build(),
+                );
+                if !suffix.is_empty() {
+                    rules = rules.filter_rules(
+                        FilterRule::builder()
+                            .name(FilterRuleName::Suffix)
+                            .value(suffix)
+                            .build(),
+                    );
+                }
                 QueueConfiguration::builder()
                     .queue_arn(&queue_arn)
                     .events(Event::from(event.as_str()))
                     .filter(
                         NotificationConfigurationFilter::builder()
-                            .key(S3KeyFilter::builder().filter_rules(rule).build())
+                            .key(rules.build())
                             .build(),
                     )
                     .build()
-                    .unwrap(),
-            )
+                    .unwrap()
+            })
+            .collect();
+        let notification = NotificationConfiguration::builder()
+            .set_queue_configurations(Some(configurations))
             .build();
         rt.block_on(
             s3.put_bucket_notification_configuration()
