@@ -604,17 +604,64 @@ fn truncated_upload_is_reported_as_truncated() {
     ]);
     let bytes = std::fs::read(&faststart).unwrap();
     let cut = dir.path().join("cut.mp4");
-    std::fs::write(&cut, &bytes[..bytes.len() * 3 / 4]).unwrap();
-    for mode in ["lossless", "compact"] {
-        let run = vidstega(&embed_args(&cut, &stego, &["--message", "hi", "--mode", mode]));
-        assert_rejected(
-            &run,
-            3,
-            &["cut.mp4", "truncated"],
-            dir.path(),
-            &["cut.mp4", "faststart.mp4", "full.mp4", "half.mp4"],
-        );
+    // Three quarters of it, and all but its last 1% (a download that
+    // stopped just short).
+    for kept in [bytes.len() * 3 / 4, bytes.len() * 99 / 100] {
+        std::fs::write(&cut, &bytes[..kept]).unwrap();
+        for mode in ["lossless", "compact"] {
+            let mut args = embed_args(&cut, &stego, &["--message", "hi", "--mode", mode]);
+            args.retain(|&a| a != "--json");
+            let run = vidstega(&args);
+            assert_rejected(
+                &run,
+                3,
+                &["cut.mp4", "truncated"],
+                dir.path(),
+                &["cut.mp4", "faststart.mp4", "full.mp4", "half.mp4"],
+            );
+            // The error first (after the warning about --message), in a few
+            // lines, with no cause repeating it.
+            let error_at = run.stderr.find("error: ").unwrap();
+            let error = Run {
+                code: run.code,
+                stdout: Vec::new(),
+                stderr: run.stderr[error_at..].to_string(),
+            };
+            assert_error_reads_well(&error);
+        }
     }
+}
+
+#[test]
+fn a_re_encoded_stego_video_says_the_message_may_have_been_destroyed_by_re_encoding() {
+    let dir = tempdir();
+    let cover = small_clip(dir.path(), "cover.mp4", 1.0);
+    let stego = dir.path().join("stego.mp4");
+    let message = dir.path().join("m.txt");
+    std::fs::write(&message, "gone after a re-encode").unwrap();
+    vidstega(&embed_args(
+        &cover,
+        &stego,
+        &["--mode", "compact", "--message-file", message.to_str().unwrap()],
+    ))
+    .ok();
+    let shared = dir.path().join("shared.mp4");
+    ffmpeg(&[
+        "-i",
+        stego.to_str().unwrap(),
+        "-c:v",
+        "libx264",
+        "-crf",
+        "23",
+        shared.to_str().unwrap(),
+    ]);
+    let run = extract(&shared, &[]);
+    run.expect_code(4).stderr_mentions(&[
+        "no hidden message found",
+        "password may be wrong",
+        "destroyed by re-encoding",
+    ]);
+    assert_error_reads_well(&run);
 }
 
 #[test]

@@ -533,6 +533,19 @@ fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Probe
             stderr: packets.stderr,
         });
     }
+    // An MP4/MOV cut short after its index (a "faststart" file, or a copy
+    // that stopped in the media data) still plays up to the cut, and the
+    // demuxer shortens the last packet to what is there: its top-level
+    // boxes say how long the file should be.
+    if file_len.is_some() && starts_with_ftyp(path) {
+        if let Some(detail) = mp4_box_past_end(path) {
+            return Err(MediaError::Truncated {
+                path: path.to_path_buf(),
+                detail,
+                stderr: packets.stderr,
+            });
+        }
+    }
 
     let frame_rate = if r_frame_rate.is_valid() {
         r_frame_rate
@@ -806,6 +819,43 @@ fn classify_unreadable(path: &Path, stderr: StderrTail) -> MediaError {
         path: path.to_path_buf(),
         stderr,
     }
+}
+
+/// The first top-level MP4/MOV box that claims to extend past the end of
+/// the file, said for a person; `None` when every box fits (or the file
+/// cannot be read, which the probe reports its own way).
+fn mp4_box_past_end(path: &Path) -> Option<String> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut at = 0u64;
+    while at + 8 <= len {
+        file.seek(SeekFrom::Start(at)).ok()?;
+        let mut head = [0u8; 16];
+        let got = file.read(&mut head).ok()?;
+        if got < 8 {
+            return None;
+        }
+        let kind = String::from_utf8_lossy(&head[4..8]).into_owned();
+        let size = match u32::from_be_bytes(head[..4].try_into().ok()?) {
+            // To the end of the file.
+            0 => return None,
+            1 if got >= 16 => u64::from_be_bytes(head[8..16].try_into().ok()?),
+            1 => return None,
+            n => u64::from(n),
+        };
+        if size < 8 {
+            return None;
+        }
+        if at + size > len {
+            return Some(format!(
+                "box '{kind}' at byte {at} claims {size} bytes but the file ends {} bytes later",
+                len - at
+            ));
+        }
+        at += size;
+    }
+    None
 }
 
 fn starts_with_ftyp(path: &Path) -> bool {
