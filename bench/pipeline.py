@@ -93,7 +93,7 @@ def main():
             t["ffmpeg_encode"].append(s)
             s, out = run([
                 str(exe), "embed", str(clip), "-o", str(stego), "--message-file", str(payload),
-                "--password-env", PASSWORD_ENV, "--force", "--json",
+                "--password-env", PASSWORD_ENV, "--force", "--json", "--mode", "lossless",
             ], env=env)
             t["embed"].append(s)
             rss["embed"].append(json.loads(out)["peak_rss_bytes"])

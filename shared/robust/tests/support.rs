@@ -9,24 +9,7 @@ use vidstega_robust::{
     robust_seal_params, Embedder, Extracted, Extractor, ExtractorConfig, RobustParams, VideoInfo,
 };
 
-/// Runs ffmpeg with `args` and returns its standard output; panics (never
-/// skips) if ffmpeg is missing or fails.
-pub fn ffmpeg(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-v", "error", "-y"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("ffmpeg must be installed for these tests (scripts/ensure-tools.sh): {e}")
-        });
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
+pub use vidstega_test_support::ffmpeg;
 
 /// A fresh, empty folder for one test under Cargo's temporary directory.
 pub fn work_dir(test: &str) -> PathBuf {
