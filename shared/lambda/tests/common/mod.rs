@@ -169,35 +169,7 @@ impl Cloud {
         let queue_arn =
             attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
         // S3 → SQS notifications for uploads, as the template configures them.
-        use aws_sdk_s3::types::*;
-        let configurations: Vec<QueueConfiguration> = ["/video", "/payload.sealed", "/placement.key"]
-            .iter()
-            .map(|suffix| {
-                let rules = S3KeyFilter::builder()
-                    .filter_rules(
-                        FilterRule::builder()
-                            .name(FilterRuleName::Prefix)
-                            .value("uploads/")
-                            .build(),
-                    )
-                    .filter_rules(
-                        FilterRule::builder()
-                            .name(FilterRuleName::Suffix)
-                            .value(*suffix)
-                            .build(),
-                    )
-                    .build();
-                QueueConfiguration::builder()
-                    .queue_arn(&queue_arn)
-                    .events(Event::from("s3:ObjectCreated:*"))
-                    .filter(NotificationConfigurationFilter::builder().key(rules).build())
-                    .build()
-                    .unwrap()
-            })
-            .collect();
-        let notification = NotificationConfiguration::builder()
-            .set_queue_configurations(Some(configurations))
-            .build();
+        let notification = template_bucket_notifications(&queue_arn);
         rt.block_on(
             clients
                 .s3
@@ -868,4 +840,50 @@ pub fn stuck_jobs_are_failed_by_the_sweeper(cloud: &Cloud) {
         planned.contains("execution ended") || planned.contains("has been stopped"),
         "{planned}"
     );
+}
+
+/// The media bucket's S3 → SQS notifications as `template.yaml` configures
+/// them (each configuration's event, key prefix and key suffix), sending to
+/// `queue_arn`: the tests set up the bucket the way the stack does.
+pub fn template_bucket_notifications(queue_arn: &str) -> aws_sdk_s3::types::NotificationConfiguration {
+    use aws_sdk_s3::types::*;
+    use serde_yaml::Value as Yaml;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+    let template: Yaml = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let listed = template["Resources"]["MediaBucket"]["Properties"]["NotificationConfiguration"]
+        ["QueueConfigurations"]
+        .as_sequence()
+        .expect("the media bucket notifies the jobs queue");
+    let configurations = listed
+        .iter()
+        .map(|n| {
+            let mut rules = S3KeyFilter::builder();
+            for r in n["Filter"]["S3Key"]["Rules"].as_sequence().into_iter().flatten() {
+                let name = match r["Name"].as_str() {
+                    Some("prefix") => FilterRuleName::Prefix,
+                    Some("suffix") => FilterRuleName::Suffix,
+                    other => panic!("an S3 key filter rule named {other:?}"),
+                };
+                rules = rules.filter_rules(
+                    FilterRule::builder()
+                        .name(name)
+                        .value(r["Value"].as_str().expect("a rule's value"))
+                        .build(),
+                );
+            }
+            QueueConfiguration::builder()
+                .queue_arn(queue_arn)
+                .events(Event::from(n["Event"].as_str().expect("an event")))
+                .filter(
+                    NotificationConfigurationFilter::builder()
+                        .key(rules.build())
+                        .build(),
+                )
+                .build()
+                .expect("a queue configuration has a queue and events")
+        })
+        .collect();
+    NotificationConfiguration::builder()
+        .set_queue_configurations(Some(configurations))
+        .build()
 }

@@ -212,8 +212,6 @@ pub struct TemplateModel {
     definition: (PathBuf, BTreeMap<String, String>),
     /// The jobs queue's `maxReceiveCount`.
     pub max_receive_count: u32,
-    /// The bucket notifications: event, key prefix and key suffix of each.
-    notifications: Vec<(String, String, String)>,
 }
 
 impl TemplateModel {
@@ -310,43 +308,11 @@ impl TemplateModel {
             .find_map(|f| f.sqs.clone())
             .expect("a function reads the jobs queue");
         let queue = &raw["Resources"][planner.0.as_str()]["Properties"];
-        let notifications: Vec<(String, String, String)> = at(
-            &raw,
-            &[
-                "Resources",
-                "MediaBucket",
-                "Properties",
-                "NotificationConfiguration",
-                "QueueConfigurations",
-            ],
-        )
-        .and_then(Yaml::as_sequence)
-        .expect("the media bucket notifies the jobs queue")
-        .iter()
-        .map(|n| {
-            let rule = |name: &str| {
-                at(n, &["Filter", "S3Key", "Rules"])
-                    .and_then(Yaml::as_sequence)
-                    .into_iter()
-                    .flatten()
-                    .find(|r| r["Name"].as_str() == Some(name))
-                    .and_then(|r| r["Value"].as_str())
-                    .unwrap_or("")
-                    .to_string()
-            };
-            (
-                n["Event"].as_str().unwrap().to_string(),
-                rule("prefix"),
-                rule("suffix"),
-            )
-        })
-        .collect();
         let max_receive_count = number(at(queue, &["RedrivePolicy", "maxReceiveCount"]), 0) as u32;
         TemplateModel {
             functions,
             definition: definition.expect("the template has a state machine"),
             max_receive_count,
-            notifications,
             template,
         }
     }
@@ -649,40 +615,7 @@ impl Resources {
         );
         let queue_arn = arn_of(&queue_url);
 
-        use aws_sdk_s3::types::*;
-        let configurations: Vec<QueueConfiguration> = model
-            .notifications
-            .iter()
-            .map(|(event, prefix, suffix)| {
-                let mut rules = S3KeyFilter::builder().filter_rules(
-                    FilterRule::builder()
-                        .name(FilterRuleName::Prefix)
-                        .value(prefix)
-                        .build(),
-                );
-                if !suffix.is_empty() {
-                    rules = rules.filter_rules(
-                        FilterRule::builder()
-                            .name(FilterRuleName::Suffix)
-                            .value(suffix)
-                            .build(),
-                    );
-                }
-                QueueConfiguration::builder()
-                    .queue_arn(&queue_arn)
-                    .events(Event::from(event.as_str()))
-                    .filter(
-                        NotificationConfigurationFilter::builder()
-                            .key(rules.build())
-                            .build(),
-                    )
-                    .build()
-                    .unwrap()
-            })
-            .collect();
-        let notification = NotificationConfiguration::builder()
-            .set_queue_configurations(Some(configurations))
-            .build();
+        let notification = crate::common::template_bucket_notifications(&queue_arn);
         rt.block_on(
             s3.put_bucket_notification_configuration()
                 .bucket(&bucket)
