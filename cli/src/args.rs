@@ -60,6 +60,10 @@ pub enum Mode {
     /// Every frame re-encoded losslessly: the most capacity, a huge file
     /// only FFmpeg-based players play.
     Lossless,
+    /// Every frame re-encoded as normal H.264 (CRF 18) with the message in
+    /// luma block means: tens of bytes per second of video, surviving
+    /// re-encoding and downscaling (see --robustness).
+    Robust,
 }
 
 impl Mode {
@@ -68,6 +72,28 @@ impl Mode {
         match self {
             Mode::Compact => vidstega_pipeline::contract::OutputMode::Compact,
             Mode::Lossless => vidstega_pipeline::contract::OutputMode::Lossless,
+            Mode::Robust => vidstega_pipeline::contract::OutputMode::Robust,
+        }
+    }
+}
+
+/// Robust mode's preset.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Hash)]
+pub enum Robustness {
+    /// Survives H.264 CRF 23 at the source's size and a downscale to 720p
+    /// at CRF 23 (measured on 1080p sources).
+    Normal,
+    /// Survives a downscale to 480p at CRF 28; about a fifth of normal's
+    /// capacity.
+    Strong,
+}
+
+impl Robustness {
+    /// The pipeline's option.
+    pub fn option(self) -> vidstega_pipeline::contract::Robustness {
+        match self {
+            Robustness::Normal => vidstega_pipeline::contract::Robustness::Normal,
+            Robustness::Strong => vidstega_pipeline::contract::Robustness::Strong,
         }
     }
 }
@@ -133,18 +159,35 @@ pub struct LayoutArgs {
     /// width × height × 1.5 bytes).
     #[arg(long, value_name = "RATE", default_value_t = vidstega_pipeline::DEFAULT_MAX_RATE, value_parser = parse_rate)]
     pub max_rate: f64,
-    /// Parity shards per 16 data shards: a stripe survives losing this many.
+    /// Parity shards per 16 data shards: a stripe survives losing this many
+    /// (compact and lossless modes; robust mode has its own error correction).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=240))]
     pub parity: u8,
+    /// Robust mode: how much re-encoding the message survives, traded
+    /// against capacity.
+    #[arg(long, value_enum, default_value_t = Robustness::Normal)]
+    pub robustness: Robustness,
 }
 
 impl LayoutArgs {
     /// The planes that carry bits, with the mode's default.
     pub fn plane_set(&self) -> vidstega_core::PlaneSet {
         match (self.planes, self.mode) {
-            (Some(Planes::Luma), _) | (None, Mode::Lossless) => vidstega_core::PlaneSet::Luma,
+            (_, Mode::Robust) | (Some(Planes::Luma), _) | (None, Mode::Lossless) => {
+                vidstega_core::PlaneSet::Luma
+            }
             (Some(Planes::All), _) | (None, Mode::Compact) => vidstega_core::PlaneSet::All,
         }
+    }
+
+    /// Refuses settings that do not go together.
+    pub fn check(&self) -> Result<(), UsageError> {
+        if self.mode == Mode::Robust && self.planes == Some(Planes::All) {
+            return Err(UsageError(
+                "robust mode embeds in the luma plane only; leave out --planes all".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The planes' name, as the summaries print it.

@@ -5,18 +5,22 @@ use crate::output::{count, line};
 use anyhow::Result;
 use serde_json::json;
 use vidstega_core::{capacity, SealParams, HEADER_BITS};
-use vidstega_media::{choose_raw_format, ensure_tools, probe, LosslessCodec};
+use vidstega_media::{choose_raw_format, ensure_tools, probe, MediaInfo, SegmentCodec};
 use vidstega_pipeline::{carrier_capacity, geometry_of, gop_segments, target_frames, PlanSettings};
+use vidstega_robust::Preset;
 
 /// Runs `vidstega capacity`.
 pub fn capacity_cmd(args: CapacityArgs) -> Result<()> {
     require_video_file(&args.input)?;
     ensure_tools()?;
-    if args.layout.mode == Mode::Compact {
-        return compact_capacity(&args);
+    args.layout.check()?;
+    match args.layout.mode {
+        Mode::Compact => return compact_capacity(&args),
+        Mode::Robust => return robust_capacity_cmd(&args),
+        Mode::Lossless => {}
     }
     let media = probe(&args.input)?;
-    let format = choose_raw_format(&media.video, Some(&LosslessCodec::default())).format;
+    let format = choose_raw_format(&media.video, Some(&SegmentCodec::default())).format;
     let geometry = geometry_of(&format)?;
     let set = args.layout.plane_set();
     let params = SealParams {
@@ -49,6 +53,70 @@ pub fn capacity_cmd(args: CapacityArgs) -> Result<()> {
             args.layout.parity
         ))?;
     }
+    Ok(())
+}
+
+/// Robust mode's capacity of `media`'s video with `preset`.
+pub fn robust_capacity(media: &MediaInfo, preset: Preset) -> vidstega_robust::Capacity {
+    let v = &media.video;
+    vidstega_robust::capacity(
+        v.width,
+        v.height,
+        v.frame_count,
+        v.frame_rate().as_f64(),
+        &preset.params(),
+    )
+}
+
+/// What each preset survives, as measured (`docs/robust.md` §11).
+fn survives(preset: Preset) -> &'static str {
+    match preset {
+        Preset::Normal => "survives H.264 CRF 23 and a downscale to 720p at CRF 23",
+        Preset::Strong => "survives a downscale to 480p at CRF 28",
+    }
+}
+
+/// `vidstega capacity --mode robust`: every preset's capacity.
+fn robust_capacity_cmd(args: &CapacityArgs) -> Result<()> {
+    let media = probe(&args.input)?;
+    let rows: Vec<(Preset, vidstega_robust::Capacity)> = Preset::ALL
+        .iter()
+        .map(|&p| (p, robust_capacity(&media, p)))
+        .collect();
+    if args.json {
+        line(serde_json::to_string_pretty(&json!({
+            "mode": "robust",
+            "width": media.video.width,
+            "height": media.video.height,
+            "frames": media.video.frame_count,
+            "presets": rows.iter().map(|(p, c)| json!({
+                "robustness": p.name(),
+                "max_message_bytes": c.message_bytes,
+                "max_payload_bytes": c.payload_bytes,
+                "message_bytes_per_second": c.message_bytes_per_second,
+                "grid": [c.grid.0, c.grid.1],
+                "hold_periods": c.periods,
+            })).collect::<Vec<_>>(),
+        }))?)?;
+        return Ok(());
+    }
+    line(format!(
+        "{} can carry, in robust mode ({} of {}x{}):",
+        args.input.display(),
+        count(media.video.frame_count, "frame", "frames"),
+        media.video.width,
+        media.video.height
+    ))?;
+    for (p, c) in &rows {
+        line(format!(
+            "  --robustness {:6}  {} of message ({:.0} bytes per second of video); {}",
+            p.name(),
+            count(c.message_bytes, "byte", "bytes"),
+            c.message_bytes_per_second,
+            survives(*p)
+        ))?;
+    }
+    line("text compresses, so more text fits; the presets were measured on 1080p video (smaller videos survive less)")?;
     Ok(())
 }
 

@@ -34,6 +34,16 @@ impl Needs {
         }
     }
 
+    /// Robust mode: the plan's upper estimate of the output
+    /// ([`vidstega_pipeline::ROBUST_BYTES_PER_PIXEL`] per pixel of every
+    /// frame); the segments, about as large together, stay in the work
+    /// folder while concat writes the output.
+    pub fn robust(frames: u64, width: u32, height: u32) -> Needs {
+        let output =
+            (frames as f64 * width as f64 * height as f64 * vidstega_pipeline::ROBUST_BYTES_PER_PIXEL) as u64;
+        Needs { output, work: output }
+    }
+
     /// Compact mode: the source and its carriers (each an uncompressed
     /// picture). The work folder holds the carriers, and a stream copy of
     /// the source when its container is not the output's (`copied`).

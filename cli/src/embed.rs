@@ -27,8 +27,8 @@ use vidstega_core::{
 };
 use vidstega_local::{FolderStore, SqliteJobStore};
 use vidstega_media::{
-    choose_raw_format, ensure_tools, joins_in_one_pass, probe, probe_header, LosslessCodec, MediaInfo,
-    OutputContainer, VideoHeader, X264Preset,
+    choose_raw_format, ensure_tools, joins_in_one_pass, probe, probe_header, MediaInfo, OutputContainer,
+    SegmentCodec, VideoHeader, X264Preset,
 };
 use vidstega_pipeline::{
     carrier_capacity, geometry_of, gop_segments, run_embed, target_frames, JobRecord, ObjectStore,
@@ -48,6 +48,12 @@ struct Summary {
     frames: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     carriers: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    robustness: Option<&'static str>,
+    /// Robust mode: the raw bit error rate the output itself reads back
+    /// at (before error correction): the margin left for re-encoding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    robust_read_back_error_rate: Option<f64>,
     segments: usize,
     segments_embedded: u32,
     segments_resumed: u32,
@@ -75,8 +81,9 @@ fn job_id(input: &Path, output: &Path, args: &EmbedArgs) -> Result<String> {
     h.update(mtime.to_le_bytes());
     h.update(output.as_os_str().as_encoded_bytes());
     h.update(format!(
-        "{:?}{:?}{:?}{}{}{:?}{}",
+        "{:?}{:?}{:?}{:?}{}{}{:?}{}",
         args.layout.mode,
+        args.layout.robustness,
         args.transcode,
         args.layout.plane_set(),
         args.layout.max_rate,
@@ -234,7 +241,7 @@ fn check_disk(output_given: &Path, output_dir: &Path, work: &Path, needs: Needs,
         kept,
         hint: match mode {
             Mode::Lossless => "; compact mode (the default) writes an output about the size of the source",
-            Mode::Compact => "",
+            Mode::Compact | Mode::Robust => "",
         },
     }
     .into())
@@ -268,6 +275,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         return Err(OutputError::Exists(args.output.clone()).into());
     }
     require_video_file(&args.input)?;
+    args.layout.check()?;
     let params = SealParams {
         kdf_iterations: args.kdf_iterations,
         parity_shards: args.layout.parity,
@@ -275,10 +283,10 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     };
     params.validate()?;
     let codec = match args.codec {
-        Codec::H264 => LosslessCodec::H264 {
+        Codec::H264 => SegmentCodec::H264Lossless {
             preset: X264Preset::Ultrafast,
         },
-        Codec::Ffv1 => LosslessCodec::Ffv1,
+        Codec::Ffv1 => SegmentCodec::Ffv1,
     };
     // Check the input before anything is stored: its problems are then
     // reported against the user's own path (not the work folder's link to
@@ -288,7 +296,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     // tool checks (both are process starts); a tool problem is still
     // reported first.
     let (media, header) = match args.layout.mode {
-        Mode::Lossless => {
+        Mode::Lossless | Mode::Robust => {
             ensure_tools()?;
             let media = probe(&args.input)?;
             media.require_constant_frame_rate()?;
@@ -308,6 +316,11 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     crate::interrupt::watch(work.clone(), holds_finished_work);
     let mut room = || -> Result<Room> {
         match &media {
+            Some(media) if args.layout.mode == Mode::Robust => Ok(Room {
+                bytes: crate::capacity::robust_capacity(media, args.layout.robustness.option().preset())
+                    .message_bytes,
+                exact: true,
+            }),
             Some(media) => {
                 let format = choose_raw_format(&media.video, Some(&codec)).format;
                 let c = capacity(
@@ -353,6 +366,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let settings = PlanSettings {
         mode: args.layout.mode.output_mode(),
         max_rate: args.layout.max_rate,
+        robustness: args.layout.robustness.option(),
         transcode: args.transcode.policy(),
         container: Some(container),
         plane_set: args.layout.plane_set(),
@@ -363,13 +377,21 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             Mode::Compact => args
                 .jobs
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)),
-            Mode::Lossless => workers(args.jobs),
+            Mode::Lossless | Mode::Robust => workers(args.jobs),
         },
         ..PlanSettings::default()
     };
     let (key, envelope, sealed_now) = match previous {
         Some(env) => (PlacementKey::derive(&password), env, false),
         None => {
+            // Robust mode's own LDPC code repairs bit errors: its envelope
+            // takes one parity shard (see `robust_seal_params`).
+            let params = match args.layout.mode {
+                Mode::Robust => {
+                    vidstega_robust::robust_seal_params(message.len() as u64, args.kdf_iterations)
+                }
+                Mode::Compact | Mode::Lossless => params.clone(),
+            };
             let (key, env) = rayon::join(
                 || PlacementKey::derive(&password),
                 || seal(&message, &password, &params),
@@ -380,6 +402,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     // Nothing is written to the work folder before the disk is known to
     // hold the output and the work (the lock file is all there is).
     let needs = match (&media, &header) {
+        (Some(media), _) if args.layout.mode == Mode::Robust => {
+            Needs::robust(media.video.frame_count, media.video.width, media.video.height)
+        }
         (Some(media), _) => lossless_needs(media, &settings, container)?,
         (None, Some(header)) => compact_needs(header, &input, container, &envelope, args.layout.max_rate),
         (None, None) => unreachable!("each mode reads the input's header or probes it"),
@@ -433,6 +458,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     }
     let plan = &run.planned.plan;
     let compact = plan.mode == vidstega_pipeline::contract::OutputMode::Compact;
+    let robust = plan.mode == vidstega_pipeline::contract::OutputMode::Robust;
     // Pictures the payload is spread over: carriers, or every frame.
     let pictures = if compact {
         plan.carriers.len() as u64
@@ -446,7 +472,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     };
     // Said after the run (the conversions were said as they happened).
     let mut late_warnings = run.output.warnings();
-    if max_embedding_rate > DETECTABLE_RATE {
+    if max_embedding_rate > DETECTABLE_RATE && !robust {
         late_warnings.push(detectable_warning(max_embedding_rate, compact));
     }
     let warnings: Vec<String> = bars
@@ -461,6 +487,8 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         mode: plan.mode.as_str(),
         frames: plan.frame_count,
         carriers: compact.then_some(pictures),
+        robustness: plan.robustness.filter(|_| robust).map(|r| r.as_str()),
+        robust_read_back_error_rate: run.robust.as_ref().map(|r| r.slot_ber),
         segments: plan.segments.len(),
         segments_embedded: run.embedded,
         segments_resumed: run.skipped,
@@ -479,7 +507,15 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         for w in &late_warnings {
             note(format!("warning: {w}"));
         }
-        let spread = if compact {
+        let spread = if robust {
+            format!(
+                "{} in robust mode ({} preset; its own output reads back at a {:.2}% raw bit error rate \
+                 before error correction)",
+                count(summary.frames, "frame", "frames"),
+                summary.robustness.unwrap_or("normal"),
+                summary.robust_read_back_error_rate.unwrap_or(0.0) * 100.0
+            )
+        } else if compact {
             format!(
                 "{} of {}, at most {:.1}% of a carrier's samples",
                 count(pictures, "carrier picture", "carrier pictures"),

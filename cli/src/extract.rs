@@ -17,7 +17,10 @@ use vidstega_pipeline::{extract_file, PipelineError};
 #[derive(Serialize)]
 struct Summary {
     message_bytes: usize,
+    mode: &'static str,
     frames: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    robust: Option<RobustSummary>,
     damaged_frames: Vec<u64>,
     output: Option<std::path::PathBuf>,
     seconds: f64,
@@ -27,6 +30,31 @@ struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     message_base64: Option<String>,
     warnings: Vec<String>,
+}
+
+/// What reading a robust-mode message measured.
+#[derive(Serialize)]
+struct RobustSummary {
+    robustness: &'static str,
+    /// Raw bit error rate of the slots before error correction.
+    raw_bit_error_rate: f64,
+    hold_periods: u64,
+    hold_periods_with_header: u64,
+    /// Where the first frame read lies in the video that was embedded (a
+    /// trimmed copy starts later).
+    offset_seconds: f64,
+}
+
+impl RobustSummary {
+    fn of(r: &vidstega_robust::ExtractReport) -> Self {
+        RobustSummary {
+            robustness: r.preset.name(),
+            raw_bit_error_rate: r.slot_ber,
+            hold_periods: r.windows,
+            hold_periods_with_header: r.windows_with_header,
+            offset_seconds: r.offset_seconds,
+        }
+    }
 }
 
 /// Runs `vidstega extract`.
@@ -75,7 +103,9 @@ pub fn run(args: ExtractArgs) -> Result<()> {
         };
         let summary = Summary {
             message_bytes: extracted.message.len(),
+            mode: extracted.mode.as_str(),
             frames: extracted.frames,
+            robust: extracted.robust.as_ref().map(RobustSummary::of),
             damaged_frames: extracted.damaged_frames.clone(),
             output: output.clone(),
             seconds: started.elapsed().as_secs_f64(),
@@ -96,6 +126,16 @@ pub fn run(args: ExtractArgs) -> Result<()> {
                 } else {
                     format!("{n} damaged frames were")
                 }
+            ));
+        }
+        if let Some(r) = extracted.robust.as_ref().map(RobustSummary::of) {
+            note(format!(
+                "read in robust mode ({} preset): {:.2}% raw bit errors before error correction, a header in {} \
+                 of {} hold periods",
+                r.robustness,
+                r.raw_bit_error_rate * 100.0,
+                r.hold_periods_with_header,
+                r.hold_periods
             ));
         }
         match &output {

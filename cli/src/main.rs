@@ -27,6 +27,7 @@ use clap::Parser;
 use vidstega_core::{CoreError, ErrorClass};
 use vidstega_media::MediaError;
 use vidstega_pipeline::PipelineError;
+use vidstega_robust::RobustError;
 
 /// Crates whose debug and trace logs carry request URLs (presigned URLs are
 /// bearer credentials) or request bodies (the placement key): capped at
@@ -60,7 +61,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             cause
                 .downcast_ref::<CoreError>()
                 .or_else(|| match cause.downcast_ref::<PipelineError>() {
-                    Some(PipelineError::Core(c)) => Some(c),
+                    Some(PipelineError::Core(c)) | Some(PipelineError::Robust(RobustError::Core(c))) => {
+                        Some(c)
+                    }
                     _ => None,
                 });
         if let Some(c) = core {
@@ -70,6 +73,19 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 c if c.class() == ErrorClass::InvalidInput => 3,
                 _ => 1,
             };
+        }
+        let robust =
+            cause
+                .downcast_ref::<RobustError>()
+                .or_else(|| match cause.downcast_ref::<PipelineError>() {
+                    Some(PipelineError::Robust(r)) => Some(r),
+                    _ => None,
+                });
+        match robust {
+            Some(RobustError::NotFound { .. }) => return 4,
+            Some(RobustError::Damaged { .. }) => return 5,
+            Some(RobustError::OverCapacity { .. } | RobustError::InvalidInput(_)) => return 3,
+            _ => {}
         }
         let media =
             cause

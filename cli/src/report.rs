@@ -164,7 +164,8 @@ pub fn core_error(e: &anyhow::Error) -> Option<&CoreError> {
         cause
             .downcast_ref::<CoreError>()
             .or_else(|| match cause.downcast_ref::<PipelineError>() {
-                Some(PipelineError::Core(c)) => Some(c),
+                Some(PipelineError::Core(c))
+                | Some(PipelineError::Robust(vidstega_robust::RobustError::Core(c))) => Some(c),
                 _ => None,
             })
     })
@@ -175,7 +176,9 @@ pub fn core_error(e: &anyhow::Error) -> Option<&CoreError> {
 /// so all three are said as possibilities.
 pub const NO_MESSAGE: &str = "no hidden message found with this password. The password may be wrong, the \
      video may carry no VidStega message, or the message may have been destroyed by re-encoding or editing \
-     the video after it was hidden (only a stream copy, such as `ffmpeg -i in -map 0 -c copy out.mkv`, keeps it)";
+     the video after it was hidden (a compact- or lossless-mode message survives only a stream copy, such as \
+     `ffmpeg -i in -map 0 -c copy out.mkv`; a robust-mode one survives the re-encodes its preset was measured \
+     against, not heavier ones)";
 
 /// The lines to print for `e`: `error: …` first, then `  caused by: …` for
 /// causes that say something new, then the tool's last lines, indented.

@@ -24,9 +24,9 @@ use vidstega_aws::{S3Store, SqsQueue};
 use vidstega_core::{
     capacity, carriers_needed, check_fits, seal, CoreError, PlacementKey, PlaneSet, SealParams,
 };
-use vidstega_media::{choose_raw_format, ensure_tools, probe, LosslessCodec, MediaInfo, OutputContainer};
+use vidstega_media::{choose_raw_format, ensure_tools, probe, MediaInfo, OutputContainer, SegmentCodec};
 use vidstega_pipeline::contract::{
-    keys, ContainerName, ErrorBody, JobCreated, JobMessage, JobOptions, OutputMode, Planes,
+    keys, ContainerName, ErrorBody, JobCreated, JobMessage, JobOptions, OutputMode, Planes, Robustness,
 };
 use vidstega_pipeline::{carrier_capacity, geometry_of, CarrierCapacity, ObjectStore};
 
@@ -68,7 +68,7 @@ fn check_container(media: &MediaInfo, container: Container, mode: OutputMode) ->
         if same_family {
             return Ok(());
         }
-    } else if !c.holds_video(&LosslessCodec::default()) {
+    } else if mode == OutputMode::Lossless && !c.holds_video(&SegmentCodec::default()) {
         return Err(InputError(format!(
             "--container {} cannot hold the lossless video the job writes; use --container mkv",
             container.name()
@@ -98,6 +98,11 @@ enum Fit {
     },
     /// Compact mode: carrier pictures.
     Carriers { capacity: CarrierCapacity, rate: f64 },
+    /// Robust mode: hold periods of block means.
+    Robust {
+        capacity: vidstega_robust::Capacity,
+        robustness: Robustness,
+    },
 }
 
 impl Fit {
@@ -109,6 +114,7 @@ impl Fit {
                 frames,
             } => capacity(geometry, *plane_set, *frames, params)?.max_message_bytes,
             Fit::Carriers { capacity, .. } => capacity.max_message_bytes,
+            Fit::Robust { capacity, .. } => capacity.message_bytes,
         })
     }
 
@@ -129,6 +135,16 @@ impl Fit {
                         "the message needs {needed} carrier pictures at --max-rate {rate} but the video has {}; \
                          about {} bytes fit",
                         capacity.candidates, capacity.max_message_bytes
+                    )));
+                }
+            }
+            Fit::Robust { capacity, robustness } => {
+                let payload = vidstega_core::ENVELOPE_HEADER_LEN as u64 + header.body_len();
+                if payload > capacity.payload_bytes {
+                    bail!(InputError(format!(
+                        "the sealed message is {payload} bytes but this video carries at most {} in robust mode \
+                         (--robustness {robustness}); about {} bytes of message fit",
+                        capacity.payload_bytes, capacity.message_bytes
                     )));
                 }
             }
@@ -159,6 +175,7 @@ struct Upload<'a> {
     container: ContainerName,
     mode: OutputMode,
     max_rate: f64,
+    robustness: Robustness,
     planes: Planes,
     quiet: bool,
 }
@@ -166,6 +183,7 @@ struct Upload<'a> {
 /// Runs `vidstega submit`.
 pub fn run(args: SubmitArgs) -> Result<()> {
     let started = Instant::now();
+    args.layout.check()?;
     let plane_set = args.layout.plane_set();
     let mode = args.layout.mode.output_mode();
     if args.auth.sign && args.presign_url.is_none() {
@@ -185,11 +203,12 @@ pub fn run(args: SubmitArgs) -> Result<()> {
     let media = probe(&args.input)?;
     let container = args.container.unwrap_or(match mode {
         OutputMode::Lossless => Container::Mkv,
+        OutputMode::Robust => Container::Mp4,
         // The source's own family, so the service patches it as it is.
         OutputMode::Compact if media.format_name.contains("matroska") => Container::Mkv,
         OutputMode::Compact => Container::Mp4,
     });
-    if mode == OutputMode::Lossless {
+    if mode != OutputMode::Compact {
         media.require_constant_frame_rate()?;
     }
     check_container(&media, container, mode)?;
@@ -213,7 +232,7 @@ pub fn run(args: SubmitArgs) -> Result<()> {
     let frames = media.video.frame_count;
     let fit = match mode {
         OutputMode::Lossless => {
-            let format = choose_raw_format(&media.video, Some(&LosslessCodec::default())).format;
+            let format = choose_raw_format(&media.video, Some(&SegmentCodec::default())).format;
             Fit::Frames {
                 geometry: geometry_of(&format)?,
                 plane_set,
@@ -223,6 +242,10 @@ pub fn run(args: SubmitArgs) -> Result<()> {
         OutputMode::Compact => Fit::Carriers {
             capacity: carrier_capacity(&args.input, plane_set, args.layout.max_rate, &params)?,
             rate: args.layout.max_rate,
+        },
+        OutputMode::Robust => Fit::Robust {
+            capacity: crate::capacity::robust_capacity(&media, args.layout.robustness.option().preset()),
+            robustness: args.layout.robustness.option(),
         },
     };
     let max_message_bytes = fit.max_message_bytes(&params)?;
@@ -257,6 +280,12 @@ pub fn run(args: SubmitArgs) -> Result<()> {
     };
 
     let password = secrets::password(&args.password, true)?;
+    // Robust mode's own LDPC code repairs bit errors: its envelope takes one
+    // parity shard (see `robust_seal_params`).
+    let params = match mode {
+        OutputMode::Robust => vidstega_robust::robust_seal_params(message.len() as u64, args.kdf_iterations),
+        OutputMode::Compact | OutputMode::Lossless => params,
+    };
     let (key, envelope) = rayon::join(
         || PlacementKey::derive(&password),
         || seal(&message, &password, &params),
@@ -275,6 +304,7 @@ pub fn run(args: SubmitArgs) -> Result<()> {
         container: container.name(),
         mode,
         max_rate: args.layout.max_rate,
+        robustness: args.layout.robustness.option(),
         planes: match plane_set {
             PlaneSet::Luma => Planes::Luma,
             PlaneSet::All => Planes::All,
@@ -332,6 +362,7 @@ fn submit_presigned(url: &str, http: &Http, up: &Upload<'_>) -> Result<String> {
         planes: Some(up.planes),
         mode: Some(up.mode),
         max_rate: Some(up.max_rate),
+        robustness: (up.mode == OutputMode::Robust).then_some(up.robustness),
     };
     let (status, answer) = http.call_json("POST", url, Some(&serde_json::to_value(&options)?), what)?;
     if !(200..300).contains(&status) {
@@ -390,6 +421,7 @@ fn submit_direct(sdk: &Sdk, bucket: &str, queue_url: &str, up: &Upload<'_>) -> R
             planes: Some(up.planes),
             mode: Some(up.mode),
             max_rate: Some(up.max_rate),
+            robustness: (up.mode == OutputMode::Robust).then_some(up.robustness),
         };
         store
             .write_bytes(&keys::options(&job_id), &serde_json::to_vec(&options)?)
@@ -439,6 +471,7 @@ fn submit_direct(sdk: &Sdk, bucket: &str, queue_url: &str, up: &Upload<'_>) -> R
         planes: Some(up.planes),
         mode: Some(up.mode),
         max_rate: Some(up.max_rate),
+        robustness: (up.mode == OutputMode::Robust).then_some(up.robustness),
     };
     if let Err(e) = sdk.rt.block_on(queue.send_json(&message)) {
         clean_up();

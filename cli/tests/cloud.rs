@@ -158,6 +158,7 @@ fn queue_transport_uploads_sealed_objects_and_sends_a_job_message() {
             planes: Some(vidstega_pipeline::contract::Planes::All),
             mode: Some(vidstega_pipeline::contract::OutputMode::Compact),
             max_rate: Some(0.25),
+            robustness: None,
         }
     );
     assert_absent(received[0].body.as_bytes(), MESSAGE.as_bytes(), "the job message");

@@ -1,5 +1,6 @@
 //! The `vidstega` binary tested from the outside, in one test binary: the
-//! lossless mode and the command line (`cli`), compact mode (`compact`), and
+//! lossless mode and the command line (`cli`), compact mode (`compact`),
+//! robust mode (`robust`), and
 //! `submit`/`status` against the local AWS-protocol servers (`cloud`).
 
 mod common;
@@ -8,3 +9,4 @@ mod cli;
 #[cfg(feature = "cloud")]
 mod cloud;
 mod compact;
+mod robust;

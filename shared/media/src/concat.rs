@@ -21,7 +21,7 @@ use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::encode::{EncodedSegment, LosslessCodec};
+use crate::encode::{EncodedSegment, SegmentCodec};
 use crate::error::MediaError;
 use crate::probe::{probe, MediaInfo};
 use crate::process::StderrDrain;
@@ -100,8 +100,8 @@ impl OutputContainer {
     }
 
     /// Whether this container can hold video from `codec`.
-    pub fn holds_video(self, codec: &LosslessCodec) -> bool {
-        !matches!((self, codec), (OutputContainer::Mp4, LosslessCodec::Ffv1))
+    pub fn holds_video(self, codec: &SegmentCodec) -> bool {
+        !matches!((self, codec), (OutputContainer::Mp4, SegmentCodec::Ffv1))
     }
 
     /// Whether FFmpeg 5.1 writes the display rotation into this container.
@@ -252,7 +252,7 @@ fn concat_inner(
     }
     if let Some(odd) = segments
         .iter()
-        .find(|s| s.frame_rate != first.frame_rate || s.codec != first.codec)
+        .find(|s| s.frame_rate != first.frame_rate || !s.codec.joins_with(&first.codec))
     {
         return Err(MediaError::UnsupportedFrameFormat {
             detail: format!(
@@ -382,7 +382,7 @@ impl<'a> SourceStreams<'a> {
     /// of `source`; picks the subtitles and attachments it can hold.
     pub(crate) fn plan(
         source: &'a MediaInfo,
-        codec: &LosslessCodec,
+        codec: &SegmentCodec,
         container: OutputContainer,
         output: &Path,
     ) -> Result<Self, MediaError> {
@@ -596,7 +596,7 @@ fn concat_list(segments: &[EncodedSegment]) -> Result<String, MediaError> {
 pub fn verify_joined(
     output: &Path,
     source: &MediaInfo,
-    codec: &LosslessCodec,
+    codec: &SegmentCodec,
     frame_rate: crate::rational::Rational,
     report: &ConcatReport,
 ) -> Result<(), MediaError> {
@@ -663,7 +663,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains(".mkv"), "{err}");
-        assert!(!OutputContainer::Mp4.holds_video(&LosslessCodec::Ffv1));
+        assert!(!OutputContainer::Mp4.holds_video(&SegmentCodec::Ffv1));
         assert!(OutputContainer::Mp4.holds_audio("aac"));
         assert!(!OutputContainer::Mp4.holds_audio("flac"));
         assert!(!OutputContainer::Mp4.holds_audio("pcm_s16le"));
@@ -686,7 +686,7 @@ mod tests {
                     path,
                     frames: 17,
                     frame_rate: rate,
-                    codec: LosslessCodec::default(),
+                    codec: SegmentCodec::default(),
                 }
             })
             .collect();

@@ -96,44 +96,70 @@ impl FromStr for X264Preset {
     }
 }
 
-/// Which lossless encoder writes the stego video.
+/// Which encoder writes a stego video's segments: a lossless one (lossless
+/// mode) or libx264 at a constant rate factor (robust mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LosslessCodec {
+pub enum SegmentCodec {
     /// libx264 with `-qp 0` (lossless, High 4:4:4 Predictive profile).
     /// Smaller files than FFV1 and MP4/MOV/MKV output; needs even sizes for
     /// 4:2:0 (see [`crate::choose_raw_format`]).
-    H264 {
+    H264Lossless {
         /// Speed/size trade-off.
         preset: X264Preset,
     },
     /// FFV1 version 3 (intra-only, slices, CRCs). Any size and layout;
     /// Matroska or MOV output only.
     Ffv1,
+    /// libx264 at constant rate factor `crf` (lossy; High profile for
+    /// 4:2:0): a normal, widely playable stream. Segments are encoded
+    /// *stitchable* (their picture parameter sets do not depend on the rate
+    /// factor), so segments encoded at different factors join by stream copy.
+    H264Crf {
+        /// Speed/size trade-off.
+        preset: X264Preset,
+        /// Constant rate factor, 0 (best) to 51.
+        crf: u8,
+    },
 }
 
-impl Default for LosslessCodec {
+impl Default for SegmentCodec {
     /// Lossless H.264, ultrafast preset: the fastest to encode and decode of
     /// the measured options, and playable in far more players than FFV1
     /// (see `docs/codec.md`).
     fn default() -> Self {
-        LosslessCodec::H264 {
+        SegmentCodec::H264Lossless {
             preset: X264Preset::Ultrafast,
         }
     }
 }
 
-impl LosslessCodec {
+impl SegmentCodec {
     /// The codec name ffprobe reports for streams this encoder writes.
     pub fn ffprobe_codec_name(&self) -> &'static str {
         match self {
-            LosslessCodec::H264 { .. } => "h264",
-            LosslessCodec::Ffv1 => "ffv1",
+            SegmentCodec::H264Lossless { .. } | SegmentCodec::H264Crf { .. } => "h264",
+            SegmentCodec::Ffv1 => "ffv1",
         }
+    }
+
+    /// Whether segments this codec wrote join by stream copy with segments
+    /// `other` wrote: the same encoder and settings, or libx264 at any two
+    /// rate factors (see [`SegmentCodec::H264Crf`]).
+    pub fn joins_with(&self, other: &SegmentCodec) -> bool {
+        match (self, other) {
+            (SegmentCodec::H264Crf { preset: a, .. }, SegmentCodec::H264Crf { preset: b, .. }) => a == b,
+            _ => self == other,
+        }
+    }
+
+    /// Whether the codec keeps every sample exactly.
+    pub fn is_lossless(&self) -> bool {
+        !matches!(self, SegmentCodec::H264Crf { .. })
     }
 
     fn encoder_args(&self) -> Vec<String> {
         match self {
-            LosslessCodec::H264 { preset } => vec![
+            SegmentCodec::H264Lossless { preset } => vec![
                 "-c:v".into(),
                 "libx264".into(),
                 "-preset".into(),
@@ -141,7 +167,7 @@ impl LosslessCodec {
                 "-qp".into(),
                 "0".into(),
             ],
-            LosslessCodec::Ffv1 => vec![
+            SegmentCodec::Ffv1 => vec![
                 "-c:v".into(),
                 "ffv1".into(),
                 "-level".into(),
@@ -153,15 +179,26 @@ impl LosslessCodec {
                 "-g".into(),
                 "1".into(),
             ],
+            SegmentCodec::H264Crf { preset, crf } => vec![
+                "-c:v".into(),
+                "libx264".into(),
+                "-preset".into(),
+                preset.as_str().into(),
+                "-crf".into(),
+                crf.to_string(),
+                "-x264-params".into(),
+                "stitchable=1".into(),
+            ],
         }
     }
 }
 
-impl fmt::Display for LosslessCodec {
+impl fmt::Display for SegmentCodec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LosslessCodec::H264 { preset } => write!(f, "lossless H.264 ({preset})"),
-            LosslessCodec::Ffv1 => f.write_str("FFV1"),
+            SegmentCodec::H264Lossless { preset } => write!(f, "lossless H.264 ({preset})"),
+            SegmentCodec::Ffv1 => f.write_str("FFV1"),
+            SegmentCodec::H264Crf { preset, crf } => write!(f, "H.264 CRF {crf} ({preset})"),
         }
     }
 }
@@ -171,7 +208,7 @@ impl fmt::Display for LosslessCodec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodeSettings {
     /// The encoder.
-    pub codec: LosslessCodec,
+    pub codec: SegmentCodec,
     /// Exact constant frame rate of the segments.
     pub frame_rate: Rational,
     /// Colour tags written into the stream (metadata only; range comes from
@@ -185,7 +222,7 @@ impl EncodeSettings {
     /// Settings that reproduce the source's rate, colour tags and pixel
     /// aspect ratio. Colour tags are dropped for RGB sources, whose frames
     /// are converted with FFmpeg's default matrix.
-    pub fn for_source(video: &VideoStreamInfo, codec: LosslessCodec) -> Self {
+    pub fn for_source(video: &VideoStreamInfo, codec: SegmentCodec) -> Self {
         let rgb_source = video.color.space.as_deref() == Some("gbr")
             || video.pix_fmt.as_deref().is_some_and(|p| {
                 ["rgb", "bgr", "gbr", "argb", "abgr", "0rgb", "0bgr", "pal8"]
@@ -215,7 +252,7 @@ pub struct EncodedSegment {
     /// Its exact frame rate.
     pub frame_rate: Rational,
     /// The encoder used.
-    pub codec: LosslessCodec,
+    pub codec: SegmentCodec,
 }
 
 /// Feeds raw frames to a lossless encoder writing one segment file.
@@ -223,7 +260,7 @@ pub struct EncodedSegment {
 /// ```no_run
 /// # use vidstega_media::*;
 /// # fn demo(info: &MediaInfo) -> Result<(), MediaError> {
-/// let codec = LosslessCodec::default();
+/// let codec = SegmentCodec::default();
 /// let choice = choose_raw_format(&info.video, Some(&codec));
 /// let settings = EncodeSettings::for_source(&info.video, codec);
 /// let mut writer = FrameWriter::create("seg0.nut".as_ref(), choice.format, &settings)?;
@@ -300,7 +337,7 @@ impl FrameWriter {
                 detail: format!("cannot encode frames of size {}x{}", format.width, format.height),
             });
         }
-        if let LosslessCodec::H264 { .. } = settings.codec {
+        if let SegmentCodec::H264Lossless { .. } | SegmentCodec::H264Crf { .. } = settings.codec {
             use crate::pixel::PlanarFormat::*;
             let odd_w = format.width % 2 == 1;
             let odd_h = format.height % 2 == 1;

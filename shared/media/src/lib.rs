@@ -10,7 +10,7 @@
 //!    buffers ([`RawFormat`]), frame-exact even for open-GOP and B-frame
 //!    sources, streamed one frame at a time;
 //! 3. [`FrameWriter`]: raw frames into a lossless segment file
-//!    ([`LosslessCodec`]), bit-exact on decode;
+//!    ([`SegmentCodec`]), bit-exact on decode;
 //! 4. [`concat()`]: segments joined, with the source's audio copied
 //!    bit-identically, subtitles, metadata and rotation, keeping frame count,
 //!    frame rate and audio sync.
@@ -43,7 +43,7 @@ pub use concat::{
     StreamSink,
 };
 pub use decode::FrameReader;
-pub use encode::{EncodeSettings, EncodedSegment, FrameWriter, LosslessCodec, X264Preset, SEGMENT_EXTENSION};
+pub use encode::{EncodeSettings, EncodedSegment, FrameWriter, SegmentCodec, X264Preset, SEGMENT_EXTENSION};
 pub use error::{MediaError, StderrTail};
 pub use pixel::{choose_raw_format, PlanarFormat, RawFormat, RawFormatChoice};
 pub use probe::{

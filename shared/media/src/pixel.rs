@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use crate::encode::LosslessCodec;
+use crate::encode::SegmentCodec;
 use crate::error::MediaError;
 use crate::probe::VideoStreamInfo;
 
@@ -215,14 +215,14 @@ pub struct RawFormatChoice {
 ///   (4:1:1, 4:1:0 and 4:4:0 become 4:4:4 so no chroma is lost);
 /// * RGB-like layouts become `yuv444p`, gray-like ones (`gray10le`, `ya8`)
 ///   become `gray`, anything unknown becomes `yuv420p`;
-/// * for [`LosslessCodec::H264`]: libx264 refuses 4:2:0 with an odd width or
+/// * for [`SegmentCodec::H264Lossless`]: libx264 refuses 4:2:0 with an odd width or
 ///   height and 4:2:2 with an odd width, so those become `yuv444p`; and gray
 ///   becomes `yuv420p`/`yuv444p`, because FFmpeg 5.1 decodes libx264's
 ///   4:0:0 output as `yuv420p`, so a gray layout would not read back the
 ///   same planes.
 ///
 /// Every conversion adds a warning saying what happens.
-pub fn choose_raw_format(video: &VideoStreamInfo, encoder: Option<&LosslessCodec>) -> RawFormatChoice {
+pub fn choose_raw_format(video: &VideoStreamInfo, encoder: Option<&SegmentCodec>) -> RawFormatChoice {
     let mut warnings = Vec::new();
     let source = video.pix_fmt.as_deref().unwrap_or("");
     let range_is_full = video.color.range.as_deref() == Some("pc");
@@ -249,7 +249,7 @@ pub fn choose_raw_format(video: &VideoStreamInfo, encoder: Option<&LosslessCodec
         pixel,
         full_range,
     };
-    if let Some(LosslessCodec::H264 { .. }) = encoder {
+    if let Some(SegmentCodec::H264Lossless { .. }) = encoder {
         let (w_odd, h_odd) = (video.width % 2 == 1, video.height % 2 == 1);
         let target = match format.pixel {
             PlanarFormat::Gray => {

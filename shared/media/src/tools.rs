@@ -65,10 +65,10 @@ pub struct ToolVersions {
     /// Version string `ffprobe -version` reported.
     pub ffprobe_version: String,
     /// Whether this ffmpeg has the libx264 encoder (needed for
-    /// [`crate::LosslessCodec::H264`]).
+    /// [`crate::SegmentCodec::H264Lossless`]).
     pub has_libx264: bool,
     /// Whether this ffmpeg has the FFV1 encoder (needed for
-    /// [`crate::LosslessCodec::Ffv1`]).
+    /// [`crate::SegmentCodec::Ffv1`]).
     pub has_ffv1: bool,
 }
 

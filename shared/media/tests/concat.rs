@@ -7,11 +7,11 @@ use crate::common::{
     video_pts_times,
 };
 use vidstega_media::{
-    concat, probe, ConcatOptions, LosslessCodec, MediaError, OutputContainer, PlanarFormat, X264Preset,
+    concat, probe, ConcatOptions, MediaError, OutputContainer, PlanarFormat, SegmentCodec, X264Preset,
 };
 
-fn h264() -> LosslessCodec {
-    LosslessCodec::H264 {
+fn h264() -> SegmentCodec {
+    SegmentCodec::H264Lossless {
         preset: X264Preset::Ultrafast,
     }
 }
@@ -187,7 +187,7 @@ fn mp4_without_audio_keeps_rotation_and_exact_timestamps() {
 
     // B-frame segments (veryfast) start with negative decode timestamps:
     // joining them must still give even, exact timestamps.
-    let veryfast = LosslessCodec::H264 {
+    let veryfast = SegmentCodec::H264Lossless {
         preset: X264Preset::Veryfast,
     };
     let (segments, _, written) = reencode(&info, veryfast, d, 1);
@@ -250,7 +250,7 @@ fn odd_dimensions_with_h264_and_ffv1() {
 
     for (codec, layout, name) in [
         (h264(), PlanarFormat::Yuv444p, "h264.mkv"),
-        (LosslessCodec::Ffv1, PlanarFormat::Yuv420p, "ffv1.mkv"),
+        (SegmentCodec::Ffv1, PlanarFormat::Yuv420p, "ffv1.mkv"),
     ] {
         let seg_dir = d.join(name.replace('.', "_"));
         std::fs::create_dir(&seg_dir).unwrap();
@@ -301,7 +301,7 @@ fn incompatible_outputs_are_refused_with_advice() {
 
     let mut ffv1 = segments.clone();
     for s in &mut ffv1 {
-        s.codec = LosslessCodec::Ffv1;
+        s.codec = SegmentCodec::Ffv1;
     }
     let options = ConcatOptions {
         container: Some(OutputContainer::Mp4),

@@ -2,8 +2,8 @@
 
 use crate::common::hash;
 use vidstega_media::{
-    choose_raw_format, probe, EncodeSettings, FrameReader, FrameWriter, LosslessCodec, MediaError,
-    PlanarFormat, Rational, RawFormat, X264Preset,
+    choose_raw_format, probe, EncodeSettings, FrameReader, FrameWriter, MediaError, PlanarFormat, Rational,
+    RawFormat, SegmentCodec, X264Preset,
 };
 
 /// Pseudo-random frames (xorshift): worst case for the encoder, and every
@@ -24,7 +24,7 @@ fn random_frames(format: RawFormat, count: usize, seed: u64) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn settings(codec: LosslessCodec) -> EncodeSettings {
+fn settings(codec: SegmentCodec) -> EncodeSettings {
     EncodeSettings {
         codec,
         frame_rate: Rational::new(30000, 1001),
@@ -86,14 +86,14 @@ fn picture_types(path: &std::path::Path) -> String {
     .collect()
 }
 
-fn round_trip(codec: LosslessCodec, format: RawFormat) {
+fn round_trip(codec: SegmentCodec, format: RawFormat) {
     let frames = random_frames(format, 6, 0x5eed ^ format.frame_len() as u64);
     round_trip_frames(codec, format, &frames);
 }
 
 /// Writes `frames`, checks that they decode back byte for byte, and
 /// returns the picture types the encoder chose.
-fn round_trip_frames(codec: LosslessCodec, format: RawFormat, frames: &[Vec<u8>]) -> String {
+fn round_trip_frames(codec: SegmentCodec, format: RawFormat, frames: &[Vec<u8>]) -> String {
     let count = frames.len() as u64;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("seg.nut");
@@ -127,8 +127,8 @@ fn round_trip_frames(codec: LosslessCodec, format: RawFormat, frames: &[Vec<u8>]
     picture_types(&path)
 }
 
-fn h264() -> LosslessCodec {
-    LosslessCodec::H264 {
+fn h264() -> SegmentCodec {
+    SegmentCodec::H264Lossless {
         preset: X264Preset::Ultrafast,
     }
 }
@@ -152,7 +152,7 @@ fn h264_is_bit_exact_in_each_layout() {
 fn lossless_h264_with_motion_is_bit_exact_and_holds_no_b_frames() {
     let format = RawFormat::new(160, 120, PlanarFormat::Yuv420p);
     let types = round_trip_frames(
-        LosslessCodec::H264 {
+        SegmentCodec::H264Lossless {
             preset: X264Preset::Veryfast,
         },
         format,
@@ -167,18 +167,18 @@ fn lossless_h264_with_motion_is_bit_exact_and_holds_no_b_frames() {
 #[test]
 fn ffv1_is_bit_exact_in_each_layout_and_odd_sizes() {
     round_trip(
-        LosslessCodec::Ffv1,
+        SegmentCodec::Ffv1,
         RawFormat::new(321, 241, PlanarFormat::Yuv420p),
     );
     round_trip(
-        LosslessCodec::Ffv1,
+        SegmentCodec::Ffv1,
         RawFormat::new(321, 241, PlanarFormat::Yuv422p),
     );
     round_trip(
-        LosslessCodec::Ffv1,
+        SegmentCodec::Ffv1,
         RawFormat::new(161, 119, PlanarFormat::Yuv444p),
     );
-    round_trip(LosslessCodec::Ffv1, RawFormat::new(161, 119, PlanarFormat::Gray));
+    round_trip(SegmentCodec::Ffv1, RawFormat::new(161, 119, PlanarFormat::Gray));
 }
 
 #[test]
@@ -204,7 +204,7 @@ fn h264_odd_420_is_refused_and_the_policy_avoids_it() {
         "{:?}",
         choice.warnings
     );
-    let choice = choose_raw_format(&info.video, Some(&LosslessCodec::Ffv1));
+    let choice = choose_raw_format(&info.video, Some(&SegmentCodec::Ffv1));
     assert_eq!(choice.format.pixel, PlanarFormat::Yuv420p);
     assert!(choice.warnings.is_empty());
 }

@@ -596,6 +596,7 @@ pub(crate) fn plan_carriers(
         source_key: (source_key != job.video_key).then_some(source_key),
         candidates: m,
         carriers,
+        robustness: None,
     };
     store_plan(objects, jobs, &plan)?;
     Ok(Planned { plan, media })

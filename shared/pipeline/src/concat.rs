@@ -6,7 +6,7 @@ use crate::plan::{source_path, Plan};
 use crate::ports::{JobStore, ObjectStore};
 use crate::records::Stage;
 use std::path::Path;
-use vidstega_media::{concat, ConcatOptions, ConcatReport, EncodedSegment, LosslessCodec, MediaInfo};
+use vidstega_media::{concat, ConcatOptions, ConcatReport, EncodedSegment, MediaInfo, SegmentCodec};
 
 /// Checks that every segment of `plan` is done and stored, moves the job to
 /// [`Stage::Concatenating`], and lists the segments for joining, each read
@@ -16,7 +16,7 @@ pub fn joinable_segments(
     jobs: &dyn JobStore,
     plan: &Plan,
     media: &MediaInfo,
-    codec: LosslessCodec,
+    codec: SegmentCodec,
 ) -> Result<Vec<EncodedSegment>> {
     let rows = jobs.segments(&plan.job_id)?;
     let missing: Vec<u32> = rows.iter().filter(|s| !s.done).map(|s| s.index).collect();
@@ -54,7 +54,7 @@ pub fn concat_segments(
     jobs: &dyn JobStore,
     plan: &Plan,
     media: &MediaInfo,
-    codec: LosslessCodec,
+    codec: SegmentCodec,
     output: &Path,
     options: &ConcatOptions,
 ) -> Result<ConcatReport> {

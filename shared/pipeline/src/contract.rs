@@ -76,6 +76,10 @@ pub enum OutputMode {
     /// Every frame re-encoded losslessly: the largest capacity, a huge file
     /// that only FFmpeg-based players play.
     Lossless,
+    /// Every frame re-encoded by libx264 with the message in luma block
+    /// means, protected by LDPC: a small capacity that survives lossy
+    /// re-encoding and downscaling (`docs/robust.md`).
+    Robust,
 }
 
 impl OutputMode {
@@ -89,6 +93,7 @@ impl OutputMode {
         match self {
             OutputMode::Compact => "compact",
             OutputMode::Lossless => "lossless",
+            OutputMode::Robust => "robust",
         }
     }
 }
@@ -122,11 +127,11 @@ impl ContainerName {
     }
 
     /// The container of a job that names none: MP4 in compact mode (a
-    /// source in another container is copied into it), Matroska in lossless
-    /// mode.
+    /// source in another container is copied into it) and robust mode,
+    /// Matroska in lossless mode.
     pub fn default_for(mode: OutputMode) -> Self {
         match mode {
-            OutputMode::Compact => ContainerName::Mp4,
+            OutputMode::Compact | OutputMode::Robust => ContainerName::Mp4,
             OutputMode::Lossless => ContainerName::Mkv,
         }
     }
@@ -167,11 +172,12 @@ impl Planes {
     }
 
     /// The planes of a job that names none: all in compact mode (a carrier
-    /// costs the same either way), luma in lossless mode.
+    /// costs the same either way), luma in lossless mode; robust mode always
+    /// embeds in luma.
     pub fn default_for(mode: OutputMode) -> Self {
         match mode {
             OutputMode::Compact => Planes::All,
-            OutputMode::Lossless => Planes::Luma,
+            OutputMode::Lossless | OutputMode::Robust => Planes::Luma,
         }
     }
 
@@ -185,6 +191,49 @@ impl Planes {
 }
 
 impl std::fmt::Display for Planes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Robust mode's preset: how much re-encoding the message survives, traded
+/// against capacity (`docs/robust.md` §10).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Robustness {
+    /// Survives libx264 CRF 23 at the source's size and a downscale to 720p
+    /// at CRF 23.
+    #[default]
+    Normal,
+    /// Survives a downscale to 480p at CRF 28; about a fifth of `normal`'s
+    /// capacity.
+    Strong,
+}
+
+impl Robustness {
+    /// The name used in options and messages.
+    pub fn as_str(self) -> &'static str {
+        self.preset().name()
+    }
+
+    /// The robust core's preset.
+    pub fn preset(self) -> vidstega_robust::Preset {
+        match self {
+            Robustness::Normal => vidstega_robust::Preset::Normal,
+            Robustness::Strong => vidstega_robust::Preset::Strong,
+        }
+    }
+
+    /// The option for a core preset.
+    pub fn of(preset: vidstega_robust::Preset) -> Self {
+        match preset {
+            vidstega_robust::Preset::Normal => Robustness::Normal,
+            vidstega_robust::Preset::Strong => Robustness::Strong,
+        }
+    }
+}
+
+impl std::fmt::Display for Robustness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -226,6 +275,9 @@ pub struct JobMessage {
     /// a bit, in (0, 1] (default 0.25).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rate: Option<f64>,
+    /// Robust mode: the preset (default normal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robustness: Option<Robustness>,
 }
 
 /// A job's options, stored at [`keys::options`] before its uploads (by
@@ -248,6 +300,9 @@ pub struct JobOptions {
     /// a bit, in (0, 1] (default 0.25).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rate: Option<f64>,
+    /// Robust mode: the preset (default normal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robustness: Option<Robustness>,
 }
 
 /// One presigned upload in [`JobCreated`].

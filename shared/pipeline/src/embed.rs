@@ -6,19 +6,22 @@
 //! frame buffers circulates between them, so memory stays at a handful of
 //! frames whatever the segment's length.
 
+use crate::contract::OutputMode;
 use crate::error::{PipelineError, Result};
 use crate::plan::{geometry_of, Plan};
 use crate::ports::{Finished, JobStore, ObjectStore};
 use crate::progress::Progress;
 use crate::records::SegmentRecord;
+use crate::robust::{robust_codec, MAX_SEGMENT_CELL_ERRORS, ROBUST_CRF, ROBUST_CRF_RETRIES};
 use crossbeam_channel::bounded;
 use std::path::Path;
 use std::time::Instant;
 use vidstega_core::{byte_span, BodyBits, Envelope, Layout, PlacementKey, ENVELOPE_HEADER_LEN};
 use vidstega_media::{
-    verify_joined, ConcatReport, EncodeSettings, FrameReader, FrameWriter, LosslessCodec, MediaInfo,
-    OutputContainer, RawFormat,
+    verify_joined, ConcatReport, EncodeSettings, FrameReader, FrameWriter, MediaInfo, OutputContainer,
+    RawFormat, SegmentCodec,
 };
+use vidstega_robust::Embedder;
 
 /// Frame buffers per segment pipeline: one being decoded, one embedded, one
 /// encoded, one queued.
@@ -51,7 +54,7 @@ pub fn embed_segment(
     scratch: &Path,
     plan: &Plan,
     media: &MediaInfo,
-    codec: LosslessCodec,
+    codec: SegmentCodec,
     index: u32,
     key: &PlacementKey,
     progress: &dyn Progress,
@@ -72,7 +75,7 @@ pub fn embed_segment(
     }
     let started = Instant::now();
     progress.segment_started(index, seg.frame_end - seg.frame_start);
-    let prepared = prepare(objects, plan, seg, key)?;
+    let mut prepared = prepare(objects, plan, media, seg, key)?;
 
     let tmp = tempfile::Builder::new()
         .prefix(&format!("{}-{index:05}-", plan.job_id))
@@ -85,9 +88,14 @@ pub fn embed_segment(
             )
         })?
         .into_temp_path();
-    let settings = EncodeSettings::for_source(&media.video, codec);
-    let writer = FrameWriter::create(&tmp, prepared.format, &settings)?;
-    let changed = stream_segment(media, seg, &prepared, writer, progress)?;
+    let changed = match plan.mode {
+        OutputMode::Robust => encode_robust_segment(media, seg, &mut prepared, &tmp, progress)?,
+        _ => {
+            let settings = EncodeSettings::for_source(&media.video, codec);
+            let writer = FrameWriter::create(&tmp, prepared.format, &settings)?;
+            stream_segment(media, seg, &mut prepared, writer, progress)?
+        }
+    };
     objects.put_file(&segment_key, &tmp)?;
     let millis = started.elapsed().as_millis() as u64;
     tracing::debug!(segment = index, millis, "segment embedded");
@@ -105,18 +113,55 @@ pub fn embed_segment(
 /// What a segment's embedding needs besides its frames.
 struct Prepared {
     format: RawFormat,
-    layout: Layout,
-    window: BodyBits,
+    embed: FrameEmbedding,
+}
+
+/// How a frame is embedded into.
+// One per segment, made once and never moved in the frame loop: the size
+// difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum FrameEmbedding {
+    /// ±1 at keyed positions: the segment's share of the body.
+    Lossless { layout: Layout, window: BodyBits },
+    /// Robust mode: the whole payload, on luma block means.
+    Robust(Embedder),
+}
+
+impl FrameEmbedding {
+    /// Embeds into frame `f` (a raw `format` frame); returns the samples changed
+    /// (counted in lossless mode only).
+    fn embed(&mut self, format: &RawFormat, f: u64, buf: &mut [u8]) -> Result<u64> {
+        match self {
+            FrameEmbedding::Lossless { layout, window } => {
+                let mut planes = format.split_planes_mut(buf)?;
+                Ok(layout.embed_frame(f, window, &mut planes)?.changed_samples)
+            }
+            FrameEmbedding::Robust(embedder) => {
+                let luma = format.width as usize * format.height as usize;
+                embedder.embed_frame(f, &mut buf[..luma])?;
+                Ok(0)
+            }
+        }
+    }
 }
 
 /// Reads this segment's share of the sealed body (by range reads) and builds
-/// the layout that places it.
+/// the layout that places it; in robust mode, the whole payload and its
+/// embedder.
 fn prepare(
     objects: &dyn ObjectStore,
     plan: &Plan,
+    media: &MediaInfo,
     seg: &SegmentRecord,
     key: &PlacementKey,
 ) -> Result<Prepared> {
+    let format = plan.raw_format()?;
+    if plan.mode == OutputMode::Robust {
+        return Ok(Prepared {
+            format,
+            embed: FrameEmbedding::Robust(crate::robust::embedder(objects, plan, media, key)?),
+        });
+    }
     let header =
         Envelope::parse_header(&objects.read_range(&plan.envelope_key, 0..ENVELOPE_HEADER_LEN as u64)?)?;
     let bits = seg.bit_start..seg.bit_end;
@@ -126,14 +171,61 @@ fn prepare(
         bits,
         objects.read_range(&plan.envelope_key, base + span.start..base + span.end)?,
     )?;
-    let format = plan.raw_format()?;
     let geometry = geometry_of(&format)?;
     let layout = Layout::for_embedding(key, &header, &geometry, plan.plane_set(), plan.frame_count)?;
     Ok(Prepared {
         format,
-        layout,
-        window,
+        embed: FrameEmbedding::Lossless { layout, window },
     })
+}
+
+/// Robust mode's segment: embedded and encoded at [`ROBUST_CRF`], decoded
+/// and read back; encoded again at each of [`ROBUST_CRF_RETRIES`] in turn
+/// while more than [`MAX_SEGMENT_CELL_ERRORS`] of its cells read wrong.
+fn encode_robust_segment(
+    media: &MediaInfo,
+    seg: &SegmentRecord,
+    prepared: &mut Prepared,
+    path: &Path,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let mut last = None;
+    for crf in std::iter::once(ROBUST_CRF).chain(ROBUST_CRF_RETRIES) {
+        let settings = EncodeSettings::for_source(&media.video, robust_codec(crf));
+        let writer = FrameWriter::create(path, prepared.format, &settings)?;
+        stream_segment(media, seg, prepared, writer, progress)?;
+        let FrameEmbedding::Robust(embedder) = &mut prepared.embed else {
+            unreachable!("a robust plan prepares a robust embedder");
+        };
+        let check = crate::robust::check_segment(path, seg, prepared.format, embedder)?;
+        let rate = check.error_rate();
+        tracing::debug!(
+            segment = seg.index,
+            crf,
+            cells = check.cells,
+            wrong = check.wrong,
+            "segment read back"
+        );
+        if rate <= MAX_SEGMENT_CELL_ERRORS {
+            return Ok(0);
+        }
+        progress.warn(&format!(
+            "segment {} read back {:.1}% of its cells wrong at CRF {crf} (at most {:.0}% allowed); encoding it \
+             again at a higher quality",
+            seg.index,
+            rate * 100.0,
+            MAX_SEGMENT_CELL_ERRORS * 100.0
+        ));
+        last = Some((crf, rate));
+    }
+    let (crf, rate) = last.expect("at least one attempt");
+    Err(PipelineError::InvalidInput(format!(
+        "segment {} of this video does not keep robust mode's embedding through H.264 even at CRF {crf} \
+         ({:.1}% of cells read wrong); the video may be mostly black or white, or too small for the grid; \
+         try --robustness strong or compact mode",
+        seg.index,
+        rate * 100.0
+    )))
 }
 
 /// Streams segment `seg` through decoder → embedder → `writer`, finishes the
@@ -141,16 +233,12 @@ fn prepare(
 fn stream_segment(
     media: &MediaInfo,
     seg: &SegmentRecord,
-    prepared: &Prepared,
+    prepared: &mut Prepared,
     writer: FrameWriter,
     progress: &dyn Progress,
 ) -> Result<u64> {
-    let Prepared {
-        format,
-        layout,
-        window,
-    } = prepared;
-    let format = *format;
+    let format = prepared.format;
+    let embed = &mut prepared.embed;
     let index = seg.index;
     let frame_len = format.frame_len();
     let expected = seg.frame_end - seg.frame_start;
@@ -201,8 +289,7 @@ fn stream_segment(
         let embedded = (|| -> Result<u64> {
             let mut n = 0;
             for (f, mut buf) in decoded_rx.iter() {
-                let mut planes = format.split_planes_mut(&mut buf)?;
-                changed += layout.embed_frame(f, window, &mut planes)?.changed_samples;
+                changed += embed.embed(&format, f, &mut buf)?;
                 n += 1;
                 progress.frames(index, 1);
                 if embedded_tx.send(buf).is_err() {
@@ -242,7 +329,7 @@ pub fn embed_in_one_pass(
     jobs: &dyn JobStore,
     plan: &Plan,
     media: &MediaInfo,
-    codec: LosslessCodec,
+    codec: SegmentCodec,
     key: &PlacementKey,
     output: &Path,
     container: OutputContainer,
@@ -255,12 +342,18 @@ pub fn embed_in_one_pass(
             plan.segments.len()
         )));
     };
+    if plan.mode != OutputMode::Lossless {
+        return Err(PipelineError::Conflict(format!(
+            "job {} is in {} mode; only lossless plans are embedded in one pass",
+            plan.job_id, plan.mode
+        )));
+    }
     let started = Instant::now();
     progress.segment_started(seg.index, seg.frame_end - seg.frame_start);
-    let prepared = prepare(objects, plan, seg, key)?;
+    let mut prepared = prepare(objects, plan, media, seg, key)?;
     let settings = EncodeSettings::for_source(&media.video, codec);
     let (writer, report) = FrameWriter::create_joined(output, prepared.format, &settings, media, container)?;
-    let changed = stream_segment(media, seg, &prepared, writer, progress)?;
+    let changed = stream_segment(media, seg, &mut prepared, writer, progress)?;
     verify_joined(output, media, &codec, settings.frame_rate, &report)?;
     let millis = started.elapsed().as_millis() as u64;
     tracing::debug!(

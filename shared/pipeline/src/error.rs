@@ -18,6 +18,10 @@ pub enum PipelineError {
     #[error(transparent)]
     Media(#[from] MediaError),
 
+    /// Robust mode's core refused or could not read the message.
+    #[error(transparent)]
+    Robust(#[from] vidstega_robust::RobustError),
+
     /// The container (MP4/MOV, Matroska) could not be read or rewritten.
     #[error("the video's container: {0}")]
     Container(#[from] ContainerError),
@@ -87,6 +91,7 @@ impl PipelineError {
         match self {
             PipelineError::Core(e) => e.class(),
             PipelineError::Media(e) => media_class(e),
+            PipelineError::Robust(e) => e.class(),
             PipelineError::Container(ContainerError::Io(e)) => io_class(e),
             PipelineError::Container(ContainerError::InvalidRequest { .. })
             | PipelineError::Container(ContainerError::Replacement { .. }) => ErrorClass::Fatal,

@@ -3,6 +3,7 @@
 //! mode, in parallel segments cut at the stego video's keyframes), and
 //! rebuild the message.
 
+use crate::contract::OutputMode;
 use crate::error::{PipelineError, Result};
 use crate::plan::geometry_of;
 use crate::progress::Progress;
@@ -41,6 +42,10 @@ pub struct Extracted {
     pub damaged_frames: Vec<u64>,
     /// Bit ranges that could not be read at all (missing frames).
     pub missing_bits: Vec<Range<u64>>,
+    /// The mode the message was written in.
+    pub mode: OutputMode,
+    /// Robust mode: what the extraction found and measured.
+    pub robust: Option<vidstega_robust::ExtractReport>,
 }
 
 /// Frames decoded while looking for the header (index and bytes).
@@ -93,7 +98,9 @@ fn locate(reader: &mut FrameReader, format: RawFormat, key: &PlacementKey) -> Re
 
 /// Extracts the message hidden in the video at `path`, whichever mode
 /// wrote it: carrier pictures are looked for first (reading them needs no
-/// decoding), then every frame.
+/// decoding), then a lossless-mode header in the first frames, then a
+/// robust-mode message (which decodes up to
+/// [`crate::ROBUST_LOCK_SECONDS`] of video before it gives up).
 ///
 /// The placement key is derived from `password` while the file's
 /// container and NAL units are read: the two are independent, and each
@@ -118,6 +125,7 @@ pub fn extract_file(
     let carriers_seen = match prepared {
         Some(prepared) => match extract_carriers(path, prepared, &key, password, workers, progress)? {
             CarrierSearch::Found(extracted) => {
+                let extracted = *extracted;
                 tracing::debug!(
                     millis = started.elapsed().as_millis() as u64,
                     "found in carrier pictures"
@@ -132,18 +140,43 @@ pub fn extract_file(
         carriers_seen,
         "no carrier opened with this key; reading every frame"
     );
-    match extract_frames(path, &key, password, workers, progress) {
+    let lossless = match extract_frames(path, &key, password, workers, progress) {
         // The file holds carrier pictures: it was written in compact mode,
         // and no carrier authenticated with this password.
-        Err(PipelineError::Core(CoreError::NoMessage)) if carriers_seen => Err(CoreError::NoMessage.into()),
-        other => other,
+        Err(PipelineError::Core(CoreError::NoMessage)) if carriers_seen => {
+            return Err(CoreError::NoMessage.into())
+        }
+        Ok(found) => return Ok(found),
+        Err(e) => e,
+    };
+    // A lossless-mode header that authenticated (a message that did not
+    // open) is the answer; so is a failure that is not the video's.
+    let robust_possible = match &lossless {
+        PipelineError::Core(CoreError::NoMessage) => true,
+        PipelineError::Core(_) => false,
+        e => e.class() == vidstega_core::ErrorClass::InvalidInput,
+    };
+    if !robust_possible {
+        return Err(lossless);
+    }
+    tracing::debug!(%lossless, "no lossless-mode message; looking for a robust-mode one");
+    match crate::robust::extract_robust(path, &key, password, progress)? {
+        Some(found) => Ok(Extracted {
+            message: found.message,
+            frames: found.report.frames_read,
+            damaged_frames: Vec::new(),
+            missing_bits: Vec::new(),
+            mode: OutputMode::Robust,
+            robust: Some(found.report),
+        }),
+        None => Err(lossless),
     }
 }
 
 /// What looking for carrier pictures found.
 enum CarrierSearch {
     /// The message, from its carriers.
-    Found(Extracted),
+    Found(Box<Extracted>),
     /// No carrier authenticated with this key (`carriers_seen`: some of the
     /// pictures tried were carrier pictures, so the video was written in
     /// compact mode and the password is likely wrong).
@@ -334,12 +367,14 @@ fn extract_carriers(
     damaged_frames.sort_unstable();
     let missing_bits = assembly.missing();
     let message = layout.open(&assembly, password)?;
-    Ok(CarrierSearch::Found(Extracted {
+    Ok(CarrierSearch::Found(Box::new(Extracted {
         message,
         frames: count,
         damaged_frames,
         missing_bits,
-    }))
+        mode: OutputMode::Compact,
+        robust: None,
+    })))
 }
 
 /// Lossless mode's extraction: every frame decoded and read.
@@ -453,5 +488,7 @@ fn extract_frames(
         frames,
         damaged_frames,
         missing_bits,
+        mode: OutputMode::Lossless,
+        robust: None,
     })
 }

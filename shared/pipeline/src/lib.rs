@@ -24,6 +24,7 @@ mod ports;
 mod progress;
 mod records;
 mod redact;
+mod robust;
 mod runner;
 mod segments;
 mod source;
@@ -44,6 +45,10 @@ pub use ports::{Created, ExecutionState, Finished, JobStore, MediaSource, Object
 pub use progress::{NoProgress, Progress};
 pub use records::{now_ms, CarrierRecord, JobRecord, SegmentRecord, Stage};
 pub use redact::redact_urls;
+pub use robust::{
+    robust_codec, verify_robust_output, MAX_SEGMENT_CELL_ERRORS, ROBUST_BYTES_PER_PIXEL, ROBUST_CRF,
+    ROBUST_CRF_RETRIES, ROBUST_LOCK_SECONDS,
+};
 pub use runner::{run_embed, EmbedRun, OutputReport};
 pub use segments::{gop_segments, target_frames};
 pub use source::ObjectReader;

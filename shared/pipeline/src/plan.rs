@@ -1,7 +1,7 @@
 //! The `plan` step: probe the source, check limits and capacity, cut
 //! GOP-aligned segments with their frame and bit ranges, and record them.
 
-use crate::contract::OutputMode;
+use crate::contract::{OutputMode, Robustness};
 use crate::error::{PipelineError, Result};
 use crate::ports::{JobStore, MediaSource, ObjectStore};
 use crate::progress::Progress;
@@ -14,7 +14,7 @@ use vidstega_core::{
     ENVELOPE_HEADER_LEN,
 };
 use vidstega_media::{
-    choose_raw_format, probe, LosslessCodec, MediaInfo, OutputContainer, PlanarFormat, RawFormat,
+    choose_raw_format, probe, MediaInfo, OutputContainer, PlanarFormat, RawFormat, SegmentCodec,
 };
 
 /// Limits an operator sets on what is accepted.
@@ -109,8 +109,11 @@ pub struct PlanSettings {
     pub container: Option<OutputContainer>,
     /// Planes that carry bits.
     pub plane_set: PlaneSet,
-    /// The lossless encoder of the stego video.
-    pub codec: LosslessCodec,
+    /// Robust mode: the preset.
+    pub robustness: Robustness,
+    /// The lossless encoder of the stego video (lossless mode; robust mode
+    /// encodes with libx264 at [`crate::ROBUST_CRF`]).
+    pub codec: SegmentCodec,
     /// Segments that will run at once (cores locally, Map concurrency on AWS).
     pub workers: usize,
     /// Shortest segment worth an ffmpeg start-up, in frames.
@@ -129,7 +132,8 @@ impl Default for PlanSettings {
             transcode: TranscodePolicy::Auto,
             container: None,
             plane_set: PlaneSet::All,
-            codec: LosslessCodec::default(),
+            robustness: Robustness::Normal,
+            codec: SegmentCodec::default(),
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             min_segment_frames: 24,
             max_segment_frames: 900,
@@ -180,6 +184,9 @@ pub struct Plan {
     /// Compact mode: the carrier pictures, by rank.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub carriers: Vec<CarrierRecord>,
+    /// Robust mode: the preset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robustness: Option<Robustness>,
 }
 
 impl Plan {
@@ -208,6 +215,17 @@ impl Plan {
     /// The object the output is made from.
     pub fn source(&self) -> &str {
         self.source_key.as_deref().unwrap_or(&self.video_key)
+    }
+
+    /// The encoder of this plan's segments: libx264 at
+    /// [`crate::ROBUST_CRF`] in robust mode (a segment that does not read
+    /// back well is encoded again at a lower factor), else `lossless`, the
+    /// configured lossless codec.
+    pub fn segment_codec(&self, lossless: SegmentCodec) -> SegmentCodec {
+        match self.mode {
+            OutputMode::Robust => crate::robust::robust_codec(crate::robust::ROBUST_CRF),
+            OutputMode::Lossless | OutputMode::Compact => lossless,
+        }
     }
 
     /// Compact mode: the carriers segment `index` embeds.
@@ -430,6 +448,7 @@ pub fn plan_job(
     }
     match settings.mode {
         OutputMode::Lossless => plan_lossless(objects, jobs, job, &header, settings),
+        OutputMode::Robust => crate::robust::plan_robust(objects, jobs, job, &header, settings),
         OutputMode::Compact => {
             crate::carriers::plan_carriers(objects, jobs, scratch, job, key, &header, settings, progress)
         }
@@ -530,6 +549,7 @@ fn plan_lossless(
         source_key: None,
         candidates: 0,
         carriers: Vec::new(),
+        robustness: None,
     };
     store_plan(objects, jobs, &plan)?;
     Ok(Planned { plan, media })

@@ -1,8 +1,10 @@
 //! The local runner: the state machine's shape on one machine.
 //!
 //! plan → a bounded set of concurrent `embed-segment`s (the Map state's
-//! `MaxConcurrency`) → concat (lossless mode) or splice (compact mode). Finished segments are recorded in the job
-//! table, so running the same job again resumes where it stopped. A plan of
+//! `MaxConcurrency`) → concat (lossless and robust modes; robust mode then
+//! extracts its output once) or splice (compact mode). Finished segments
+//! are recorded in the job table, so running the same job again resumes
+//! where it stopped. A plan of
 //! one segment is embedded in one pass straight into the output (see
 //! [`embed_in_one_pass`]): with nothing to join, the join pass is skipped.
 
@@ -15,6 +17,7 @@ use crate::plan::{plan_job, PlanSettings, Planned};
 use crate::ports::{Created, JobStore, ObjectStore};
 use crate::progress::Progress;
 use crate::records::{JobRecord, Stage};
+use crate::robust::verify_robust_output;
 use crate::splice::{splice_to_file, SpliceReport};
 use std::path::Path;
 use std::sync::Mutex;
@@ -35,6 +38,9 @@ pub struct EmbedRun {
     pub changed_samples: u64,
     /// How the output was written.
     pub output: OutputReport,
+    /// Robust mode: what extracting the output measured (the closed loop's
+    /// last check).
+    pub robust: Option<vidstega_robust::ExtractReport>,
 }
 
 /// How the output of a run was written.
@@ -156,11 +162,15 @@ pub fn run_embed(
             skipped,
             changed_samples,
             output: OutputReport::Spliced(report),
+            robust: None,
         });
     }
     progress.stage("embed", plan.frame_count);
     let container = OutputContainer::from_path(output)?;
-    if plan.segments.len() == 1
+    let robust = plan.mode == OutputMode::Robust;
+    let codec = plan.segment_codec(settings.codec);
+    if !robust
+        && plan.segments.len() == 1
         && joins_in_one_pass(&planned.media, container)
         && !jobs.segments(&plan.job_id)?.iter().any(|s| s.done)
     {
@@ -188,6 +198,7 @@ pub fn run_embed(
             skipped: 0,
             changed_samples,
             output: OutputReport::Joined(concat),
+            robust: None,
         });
     }
     let started = Instant::now();
@@ -198,7 +209,7 @@ pub fn run_embed(
             scratch,
             plan,
             &planned.media,
-            settings.codec,
+            codec,
             index,
             key,
             progress,
@@ -218,11 +229,24 @@ pub fn run_embed(
         jobs,
         plan,
         &planned.media,
-        settings.codec,
+        codec,
         output,
         &ConcatOptions::default(),
     )?;
     tracing::debug!(millis = started.elapsed().as_millis() as u64, "joined");
+    let robust = if robust {
+        let started = Instant::now();
+        let report = verify_robust_output(objects, plan, key, output, progress)?;
+        tracing::debug!(
+            millis = started.elapsed().as_millis() as u64,
+            slot_ber = report.slot_ber,
+            frame_ber = report.frame_ber,
+            "robust output extracted"
+        );
+        Some(report)
+    } else {
+        None
+    };
     jobs.set_stage(&plan.job_id, Stage::Done, None)?;
     Ok(EmbedRun {
         planned,
@@ -230,5 +254,6 @@ pub fn run_embed(
         skipped,
         changed_samples,
         output: OutputReport::Joined(concat),
+        robust,
     })
 }

@@ -36,6 +36,32 @@ pub struct EmbedStats {
     pub missed_cells: u64,
 }
 
+/// How a frame of the encoded output reads back ([`Embedder::check_frame`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameCheck {
+    /// Cells read.
+    pub cells: u64,
+    /// Cells whose statistic decides the other bit than the one embedded.
+    pub wrong: u64,
+}
+
+impl FrameCheck {
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: FrameCheck) {
+        self.cells += other.cells;
+        self.wrong += other.wrong;
+    }
+
+    /// Wrong cells per cell read (0 when none was read).
+    pub fn error_rate(&self) -> f64 {
+        if self.cells == 0 {
+            0.0
+        } else {
+            self.wrong as f64 / self.cells as f64
+        }
+    }
+}
+
 /// The targets every frame of one period gets.
 struct PeriodTargets {
     p: u64,
@@ -259,5 +285,84 @@ impl Embedder {
         self.stats.frames += 1;
         self.stats.missed_cells += missed;
         Ok(())
+    }
+
+    /// Reads frame `index` of the *encoded* output (its decoded luma plane,
+    /// `width × height`) and counts the cells whose single-frame decision
+    /// differs from the bit embedded there: the closed loop's measure of
+    /// how much of the embedding the encoder kept. Every cell counts, header
+    /// cells included; no temporal combining or decoding is applied, so this
+    /// is the margin before the extractor's own repair.
+    pub fn check_frame(&mut self, index: u64, luma: &[u8]) -> Result<FrameCheck> {
+        let (w, h) = (self.info.width as usize, self.info.height as usize);
+        if luma.len() != w * h {
+            return Err(RobustError::InvalidInput(format!(
+                "luma plane of {} bytes, expected {w}x{h}",
+                luma.len()
+            )));
+        }
+        let p = self.params.period_of(index, self.info.fps);
+        if p > MAX_PERIOD {
+            return Err(RobustError::InvalidInput(format!(
+                "frame {index} is beyond the last period"
+            )));
+        }
+        let cells = self.grid.cells();
+        let step = self.params.step;
+        let mut s = vec![0f32; cells];
+        self.grid.stats(luma, &mut s);
+        let t = self.targets(p);
+        // Distance from `x` to the nearest point of the lattice `off + step·Z`.
+        let dist = |x: f32, off: f32| (x - off - step * ((x - off) / step).round()).abs();
+        let wrong = (0..cells)
+            .filter(|&c| {
+                let d0 = dist(s[c], t.dither[c]);
+                let d1 = dist(s[c], t.dither[c] + step * 0.5);
+                u8::from(d1 < d0) != t.bit[c]
+            })
+            .count();
+        Ok(FrameCheck {
+            cells: cells as u64,
+            wrong: wrong as u64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::{robust_seal_params, Preset};
+
+    #[test]
+    fn check_frame_finds_every_cell_of_an_embedded_frame_and_about_half_of_a_clean_one() {
+        let (w, h) = (640u32, 360u32);
+        let info = VideoInfo {
+            width: w,
+            height: h,
+            fps: 30.0,
+            frames: 300,
+        };
+        let params = Preset::Normal.params();
+        let message = b"check the closed loop";
+        let sp = robust_seal_params(message.len() as u64, vidstega_core::MIN_KDF_ITERATIONS);
+        let payload = vidstega_core::seal(message, b"pw", &sp).unwrap().to_bytes();
+        let key = PlacementKey::from_bytes([9; 32]);
+        let mut embedder = Embedder::new(&payload, &key, &params, info).unwrap();
+        // A smooth gradient with some texture, away from black and white.
+        let clean: Vec<u8> = (0..h)
+            .flat_map(|y| (0..w).map(move |x| (60 + (x / 5 + y / 3) % 120 + (x * 7 + y * 13) % 9) as u8))
+            .collect();
+        let mut frame = clean.clone();
+        embedder.embed_frame(40, &mut frame).unwrap();
+        let embedded = embedder.check_frame(40, &frame).unwrap();
+        assert!(embedded.cells > 1000, "{embedded:?}");
+        assert_eq!(embedded.wrong, 0, "{embedded:?}");
+        let unembedded = embedder.check_frame(40, &clean).unwrap();
+        let rate = unembedded.error_rate();
+        assert!(
+            (0.35..0.65).contains(&rate),
+            "a clean frame reads at chance: {rate}"
+        );
+        assert!(embedder.check_frame(40, &clean[1..]).is_err());
     }
 }

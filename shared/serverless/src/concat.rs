@@ -3,17 +3,18 @@
 //! staging it on local disk; then mark the job done and drop its key.
 
 use crate::error::StepError;
-use crate::segment::load_plan;
+use crate::segment::{load_key, load_plan};
 use crate::services::Services;
 use std::time::Instant;
 use vidstega_media::{concat_to_stream, OutputContainer};
 use vidstega_pipeline::contract::{keys, ConcatResult, ErrorType, JobRef, OutputMode};
 use vidstega_pipeline::{
-    joinable_segments, plan_carrier_splice, splice_reader, verify_splice, ObjectReader, PipelineError, Plan,
-    Stage,
+    joinable_segments, plan_carrier_splice, source_path, splice_reader, verify_robust_output, verify_splice,
+    NoProgress, ObjectReader, PipelineError, Plan, Stage,
 };
 
-/// Joins a job's segments (lossless mode) or splices its carriers into the
+/// Joins a job's segments (lossless and robust modes; a robust output is
+/// then extracted once to check it) or splices its carriers into the
 /// source (compact mode), into its output, and marks it done.
 pub fn handle(job: &JobRef, svc: &Services<'_>) -> Result<ConcatResult, StepError> {
     let started = Instant::now();
@@ -22,12 +23,11 @@ pub fn handle(job: &JobRef, svc: &Services<'_>) -> Result<ConcatResult, StepErro
         return splice(job, &plan, media.audio.len(), started, svc);
     }
     // A job reaching concat with unfinished segments is a bug, not bad input.
-    let segments = joinable_segments(svc.objects, svc.jobs, &plan, &media, svc.settings.plan.codec).map_err(
-        |e| match e {
-            PipelineError::Conflict(m) => StepError::new(ErrorType::Fatal, m),
-            e => e.into(),
-        },
-    )?;
+    let codec = plan.segment_codec(svc.settings.plan.codec);
+    let segments = joinable_segments(svc.objects, svc.jobs, &plan, &media, codec).map_err(|e| match e {
+        PipelineError::Conflict(m) => StepError::new(ErrorType::Fatal, m),
+        e => e.into(),
+    })?;
     let container = OutputContainer::from_path(plan.output_key.as_ref()).map_err(PipelineError::from)?;
     let mut upload_error = None;
     let mut sink = |reader: &mut dyn std::io::Read| match svc.objects.put_stream(&plan.output_key, reader) {
@@ -53,6 +53,16 @@ pub fn handle(job: &JobRef, svc: &Services<'_>) -> Result<ConcatResult, StepErro
             plan.output_key
         ))
         .into());
+    }
+    if plan.mode == OutputMode::Robust {
+        // The closed loop's last check: the stored output must give back the
+        // payload; one that does not is removed, never delivered.
+        let key = load_key(svc.objects, &job.job_id)?;
+        let stored = source_path(svc.objects.media_source(&plan.output_key)?);
+        if let Err(e) = verify_robust_output(svc.objects, &plan, &key, &stored, &NoProgress) {
+            svc.objects.delete(&plan.output_key)?;
+            return Err(e.into());
+        }
     }
     svc.jobs.set_stage(&job.job_id, Stage::Done, None)?;
     // The key is no longer needed; segments expire with the work prefix.

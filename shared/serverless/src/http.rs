@@ -195,6 +195,7 @@ pub fn presign(req: &LambdaFunctionUrlRequest, svc: &Services<'_>) -> LambdaFunc
         planes: ask.planes,
         mode: ask.mode,
         max_rate: ask.max_rate,
+        robustness: ask.robustness,
     };
     let stored = serde_json::to_vec(&options).expect("options serialise");
     if let Err(e) = svc.objects.write_bytes(&keys::options(&id), &stored) {

@@ -78,6 +78,7 @@ pub fn handle_body(body: &str, svc: &Services<'_>) -> Result<Vec<Outcome>, StepE
                 planes: None,
                 mode: None,
                 max_rate: None,
+                robustness: None,
             })
             .collect(),
     };
@@ -113,6 +114,7 @@ fn options(m: &JobMessage, svc: &Services<'_>) -> Result<JobOptions, StepError> 
         planes: m.planes.or(stored.planes),
         mode: m.mode.or(stored.mode),
         max_rate: m.max_rate.or(stored.max_rate),
+        robustness: m.robustness.or(stored.robustness),
     })
 }
 
@@ -186,6 +188,7 @@ pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepErro
     let settings = PlanSettings {
         mode,
         max_rate,
+        robustness: opts.robustness.unwrap_or_default(),
         plane_set,
         container: Some(output_container),
         ..svc.settings.plan.clone()

@@ -70,13 +70,13 @@ pub fn handle(task: &SegmentTask, svc: &Services<'_>) -> Result<SegmentResult, S
             &key,
             &NoProgress,
         )?,
-        OutputMode::Lossless => embed_segment(
+        OutputMode::Lossless | OutputMode::Robust => embed_segment(
             svc.objects,
             svc.jobs,
             &svc.settings.scratch,
             &plan,
             &media,
-            svc.settings.plan.codec,
+            plan.segment_codec(svc.settings.plan.codec),
             task.index,
             &key,
             &NoProgress,
@@ -105,7 +105,7 @@ pub fn handle(task: &SegmentTask, svc: &Services<'_>) -> Result<SegmentResult, S
             index: task.index,
             frames: match plan.mode {
                 OutputMode::Compact => plan.segment_carriers(task.index).count() as u64,
-                OutputMode::Lossless => seg.frame_end - seg.frame_start,
+                OutputMode::Lossless | OutputMode::Robust => seg.frame_end - seg.frame_start,
             },
             millis: 0,
             already_done: true,

@@ -279,7 +279,7 @@ fn run_job_from_notifications_to_output(mode: Option<OutputMode>, extension: &st
     match mode.unwrap_or_default() {
         // A short message: one carrier picture, one segment.
         OutputMode::Compact => assert_eq!(input.segment_count, 1, "{input:?}"),
-        OutputMode::Lossless => assert!(input.segment_count >= 3, "{input:?}"),
+        OutputMode::Lossless | OutputMode::Robust => assert!(input.segment_count >= 3, "{input:?}"),
     }
     assert_eq!(input.segments.len() as u32, input.segment_count);
     let job = w.jobs.job(JOB).unwrap().unwrap();
@@ -428,6 +428,7 @@ fn stored_options_win_and_a_planned_job_is_never_planned_again() {
         planes: Some(vidstega_pipeline::contract::Planes::All),
         mode: None,
         max_rate: None,
+        robustness: None,
     };
     w.store
         .write_bytes(&keys::options(JOB), &serde_json::to_vec(&options).unwrap())

@@ -393,10 +393,7 @@ pub fn create_job(cloud: &Cloud) -> NewJob {
 /// presign: a job in `mode` with output `container` and three upload URLs.
 pub fn create_job_in(cloud: &Cloud, mode: OutputMode, container: &str) -> NewJob {
     let mut request = presign_request();
-    let mode_name = match mode {
-        OutputMode::Compact => "compact",
-        OutputMode::Lossless => "lossless",
-    };
+    let mode_name = mode.as_str();
     request.body = Some(format!(
         r#"{{"container": "{container}", "mode": "{mode_name}"}}"#
     ));
@@ -745,6 +742,7 @@ fn upload_message(job_id: &str) -> vidstega_serverless::JobMessage {
         planes: None,
         mode: None,
         max_rate: None,
+        robustness: None,
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use vidstega_media::{
     choose_raw_format, probe, verify_joined, ConcatReport, EncodeSettings, EncodedSegment, FrameReader,
-    FrameWriter, LosslessCodec, MediaInfo, OutputContainer, RawFormat,
+    FrameWriter, MediaInfo, OutputContainer, RawFormat, SegmentCodec,
 };
 pub use vidstega_test_support::{audio_hashes, ffmpeg, ffprobe, make_video, picture};
 
@@ -62,7 +62,7 @@ pub fn decode_all(path: &Path) -> (MediaInfo, RawFormat, Vec<u64>) {
 /// frames written.
 pub fn reencode(
     info: &MediaInfo,
-    codec: LosslessCodec,
+    codec: SegmentCodec,
     dir: &Path,
     min_frames: u64,
 ) -> (Vec<EncodedSegment>, RawFormat, Vec<u64>) {
@@ -99,7 +99,7 @@ pub fn reencode(
 /// raw format and the hashes of the frames written.
 pub fn reencode_joined(
     info: &MediaInfo,
-    codec: LosslessCodec,
+    codec: SegmentCodec,
     output: &Path,
     container: OutputContainer,
 ) -> (ConcatReport, RawFormat, Vec<u64>) {
