@@ -1,5 +1,6 @@
 //! The planner: SQS batches (upload notifications, job messages) → planned
-//! jobs and started executions, with partial batch failure reporting.
+//! jobs and started executions, with partial batch failure reporting; on
+//! the express lane, jobs over its threshold are sent on to the long lane.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -13,7 +14,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let function = function.clone();
         async move {
             let response: SqsBatchResponse = function
-                .run(move |svc| vidstega_serverless::planner::handle(&event.payload, svc))
+                .run_in_lanes(move |svc, lanes| {
+                    vidstega_serverless::planner::handle_in_lanes(&event.payload, svc, lanes)
+                })
                 .await;
             Ok::<_, LambdaError>(response)
         }

@@ -1,5 +1,5 @@
 //! The job workflow port ([`vidstega_pipeline::Workflow`]) on Step
-//! Functions, with the job queue's depth for admission control.
+//! Functions, with the job queues' depth for admission control.
 
 use crate::sfn::StepFunctions;
 use crate::sqs::SqsQueue;
@@ -10,7 +10,7 @@ use vidstega_pipeline::{ExecutionState, PipelineError, Result, Workflow};
 /// Starts executions of the job state machine.
 pub struct SfnWorkflow {
     sfn: StepFunctions,
-    queue: Option<SqsQueue>,
+    queues: Vec<SqsQueue>,
     handle: Handle,
 }
 
@@ -19,14 +19,15 @@ impl SfnWorkflow {
     pub fn new(sfn: StepFunctions, handle: Handle) -> Self {
         SfnWorkflow {
             sfn,
-            queue: None,
+            queues: Vec::new(),
             handle,
         }
     }
 
-    /// Counts `queue`'s messages among the active jobs too.
+    /// Counts `queue`'s messages among the active jobs too (each queue
+    /// added: the jobs queue, the long lane's).
     pub fn with_queue(mut self, queue: SqsQueue) -> Self {
-        self.queue = Some(queue);
+        self.queues.push(queue);
         self
     }
 }
@@ -59,10 +60,10 @@ impl Workflow for SfnWorkflow {
     fn active_jobs(&self, at_most: u64) -> Result<u64> {
         let counted = tokio::task::block_in_place(|| {
             self.handle.block_on(async {
-                let queued = match &self.queue {
-                    Some(q) => q.depth().await?,
-                    None => 0,
-                };
+                let mut queued = 0;
+                for q in &self.queues {
+                    queued += q.depth().await?;
+                }
                 let running = if queued < at_most {
                     self.sfn.running(at_most - queued).await?
                 } else {

@@ -174,3 +174,48 @@ fn a_running_execution_is_stopped_with_the_sweepers_cause() {
         assert_eq!(stopped.status, ExecutionStatus::Aborted, "{stopped:?}");
     });
 }
+
+/// Admission control counts the messages of every queue a job can wait on
+/// (the jobs queue and the long lane's) plus the running executions.
+#[test]
+fn the_active_jobs_are_both_lanes_queues_and_the_running_executions() {
+    use vidstega_aws::SfnWorkflow;
+    use vidstega_pipeline::Workflow;
+    let rt = runtime();
+    let clients = clients(&rt);
+    let (express, long, machine) = rt.block_on(async {
+        let express = SqsQueue::create(clients.sqs.clone(), &unique("vidstega-jobs"))
+            .await
+            .unwrap();
+        let long = SqsQueue::create(clients.sqs.clone(), &unique("vidstega-long-jobs"))
+            .await
+            .unwrap();
+        for (queue, n) in [(&express, 2), (&long, 3)] {
+            for i in 0..n {
+                queue.send_json(&serde_json::json!({ "n": i })).await.unwrap();
+            }
+        }
+        let created = clients
+            .sfn
+            .create_state_machine()
+            .name(unique("vidstega-wait"))
+            .definition(WAIT_MACHINE.replace("\"Seconds\": 3", "\"Seconds\": 120"))
+            .role_arn("arn:aws:iam::123456789012:role/vidstega-test")
+            .send()
+            .await
+            .expect("create the test state machine");
+        let machine = StepFunctions::new(clients.sfn.clone(), created.state_machine_arn());
+        let job_id = unique("job");
+        machine
+            .start(&job_id, &serde_json::json!({ "job_id": job_id }))
+            .await
+            .unwrap();
+        (express, long, machine)
+    });
+    let one_lane = SfnWorkflow::new(machine.clone(), rt.handle().clone()).with_queue(express.clone());
+    assert_eq!(one_lane.active_jobs(100).unwrap(), 2 + 1);
+    let both = SfnWorkflow::new(machine, rt.handle().clone())
+        .with_queue(express)
+        .with_queue(long);
+    assert_eq!(both.active_jobs(100).unwrap(), 2 + 3 + 1);
+}

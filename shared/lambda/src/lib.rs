@@ -3,8 +3,9 @@
 //! What every VidStega Lambda function shares, so each binary in
 //! `functions/` is only its wiring: settings read once from the environment
 //! (every problem reported at once), AWS clients built once per instance,
-//! JSON logs, the Step Functions [`Workflow`] adapter, and errors that reach
-//! Step Functions with their class as the error type.
+//! JSON logs, the Step Functions [`Workflow`] adapter, the long lane's
+//! queue ([`SqsJobQueue`]), and errors that reach Step Functions with their
+//! class as the error type.
 //!
 //! Handlers are synchronous (ffmpeg processes, rayon, blocking ports); the
 //! runtime is async. [`Function::run`] moves each invocation onto tokio's
@@ -17,9 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Handle;
 use vidstega_aws::{AwsClients, DynamoJobStore, S3Store, SfnWorkflow, SqsQueue, StepFunctions};
-use vidstega_pipeline::contract::ExecutionInput;
+use vidstega_pipeline::contract::{ExecutionInput, JobMessage};
 use vidstega_pipeline::{Limits, PipelineError, PlanSettings};
-use vidstega_serverless::{ExecutionState, Services, Settings, StepError, Workflow};
+use vidstega_serverless::{
+    ExecutionState, JobQueue, LaneSettings, Lanes, Services, Settings, StepError, Workflow,
+};
 
 /// A handler's failure, as Lambda reports it: `errorType` is
 /// `VidStega.Retryable`, `VidStega.InvalidInput` or `VidStega.Fatal`.
@@ -103,8 +106,18 @@ pub const SERVICE_MAX_SEGMENT_BYTES: u64 = 8_000_000_000;
 /// to spare — about 12,000 frames of 1080p.
 pub const SERVICE_MAX_SEGMENT_PIXELS: u64 = 25_000_000_000;
 
-/// Reads the function settings from `lookup` (the environment).
-pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+/// Everything a function reads from its environment.
+#[derive(Clone, Debug)]
+pub struct FunctionConfig {
+    /// The handlers' settings.
+    pub settings: Settings,
+    /// The planner's lanes (presign counts the long lane's queue too).
+    pub lanes: LaneSettings,
+}
+
+/// Reads the function configuration from `lookup` (the environment): the
+/// one reader every function uses, reporting every problem at once.
+pub fn config_from(lookup: impl Fn(&str) -> Option<String>) -> Result<FunctionConfig, ConfigError> {
     let mut problems = Vec::new();
     let mut text = |name: &str| -> String {
         match lookup(name).map(|v| v.trim().to_string()) {
@@ -147,6 +160,14 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
     let max_active_jobs = number("VIDSTEGA_MAX_ACTIVE_JOBS", 0);
     let max_jobs_per_caller_hour = number("VIDSTEGA_MAX_JOBS_PER_CALLER_HOUR", 0).min(u32::MAX as u64) as u32;
     let jobs_queue_url = lookup("VIDSTEGA_QUEUE_URL").filter(|u| !u.trim().is_empty());
+    let express_max_seconds = number(
+        "VIDSTEGA_EXPRESS_MAX_SECONDS",
+        vidstega_serverless::lane::DEFAULT_EXPRESS_MAX_SECONDS,
+    );
+    let long_queue_url = lookup("VIDSTEGA_LONG_QUEUE_URL").filter(|u| !u.trim().is_empty());
+    if express_max_seconds == 0 {
+        problems.push("VIDSTEGA_EXPRESS_MAX_SECONDS must be at least 1".into());
+    }
     if job_record_days == 0 {
         problems.push("VIDSTEGA_JOB_RECORD_DAYS must be at least 1".into());
     }
@@ -157,7 +178,7 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
     if !problems.is_empty() {
         return Err(ConfigError(problems));
     }
-    Ok(Settings {
+    let settings = Settings {
         bucket,
         scratch,
         plan: PlanSettings {
@@ -171,7 +192,41 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
         max_active_jobs,
         jobs_queue_url,
         max_jobs_per_caller_hour,
-    })
+    };
+    let lanes = LaneSettings {
+        express_max_seconds,
+        long_queue_url,
+    };
+    Ok(FunctionConfig { settings, lanes })
+}
+
+/// The long lane's queue on SQS: the planner sends the jobs over the
+/// express lane's threshold here.
+pub struct SqsJobQueue {
+    queue: SqsQueue,
+    handle: Handle,
+}
+
+impl SqsJobQueue {
+    /// Sends through `queue`, blocking on `handle`'s (multi-thread) runtime.
+    pub fn new(queue: SqsQueue, handle: Handle) -> Self {
+        SqsJobQueue { queue, handle }
+    }
+}
+
+impl JobQueue for SqsJobQueue {
+    fn url(&self) -> &str {
+        self.queue.url()
+    }
+
+    fn send(&self, message: &JobMessage) -> vidstega_pipeline::Result<()> {
+        let sent = tokio::task::block_in_place(|| self.handle.block_on(self.queue.send_json(message)));
+        sent.map(|_| ()).map_err(|e| PipelineError::Store {
+            message: format!("cannot send job {} to {}", message.job_id, self.queue.url()),
+            retryable: e.retryable(),
+            source: Some(Box::new(e)),
+        })
+    }
 }
 
 /// One function instance's settings and clients, shared by its invocations.
@@ -180,16 +235,18 @@ pub struct Function {
     jobs: DynamoJobStore,
     workflow: Box<dyn Workflow>,
     settings: Settings,
+    express_max_seconds: u64,
+    long_queue: Option<SqsJobQueue>,
 }
 
 impl Function {
     /// Reads the environment and builds the clients; call once in `main`.
     pub async fn from_env(needs: Needs) -> Result<Arc<Self>, ConfigError> {
         let lookup = |name: &str| std::env::var(name).ok();
-        let settings = settings_from(lookup);
+        let config = config_from(lookup);
         let table = lookup("VIDSTEGA_TABLE").filter(|t| !t.trim().is_empty());
         let arn = lookup("VIDSTEGA_STATE_MACHINE_ARN").filter(|t| !t.trim().is_empty());
-        let mut problems = match &settings {
+        let mut problems = match &config {
             Ok(_) => Vec::new(),
             Err(e) => e.0.clone(),
         };
@@ -202,11 +259,11 @@ impl Function {
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
-        let settings = settings.expect("checked");
+        let config = config.expect("checked");
         let clients = AwsClients::from_env().await;
         Ok(Function::new(
             needs,
-            settings,
+            config,
             table.expect("checked"),
             arn,
             clients,
@@ -215,18 +272,23 @@ impl Function {
     }
 
     /// A function instance over `clients`, wired as [`Function::from_env`]
-    /// wires it: the bucket from `settings`, the job table `table`, and the
-    /// state machine `state_machine_arn` only if `needs` it. The stores block
-    /// on `handle`'s (multi-thread) runtime. Tests use this to run each
-    /// handler with its own clients (e.g. recording its AWS calls).
+    /// wires it: the bucket and lanes from `config`, the job table `table`,
+    /// and the state machine `state_machine_arn` only if `needs` it. The
+    /// stores block on `handle`'s (multi-thread) runtime. Tests use this to
+    /// run each handler with its own clients (e.g. recording its AWS calls).
     pub fn new(
         needs: Needs,
-        settings: Settings,
+        config: FunctionConfig,
         table: impl Into<String>,
         state_machine_arn: Option<String>,
         clients: AwsClients,
         handle: Handle,
     ) -> Arc<Self> {
+        let FunctionConfig { settings, lanes } = config;
+        let long_queue = lanes
+            .long_queue_url
+            .as_ref()
+            .map(|url| SqsJobQueue::new(SqsQueue::new(clients.sqs.clone(), url), handle.clone()));
         let objects = S3Store::new(clients.s3, &settings.bucket, handle.clone())
             .with_presign_ttl(Duration::from_secs(settings.presign_ttl_seconds));
         let jobs = DynamoJobStore::new(clients.dynamodb, table, handle.clone())
@@ -234,8 +296,13 @@ impl Function {
         let workflow: Box<dyn Workflow> = match state_machine_arn {
             Some(arn) if needs == Needs::Workflow => {
                 let mut workflow = SfnWorkflow::new(StepFunctions::new(clients.sfn, arn), handle);
+                // Presign's admission control counts the jobs waiting on
+                // either lane.
                 if let Some(url) = &settings.jobs_queue_url {
-                    workflow = workflow.with_queue(SqsQueue::new(clients.sqs, url));
+                    workflow = workflow.with_queue(SqsQueue::new(clients.sqs.clone(), url));
+                    if let Some(long) = &lanes.long_queue_url {
+                        workflow = workflow.with_queue(SqsQueue::new(clients.sqs, long));
+                    }
                 }
                 Box::new(workflow)
             }
@@ -246,6 +313,16 @@ impl Function {
             jobs,
             workflow,
             settings,
+            express_max_seconds: lanes.express_max_seconds,
+            long_queue,
+        })
+    }
+
+    /// The planner's lanes, if a long lane's queue is configured.
+    pub fn lanes(&self) -> Option<Lanes<'_>> {
+        self.long_queue.as_ref().map(|q| Lanes {
+            express_max_seconds: self.express_max_seconds,
+            long_queue: q,
         })
     }
 
@@ -267,6 +344,17 @@ impl Function {
     {
         let me = Arc::clone(self);
         vidstega_aws::run_blocking(move || handler(&me.services())).await
+    }
+
+    /// [`Function::run`] for a handler that routes between the lanes
+    /// ([`Function::lanes`]).
+    pub async fn run_in_lanes<T, F>(self: &Arc<Self>, handler: F) -> T
+    where
+        F: FnOnce(&Services<'_>, Option<&Lanes<'_>>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let me = Arc::clone(self);
+        vidstega_aws::run_blocking(move || handler(&me.services(), me.lanes().as_ref())).await
     }
 }
 
@@ -296,7 +384,7 @@ mod tests {
             ("VIDSTEGA_PRESIGN_TTL_SECONDS", "0"),
         ]
         .into();
-        let e = settings_from(|k| env.get(k).map(|v| v.to_string())).unwrap_err();
+        let e = config_from(|k| env.get(k).map(|v| v.to_string())).unwrap_err();
         let text = e.to_string();
         assert!(
             text.contains("VIDSTEGA_BUCKET") && text.contains("VIDSTEGA_MAX_FRAMES") && text.contains("TTL"),
@@ -307,9 +395,43 @@ mod tests {
     #[test]
     fn limits_come_from_the_environment() {
         let env: HashMap<&str, &str> = [("VIDSTEGA_BUCKET", "b"), ("VIDSTEGA_MAX_PIXELS", "921600")].into();
-        let s = settings_from(|k| env.get(k).map(|v| v.to_string())).unwrap();
-        assert_eq!(s.plan.limits.max_pixels, 921_600);
-        assert_eq!(s.scratch, PathBuf::from("/tmp"));
+        let c = config_from(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.settings.plan.limits.max_pixels, 921_600);
+        assert_eq!(c.settings.scratch, PathBuf::from("/tmp"));
+        assert_eq!(
+            c.lanes,
+            LaneSettings::default(),
+            "one lane unless a long queue is set"
+        );
+    }
+
+    #[test]
+    fn the_lanes_come_from_the_environment() {
+        let env: HashMap<&str, &str> = [
+            ("VIDSTEGA_BUCKET", "b"),
+            ("VIDSTEGA_EXPRESS_MAX_SECONDS", "45"),
+            (
+                "VIDSTEGA_LONG_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/123456789012/long",
+            ),
+        ]
+        .into();
+        let c = config_from(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(
+            c.lanes,
+            LaneSettings {
+                express_max_seconds: 45,
+                long_queue_url: Some("https://sqs.us-east-1.amazonaws.com/123456789012/long".into()),
+            }
+        );
+        let bad: HashMap<&str, &str> =
+            [("VIDSTEGA_BUCKET", "b"), ("VIDSTEGA_EXPRESS_MAX_SECONDS", "0")].into();
+        let e = config_from(|k| bad.get(k).map(|v| v.to_string())).unwrap_err();
+        assert!(e.to_string().contains("VIDSTEGA_EXPRESS_MAX_SECONDS"), "{e}");
+        let words: HashMap<&str, &str> =
+            [("VIDSTEGA_BUCKET", "b"), ("VIDSTEGA_EXPRESS_MAX_SECONDS", "2m")].into();
+        let e = config_from(|k| words.get(k).map(|v| v.to_string())).unwrap_err();
+        assert!(e.to_string().contains("VIDSTEGA_EXPRESS_MAX_SECONDS"), "{e}");
     }
 
     #[test]

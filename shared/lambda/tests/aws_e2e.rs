@@ -13,7 +13,10 @@
 //! Also: the same in lossless mode; a permanently failing segment marks the job failed with its reason
 //! and leaves nothing under the output key; late uploads keep a job waiting
 //! and a retried planner reuses its stored plan; the definition's Catch path
-//! runs in moto's engine. Timings are printed for the cost model.
+//! runs in moto's engine; lanes by video length (a short video planned on
+//! the express lane, a long one sent on to the long lane's queue and planned
+//! from there, the threshold honoured). Timings are printed for the cost
+//! model.
 
 use crate::common::{self, Cloud, Video};
 use vidstega_pipeline::contract::OutputMode;
@@ -51,4 +54,16 @@ fn stuck_jobs_are_failed_by_the_sweeper() {
 #[test]
 fn definition_catch_path_runs_in_the_engine() {
     common::definition_catch_path_runs_in_the_engine(&Cloud::new());
+}
+
+#[test]
+fn a_short_video_takes_the_express_lane_and_a_long_one_the_long_lane() {
+    // Up to 4 s: the 2-second video is express, the 6-second one long.
+    common::lanes_by_video_length(&Cloud::with_express_max_seconds(4));
+}
+
+#[test]
+fn the_express_lane_threshold_is_honoured() {
+    // Up to 10 s: both videos are planned on the express lane.
+    common::lanes_by_video_length(&Cloud::with_express_max_seconds(10));
 }

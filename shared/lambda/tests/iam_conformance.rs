@@ -79,6 +79,7 @@ struct Deployment<'a> {
     bucket: String,
     table: String,
     queue: String,
+    long_queue: String,
     state_machine: String,
 }
 
@@ -90,6 +91,7 @@ impl<'a> Deployment<'a> {
             bucket: template.physical_name("MediaBucket"),
             table: template.physical_name("JobsTable"),
             queue: template.physical_name("JobsQueue"),
+            long_queue: template.physical_name("LongJobsQueue"),
             state_machine: template.reference("JobStateMachine"),
         }
     }
@@ -125,6 +127,9 @@ impl<'a> Deployment<'a> {
             Resource::Arn(arn) => Resource::Arn(self.arn(arn)),
             Resource::Queue(q) if self.cloud.queue.url().ends_with(&format!("/{q}")) => {
                 Resource::Queue(self.queue.clone())
+            }
+            Resource::Queue(q) if self.cloud.long_queue.url().ends_with(&format!("/{q}")) => {
+                Resource::Queue(self.long_queue.clone())
             }
             other => other.clone(),
         };
@@ -342,6 +347,7 @@ fn every_handler_call_is_allowed_by_its_role_and_every_template_permission_is_us
     common::a_broken_placement_key_is_refused_at_planning(&cloud);
     common::late_uploads_wait_and_a_retried_planner_reuses_the_stored_plan(&cloud);
     common::stuck_jobs_are_failed_by_the_sweeper(&cloud);
+    common::lanes_by_video_length(&cloud);
     let calls = cloud.calls();
 
     let mut problems = BTreeSet::new();
@@ -450,6 +456,22 @@ fn every_handler_call_is_allowed_by_its_role_and_every_template_permission_is_us
     assert_eq!(
         unused, KNOWN_UNUSED,
         "the unused permissions changed: grant only what the code needs, and update KNOWN_UNUSED"
+    );
+
+    // Sending a job on to the long lane is one of the planner's calls, on
+    // the long lane's queue alone.
+    let long_queue_arn = format!(
+        "arn:aws:sqs:us-east-1:123456789012:{}",
+        template.physical_name("LongJobsQueue")
+    );
+    let sends: Vec<&Request> = requests_by_role[&Role::Planner]
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.action == "sqs:SendMessage")
+        .collect();
+    assert!(
+        !sends.is_empty() && sends.iter().all(|r| r.resource == long_queue_arn),
+        "the planner's sends: {sends:?}"
     );
 
     // The check has teeth: a planner role without its read of the stored

@@ -9,7 +9,7 @@
 //!
 //! | function | handler | input → output |
 //! |---|---|---|
-//! | planner | [`planner::handle`] | SQS batch (S3 notifications, job messages) → batch item failures |
+//! | planner | [`planner::handle_in_lanes`] | SQS batch (S3 notifications, job messages) → batch item failures; long jobs sent on to the long lane ([`lane`]) |
 //! | embed-segment | [`segment::handle`] | [`SegmentTask`] → [`SegmentResult`] |
 //! | concat | [`concat::handle`] | [`JobRef`] → [`ConcatResult`] |
 //! | mark-failed | [`failure::handle`] | [`FailureInput`] → [`JobRef`] |
@@ -26,6 +26,7 @@ pub mod concat;
 mod error;
 pub mod failure;
 pub mod http;
+pub mod lane;
 pub mod metrics;
 pub mod planner;
 pub mod segment;
@@ -34,6 +35,7 @@ pub mod sweeper;
 mod trigger;
 
 pub use error::StepError;
+pub use lane::{JobQueue, Lane, LaneSettings, Lanes};
 pub use services::{ExecutionState, Services, Settings, Workflow};
 pub use trigger::{parse_trigger, Trigger};
 pub use vidstega_pipeline::contract::{

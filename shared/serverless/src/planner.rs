@@ -8,8 +8,14 @@
 //! no-op. A message that fails for a transient reason is reported as a batch
 //! item failure and comes back (then to the dead-letter queue); a job whose
 //! input is unusable is marked failed with the reason and its message acked.
+//!
+//! With [`Lanes`], a job over the express lane's threshold that arrived on
+//! the jobs queue is sent on to the long lane's queue after one quick read
+//! of the video's header, and planned when it comes back from there
+//! ([`crate::lane`]).
 
 use crate::error::StepError;
+use crate::lane::{lane_for, Lane, Lanes};
 use crate::segment::load_key;
 use crate::services::Services;
 use crate::trigger::{parse_trigger, Trigger};
@@ -18,7 +24,9 @@ use vidstega_media::OutputContainer;
 use vidstega_pipeline::contract::{
     keys, valid_job_id, ContainerName, ErrorType, ExecutionInput, JobMessage, JobOptions, Planes, SegmentTask,
 };
-use vidstega_pipeline::{plan_job, Created, JobRecord, Plan, PlanSettings, Stage, DEFAULT_MAX_RATE};
+use vidstega_pipeline::{
+    plan_job, source_path, Created, JobRecord, Plan, PlanSettings, Stage, DEFAULT_MAX_RATE,
+};
 
 /// What happened to one message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,18 +42,30 @@ pub enum Outcome {
         /// Whether this start created the execution.
         new: bool,
     },
+    /// The job is over the express lane's threshold: it was sent to the
+    /// long lane's queue, to be planned from there.
+    SentToLongLane(String),
     /// The job is already done or failed.
     AlreadyFinished(String),
     /// The job's input is unusable; it was marked failed.
     Rejected(String),
 }
 
-/// Handles one SQS batch, reporting the messages to retry.
+/// Handles one SQS batch with one lane (every job planned where it
+/// arrives), reporting the messages to retry.
 pub fn handle(event: &SqsEvent, svc: &Services<'_>) -> SqsBatchResponse {
+    handle_in_lanes(event, svc, None)
+}
+
+/// Handles one SQS batch, reporting the messages to retry. With `lanes`, a
+/// message that arrived on the express lane (any queue but the long lane's)
+/// and names a job over the threshold is sent on to the long lane.
+pub fn handle_in_lanes(event: &SqsEvent, svc: &Services<'_>, lanes: Option<&Lanes<'_>>) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in &event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        match handle_body(record.body.as_deref().unwrap_or_default(), svc) {
+        let route = lanes.filter(|l| l.arrived_on(record.event_source_arn.as_deref()) == Lane::Express);
+        match handle_body_in_lanes(record.body.as_deref().unwrap_or_default(), svc, route) {
             Ok(outcomes) => {
                 for o in outcomes {
                     tracing::info!(message_id = %id, outcome = ?o, "message handled");
@@ -60,8 +80,20 @@ pub fn handle(event: &SqsEvent, svc: &Services<'_>) -> SqsBatchResponse {
     response
 }
 
-/// Handles one message body. `Err` means "retry this message".
+/// Handles one message body with one lane. `Err` means "retry this
+/// message".
 pub fn handle_body(body: &str, svc: &Services<'_>) -> Result<Vec<Outcome>, StepError> {
+    handle_body_in_lanes(body, svc, None)
+}
+
+/// Handles one message body that arrived on the express lane, sending the
+/// jobs over the threshold on to `route`'s long lane (`None`: plan every
+/// job here). `Err` means "retry this message".
+pub fn handle_body_in_lanes(
+    body: &str,
+    svc: &Services<'_>,
+    route: Option<&Lanes<'_>>,
+) -> Result<Vec<Outcome>, StepError> {
     let trigger = parse_trigger(body).map_err(|e| StepError::new(ErrorType::InvalidInput, e))?;
     let messages: Vec<JobMessage> = match trigger {
         Trigger::TestEvent => return Ok(vec![Outcome::Ignored]),
@@ -85,7 +117,10 @@ pub fn handle_body(body: &str, svc: &Services<'_>) -> Result<Vec<Outcome>, StepE
     if messages.is_empty() {
         return Ok(vec![Outcome::Ignored]);
     }
-    messages.iter().map(|m| start_job(m, svc)).collect()
+    messages
+        .iter()
+        .map(|m| start_job_in_lanes(m, svc, route))
+        .collect()
 }
 
 fn invalid(message: String) -> StepError {
@@ -123,6 +158,17 @@ fn options(m: &JobMessage, svc: &Services<'_>) -> Result<JobOptions, StepError> 
 /// running job); its execution is started again from the stored items, which
 /// is harmless if it exists.
 pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepError> {
+    start_job_in_lanes(m, svc, None)
+}
+
+/// [`start_job`] for a message that arrived on the express lane: once the
+/// job's uploads are all there, a job over `route`'s threshold is sent to
+/// the long lane instead of being planned here (`None`: plan it here).
+pub fn start_job_in_lanes(
+    m: &JobMessage,
+    svc: &Services<'_>,
+    route: Option<&Lanes<'_>>,
+) -> Result<Outcome, StepError> {
     if !valid_job_id(&m.job_id) {
         return Err(invalid(format!(
             "job id {:?} is not 8 to 64 letters, digits, '-' or '_'",
@@ -183,6 +229,12 @@ pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepErro
     for k in [&job.video_key, &job.envelope_key, &key_key] {
         if svc.objects.size(k)?.is_none() {
             return Ok(Outcome::Waiting(job.job_id));
+        }
+    }
+    if let Some(lanes) = route {
+        if lane_of_video(&job.video_key, lanes, svc) == Lane::Long {
+            lanes.send_long(m)?;
+            return Ok(Outcome::SentToLongLane(job.job_id));
         }
     }
     let settings = PlanSettings {
@@ -251,6 +303,33 @@ pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepErro
         job_id: id.clone(),
         new,
     })
+}
+
+/// The lane of the video at `video_key`, from its header alone (one quick
+/// ffprobe run). A header that cannot be read keeps the job here: planning
+/// reports why, with the right error class.
+fn lane_of_video(video_key: &str, lanes: &Lanes<'_>, svc: &Services<'_>) -> Lane {
+    let header = svc
+        .objects
+        .media_source(video_key)
+        .map_err(|e| e.to_string())
+        .and_then(|source| vidstega_media::probe_header(&source_path(source)).map_err(|e| e.to_string()));
+    match header {
+        Ok(header) => {
+            let lane = lane_for(&header, lanes.express_max_seconds);
+            tracing::info!(
+                video_key,
+                lane = lane.as_str(),
+                seconds_1080p = crate::lane::equivalent_seconds(&header),
+                "lane chosen"
+            );
+            lane
+        }
+        Err(e) => {
+            tracing::info!(video_key, error = %e, "the header did not say the lane; planning here");
+            Lane::Express
+        }
+    }
 }
 
 /// The execution input for a planned job: the items inline, or through S3

@@ -475,3 +475,129 @@ fn every_function_has_a_concurrency_reservation_that_defaults_off() {
         assert!(deploy.contains(p.as_str()), "docs/deploy.md does not explain {p}");
     }
 }
+
+/// Lanes by video length: the planner reads two queues, each through an
+/// event source mapping of its own with its own `MaximumConcurrency`
+/// parameter (the separation); the long lane's queue is a jobs queue like
+/// the other (visibility timeout for the planner's timeout, the same
+/// dead-letter queue and receive count, retention, encryption) and has an
+/// age alarm; the planner gets the long queue and the threshold from the
+/// parameters, whose default is the code's; presign gets the long queue
+/// (its admission control counts both); the deployment guide explains it.
+#[test]
+fn each_lane_has_its_own_queue_and_planner_concurrency() {
+    let template: Value = serde_yaml::from_str(&read("template.yaml")).unwrap();
+    let resources = &template["Resources"];
+    let planner = &resources["PlannerFunction"]["Properties"];
+    let mut lanes = BTreeSet::new();
+    for (name, event) in planner["Events"].as_mapping().expect("the planner's events") {
+        let p = &event["Properties"];
+        if event["Type"].as_str() != Some("SQS") {
+            continue;
+        }
+        assert_eq!(
+            p["BatchSize"].as_u64(),
+            Some(1),
+            "{name:?}: one job per invocation"
+        );
+        assert_eq!(
+            p["FunctionResponseTypes"][0].as_str(),
+            Some("ReportBatchItemFailures"),
+            "{name:?}"
+        );
+        let queue = reference(&p["Queue"]).expect("an SQS event names its queue");
+        let concurrency = reference(&p["ScalingConfig"]["MaximumConcurrency"])
+            .unwrap_or_else(|| panic!("{name:?}: MaximumConcurrency is not a parameter"));
+        lanes.insert((queue, concurrency));
+    }
+    assert_eq!(
+        lanes,
+        BTreeSet::from([
+            ("JobsQueue".to_string(), "PlannerMaxConcurrency".to_string()),
+            (
+                "LongJobsQueue".to_string(),
+                "LongPlannerMaxConcurrency".to_string()
+            ),
+        ]),
+        "one event source mapping per lane, each with its own MaximumConcurrency"
+    );
+    for p in ["PlannerMaxConcurrency", "LongPlannerMaxConcurrency"] {
+        assert!(
+            template["Parameters"][p]["MinValue"].as_u64() >= Some(2),
+            "{p}: SQS's MaximumConcurrency is at least 2"
+        );
+    }
+
+    let jobs = &resources["JobsQueue"]["Properties"];
+    let long = &resources["LongJobsQueue"]["Properties"];
+    assert_eq!(
+        resources["LongJobsQueue"]["Type"].as_str(),
+        Some("AWS::SQS::Queue")
+    );
+    let planner_timeout = planner["Timeout"].as_u64().unwrap();
+    assert!(
+        long["VisibilityTimeout"].as_u64().unwrap() >= 6 * planner_timeout,
+        "the long lane's visibility timeout is at least 6x the planner's timeout"
+    );
+    assert_eq!(
+        reference(&long["RedrivePolicy"]["deadLetterTargetArn"]).as_deref(),
+        Some("JobsDeadLetterQueue")
+    );
+    for field in ["MessageRetentionPeriod", "SqsManagedSseEnabled"] {
+        assert_eq!(
+            long[field], jobs[field],
+            "{field} differs between the lanes' queues"
+        );
+    }
+    assert_eq!(
+        long["RedrivePolicy"]["maxReceiveCount"],
+        jobs["RedrivePolicy"]["maxReceiveCount"]
+    );
+
+    let env = &planner["Environment"]["Variables"];
+    assert_eq!(
+        reference(&env["VIDSTEGA_LONG_QUEUE_URL"]).as_deref(),
+        Some("LongJobsQueue")
+    );
+    assert_eq!(
+        reference(&env["VIDSTEGA_EXPRESS_MAX_SECONDS"]).as_deref(),
+        Some("ExpressLaneMaxSeconds")
+    );
+    let threshold = &template["Parameters"]["ExpressLaneMaxSeconds"];
+    assert_eq!(
+        threshold["Default"].as_u64(),
+        Some(vidstega_serverless::lane::DEFAULT_EXPRESS_MAX_SECONDS),
+        "the template's default threshold is the code's"
+    );
+    assert_eq!(threshold["MinValue"].as_u64(), Some(1));
+    assert_eq!(
+        reference(
+            &resources["PresignFunction"]["Properties"]["Environment"]["Variables"]
+                ["VIDSTEGA_LONG_QUEUE_URL"]
+        )
+        .as_deref(),
+        Some("LongJobsQueue"),
+        "presign counts the long lane's queue among the active jobs"
+    );
+    let watched = resources
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .any(|r| {
+            r["Properties"]["MetricName"].as_str() == Some("ApproximateAgeOfOldestMessage")
+                && reference(&r["Properties"]["Dimensions"][0]["Value"]).as_deref() == Some("LongJobsQueue")
+        });
+    assert!(watched, "an alarm watches the age of the long lane's queue");
+
+    let deploy = read("docs/deploy.md");
+    for name in [
+        "ExpressLaneMaxSeconds",
+        "LongPlannerMaxConcurrency",
+        "LongJobsQueue",
+        "VIDSTEGA_EXPRESS_MAX_SECONDS",
+        "VIDSTEGA_LONG_QUEUE_URL",
+    ] {
+        assert!(deploy.contains(name), "docs/deploy.md does not explain {name}");
+    }
+}

@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 use vidstega_aws::recorder::{AwsCall, CallRecorder};
 use vidstega_aws::{create_table, AwsClients, DynamoJobStore, S3Store, SqsQueue, StepFunctions};
 use vidstega_core::{seal, PlacementKey, SealParams};
-use vidstega_lambda::{Function, Needs};
+use vidstega_lambda::{Function, FunctionConfig, Needs};
 use vidstega_pipeline::contract::{
     keys, CaughtError, ExecutionInput, FailureInput, JobRef, OutputMode, SegmentTask,
 };
 use vidstega_pipeline::{extract_file, JobStore, NoProgress, ObjectStore, PlanSettings, Stage};
 use vidstega_serverless::planner::Outcome;
-use vidstega_serverless::{concat, failure, http, planner, segment, Services, Settings};
+use vidstega_serverless::{concat, failure, http, planner, segment, LaneSettings, Lanes, Services, Settings};
 pub use vidstega_test_support::unique;
 
 /// The password of every test job.
@@ -101,8 +101,15 @@ pub struct Cloud {
     pub objects: S3Store,
     /// The table, through the harness's clients.
     pub jobs: DynamoJobStore,
-    /// The jobs queue (S3 notifications for `uploads/` arrive here).
+    /// The jobs queue, the express lane (S3 notifications for `uploads/`
+    /// arrive here).
     pub queue: SqsQueue,
+    /// The jobs queue's ARN (the event source of its records).
+    pub queue_arn: String,
+    /// The long lane's queue.
+    pub long_queue: SqsQueue,
+    /// The long lane's queue's ARN.
+    pub long_queue_arn: String,
     /// The state machine, through the harness's clients.
     pub sfn: StepFunctions,
     /// The bucket's name.
@@ -111,6 +118,8 @@ pub struct Cloud {
     pub table: String,
     /// The settings every function runs with.
     pub settings: Settings,
+    /// The lanes every function runs with.
+    pub lanes: LaneSettings,
     functions: BTreeMap<Role, (Arc<Function>, CallRecorder)>,
     _scratch: tempfile::TempDir,
 }
@@ -134,8 +143,14 @@ pub fn asl_json(embed: &str, concat: &str, failed: &str) -> String {
 impl Cloud {
     /// Creates the bucket (with notifications to a new queue), the table and
     /// the state machine, and one [`Function`] per [`Role`], each on clients
-    /// of its own with a recorder.
+    /// of its own with a recorder. The express lane takes videos of up to 4
+    /// seconds (the test videos last 2 or 6).
     pub fn new() -> Self {
+        Self::with_express_max_seconds(4)
+    }
+
+    /// [`Cloud::new`] with an express lane of up to `seconds` (1080p-equivalent).
+    pub fn with_express_max_seconds(seconds: u64) -> Self {
         require_servers();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -156,18 +171,27 @@ impl Cloud {
             .block_on(SqsQueue::create(clients.sqs.clone(), &queue_name))
             .unwrap();
         let queue_url = queue.url().to_string();
-        let attrs = rt
-            .block_on(
-                clients
-                    .sqs
-                    .get_queue_attributes()
-                    .queue_url(&queue_url)
-                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .send(),
-            )
+        let arn_of = |url: &str| -> String {
+            let attrs = rt
+                .block_on(
+                    clients
+                        .sqs
+                        .get_queue_attributes()
+                        .queue_url(url)
+                        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                        .send(),
+                )
+                .unwrap();
+            attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone()
+        };
+        let queue_arn = arn_of(&queue_url);
+        let long_queue = rt
+            .block_on(SqsQueue::create(
+                clients.sqs.clone(),
+                &unique("vidstega-e2e-long-jobs"),
+            ))
             .unwrap();
-        let queue_arn =
-            attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+        let long_queue_arn = arn_of(long_queue.url());
         // S3 → SQS notifications for uploads, as the template configures them.
         let notification = template_bucket_notifications(&queue_arn);
         rt.block_on(
@@ -213,13 +237,20 @@ impl Cloud {
             jobs_queue_url: Some(queue_url.clone()),
             max_jobs_per_caller_hour: 100,
         };
+        let lanes = LaneSettings {
+            express_max_seconds: seconds,
+            long_queue_url: Some(long_queue.url().to_string()),
+        };
         let functions = Role::ALL
             .into_iter()
             .map(|role| {
                 let recorder = CallRecorder::new();
                 let function = Function::new(
                     role.needs(),
-                    settings.clone(),
+                    FunctionConfig {
+                        settings: settings.clone(),
+                        lanes: lanes.clone(),
+                    },
                     &table,
                     Some(arn.clone()),
                     recorder.clients(&sdk),
@@ -234,10 +265,14 @@ impl Cloud {
             objects,
             jobs,
             queue,
+            queue_arn,
+            long_queue,
+            long_queue_arn,
             sfn,
             bucket,
             table,
             settings,
+            lanes,
             functions,
             _scratch: scratch,
         }
@@ -246,6 +281,14 @@ impl Cloud {
     /// The ports and settings `role`'s handler gets (its own clients).
     pub fn svc(&self, role: Role) -> Services<'_> {
         self.functions[&role].0.services()
+    }
+
+    /// The lanes `role`'s handler routes by (its own clients).
+    pub fn lanes(&self, role: Role) -> Lanes<'_> {
+        self.functions[&role]
+            .0
+            .lanes()
+            .expect("the test deployment has a long lane")
     }
 
     /// The calls each function's clients made (or presigned) so far.
@@ -261,26 +304,43 @@ impl Cloud {
         self.sfn.state_machine_arn()
     }
 
-    /// Receives what the queue holds, as the Lambda SQS integration would pass it.
+    /// Receives what the jobs queue holds, as the Lambda SQS integration would pass it.
     pub fn receive(&self) -> SqsEvent {
+        self.receive_from(&self.queue, &self.queue_arn)
+    }
+
+    /// Receives what the long lane's queue holds, as its event source
+    /// mapping would pass it.
+    pub fn receive_long(&self) -> SqsEvent {
+        self.receive_from(&self.long_queue, &self.long_queue_arn)
+    }
+
+    fn receive_from(&self, queue: &SqsQueue, arn: &str) -> SqsEvent {
         let mut event = SqsEvent::default();
         for _ in 0..5 {
             let got = self
                 .rt
-                .block_on(self.queue.receive(10, Duration::from_secs(1)))
+                .block_on(queue.receive(10, Duration::from_secs(1)))
                 .unwrap();
             if got.is_empty() && !event.records.is_empty() {
                 break;
             }
             for m in got {
-                self.rt.block_on(self.queue.delete(&m.receipt_handle)).unwrap();
+                self.rt.block_on(queue.delete(&m.receipt_handle)).unwrap();
                 let mut msg = SqsMessage::default();
                 msg.message_id = Some(m.message_id.clone());
                 msg.body = Some(m.body.clone());
+                msg.event_source = Some("aws:sqs".into());
+                msg.event_source_arn = Some(arn.to_string());
                 event.records.push(msg);
             }
         }
         event
+    }
+
+    /// Whether `queue` holds no message (waiting or in flight).
+    pub fn is_empty(&self, queue: &SqsQueue) -> bool {
+        self.rt.block_on(queue.depth()).unwrap() == 0
     }
 
     /// Waits (up to a minute) for the job's execution to stop running.
@@ -729,6 +789,123 @@ pub fn late_uploads_wait_and_a_retried_planner_reuses_the_stored_plan(cloud: &Cl
         execution.status,
         vidstega_aws::ExecutionStatus::Succeeded,
         "{execution:?}"
+    );
+}
+
+/// Lanes by video length, through the real queues and the planner's own
+/// routing (`planner::handle_in_lanes`, as the planner function runs it): a
+/// burst of two jobs arrives on the jobs queue, a 2-second video and a
+/// 6-second one (640x360: as many 1080p-equivalent seconds). A job within
+/// the cloud's express threshold is planned from the jobs queue; one over
+/// it is only sent on to the long lane's queue (still queued, unplanned),
+/// and is planned when it arrives from there, not sent on again. Both
+/// executions then run. Timings of the two lanes are printed.
+pub fn lanes_by_video_length(cloud: &Cloud) {
+    use vidstega_serverless::Lane;
+    let planner_svc = cloud.svc(Role::Planner);
+    let lanes = cloud.lanes(Role::Planner);
+    let threshold = cloud.lanes.express_max_seconds;
+    let lane_of = |seconds: u64| {
+        if seconds > threshold {
+            Lane::Long
+        } else {
+            Lane::Express
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let submit = |seconds: u32| -> String {
+        let job = create_job(cloud);
+        let video = dir.path().join(format!("cover-{seconds}.mp4"));
+        make_video(&video, seconds, Video::Small);
+        put(job.url("video"), &std::fs::read(&video).unwrap());
+        put(job.url("payload"), &sealed(b"lanes by video length"));
+        put(
+            job.url("placement_key"),
+            PlacementKey::derive(PASSWORD).as_bytes(),
+        );
+        job.job_id
+    };
+    let jobs = [(submit(2), 2u64), (submit(6), 6u64)];
+    let planned = |id: &str| {
+        cloud
+            .objects
+            .size(&format!("jobs/{id}/items.json"))
+            .unwrap()
+            .is_some()
+    };
+
+    // The burst's notifications, on the express lane.
+    let express_at = Instant::now();
+    let response = planner::handle_in_lanes(&cloud.receive(), &planner_svc, Some(&lanes));
+    let express_ms = express_at.elapsed().as_millis();
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    for (id, seconds) in &jobs {
+        match lane_of(*seconds) {
+            Lane::Express => assert!(
+                planned(id),
+                "the {seconds}-second video was not planned on the express lane (threshold {threshold} s)"
+            ),
+            Lane::Long => {
+                assert!(
+                    !planned(id),
+                    "the {seconds}-second video was planned on the express lane (threshold {threshold} s)"
+                );
+                assert_eq!(cloud.jobs.job(id).unwrap().unwrap().stage, Stage::Queued);
+            }
+        }
+    }
+    // What sending a long job on costs the express lane: a read of the
+    // video's header and one message.
+    let mut send_on_ms = None;
+    for (id, seconds) in &jobs {
+        if lane_of(*seconds) == Lane::Long {
+            let at = Instant::now();
+            let outcome =
+                planner::start_job_in_lanes(&upload_message(id), &planner_svc, Some(&lanes)).unwrap();
+            send_on_ms = Some(at.elapsed().as_millis());
+            assert_eq!(outcome, Outcome::SentToLongLane(id.clone()));
+        }
+    }
+
+    // The long lane's queue holds exactly the jobs sent on to it.
+    let long_event = cloud.receive_long();
+    let sent: std::collections::BTreeSet<String> = long_event
+        .records
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<vidstega_serverless::JobMessage>(r.body.as_deref().unwrap())
+                .unwrap()
+                .job_id
+        })
+        .collect();
+    let want: std::collections::BTreeSet<String> = jobs
+        .iter()
+        .filter(|(_, seconds)| lane_of(*seconds) == Lane::Long)
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(sent, want, "the jobs on the long lane's queue");
+    let long_at = Instant::now();
+    if !long_event.records.is_empty() {
+        let response = planner::handle_in_lanes(&long_event, &planner_svc, Some(&lanes));
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
+    let long_ms = long_at.elapsed().as_millis();
+    assert!(
+        cloud.is_empty(&cloud.long_queue),
+        "a job that arrived on the long lane was sent on again"
+    );
+    for (id, seconds) in &jobs {
+        assert!(planned(id), "the {seconds}-second video was never planned");
+        let execution = cloud.wait_for_execution(id);
+        assert_eq!(
+            execution.status,
+            vidstega_aws::ExecutionStatus::Succeeded,
+            "{execution:?}"
+        );
+    }
+    println!(
+        "lanes (express up to {threshold} s): express lane batch {express_ms} ms; sending a long job on \
+         {send_on_ms:?} ms; long lane batch {long_ms} ms"
     );
 }
 

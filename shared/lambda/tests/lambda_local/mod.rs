@@ -559,14 +559,16 @@ struct Resources {
     table: String,
     queue_url: String,
     queue_arn: String,
+    long_queue_url: String,
+    long_queue_arn: String,
     dlq_url: String,
     dlq_arn: String,
 }
 
 impl Resources {
-    /// Creates them as the template declares them: the jobs queue with its
-    /// dead-letter queue and `maxReceiveCount`, the bucket notifying the
-    /// queue of uploads.
+    /// Creates them as the template declares them: the jobs queue and the
+    /// long lane's with their dead-letter queue and `maxReceiveCount`, the
+    /// bucket notifying the jobs queue of uploads.
     fn create(
         rt: &tokio::runtime::Runtime,
         s3: &aws_sdk_s3::Client,
@@ -606,14 +608,14 @@ impl Resources {
             "deadLetterTargetArn": dlq_arn,
             "maxReceiveCount": model.max_receive_count.to_string(),
         });
-        let queue_url = create(
-            &queue_name,
-            vec![
-                (Q::VisibilityTimeout, visibility_timeout.to_string()),
-                (Q::RedrivePolicy, redrive.to_string()),
-            ],
-        );
+        let queue_attributes = vec![
+            (Q::VisibilityTimeout, visibility_timeout.to_string()),
+            (Q::RedrivePolicy, redrive.to_string()),
+        ];
+        let queue_url = create(&queue_name, queue_attributes.clone());
         let queue_arn = arn_of(&queue_url);
+        let long_queue_url = create(&format!("{queue_name}-long"), queue_attributes);
+        let long_queue_arn = arn_of(&long_queue_url);
 
         let notification = crate::common::template_bucket_notifications(&queue_arn);
         rt.block_on(
@@ -628,6 +630,8 @@ impl Resources {
             table,
             queue_url,
             queue_arn,
+            long_queue_url,
+            long_queue_arn,
             dlq_url,
             dlq_arn,
         }
@@ -647,6 +651,8 @@ impl Localiser {
         map.insert(t.reference("JobStateMachine"), state_machine_arn.to_string());
         map.insert(t.reference("JobsQueue"), r.queue_url.clone());
         map.insert(t.attribute("JobsQueue", "Arn"), r.queue_arn.clone());
+        map.insert(t.reference("LongJobsQueue"), r.long_queue_url.clone());
+        map.insert(t.attribute("LongJobsQueue", "Arn"), r.long_queue_arn.clone());
         map.insert(t.reference("JobsDeadLetterQueue"), r.dlq_url.clone());
         map.insert(t.attribute("JobsDeadLetterQueue", "Arn"), r.dlq_arn.clone());
         for f in &model.functions {
