@@ -34,7 +34,10 @@
 //!   Watch mode proper would `cargo run` each function on first use, give
 //!   every function the same `--env-var`s, and rebuild when a file changes.
 //! * The [event source mapping](esm) polls the jobs queue into the planner;
-//!   the [S3 gate](gate) throttles one function's S3 calls on demand.
+//!   the [S3 gate](gate) throttles one function's S3 calls on demand. The
+//!   long lane's queue is created and named to the functions, not polled:
+//!   the tests' videos are within the express lane's threshold (the lanes
+//!   are tested in-process, `aws_e2e.rs`).
 //!
 //! Not real here: IAM (neither moto nor cargo lambda checks it; the IAM
 //! conformance test covers roles), Function URL auth (`AWS_IAM` is not
