@@ -230,6 +230,7 @@ mod tests {
             planes: None,
             mode: None,
             max_rate: None,
+            robustness: None,
         };
         let e = lanes.send_long(&message).unwrap_err();
         assert_eq!(e.error_type, ErrorType::Retryable);
