@@ -796,8 +796,11 @@ impl Stack {
             .build()
             .unwrap();
 
-        // The front first: moto is told its port.
-        let emulator_port = free_port();
+        // The front first: moto is told its port. The emulator's port is
+        // held until the emulator starts (after moto, seconds later), so that
+        // no other test's server can take it meanwhile.
+        let emulator_reservation = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let emulator_port = emulator_reservation.local_addr().unwrap().port();
         let emulator_url = format!("http://127.0.0.1:{emulator_port}");
         let served: Vec<Served> = model
             .functions
@@ -813,6 +816,7 @@ impl Stack {
         let moto_ready = started.elapsed();
         let moto_url = format!("http://127.0.0.1:{moto_port}");
         front.set_moto(moto_url.clone());
+        drop(emulator_reservation);
         let emulator = start_emulator(emulator_port, &logs);
 
         let (s3, sqs, sfn_client) = moto_clients(&moto_url);
