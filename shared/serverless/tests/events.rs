@@ -350,6 +350,108 @@ fn run_job_from_notifications_to_output(mode: Option<OutputMode>, extension: &st
 }
 
 #[test]
+fn handlers_run_a_robust_job_segment_by_segment_and_its_output_survives_a_re_encode() {
+    let w = World::new();
+    let svc = w.services();
+    let options = vidstega_pipeline::contract::JobOptions {
+        mode: Some(OutputMode::Robust),
+        robustness: Some(vidstega_pipeline::contract::Robustness::Normal),
+        ..Default::default()
+    };
+    w.store
+        .write_bytes(&keys::options(JOB), &serde_json::to_vec(&options).unwrap())
+        .unwrap();
+    // Robust mode's grid is a fraction of the frame: a 960x540 clip of 6 s,
+    // keyframes every second, so the plan has several segments.
+    let dir = tempfile::tempdir().unwrap();
+    let video = make_video(
+        dir.path(),
+        "cover.mp4",
+        &[
+            "testsrc2=s=960x540:r=25,noise=alls=10:allf=t",
+            "sine=f=440:r=48000",
+        ],
+        &[
+            "-t",
+            "6",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "25",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+    );
+    w.store.put_file(&keys::video(JOB), &video).unwrap();
+    let message = b"mill, Tuesday 04:00".to_vec();
+    let params = vidstega_robust::robust_seal_params(message.len() as u64, 1000);
+    let envelope = seal(&message, PASSWORD, &params).unwrap();
+    w.store
+        .write_bytes(&keys::payload(JOB), &envelope.to_bytes())
+        .unwrap();
+    w.store
+        .write_bytes(
+            &keys::placement_key(JOB),
+            PlacementKey::derive(PASSWORD).as_bytes(),
+        )
+        .unwrap();
+
+    let r = planner::handle(&load("planner/s3-upload-notifications.json"), &svc);
+    assert!(r.batch_item_failures.is_empty(), "{r:?}");
+    let starts = w.workflow.0.lock().unwrap().clone();
+    let input = &starts[0].1;
+    assert!(input.segment_count >= 2, "{input:?}");
+    let plan: vidstega_pipeline::Plan =
+        serde_json::from_slice(&w.store.read_all(&format!("jobs/{JOB}/plan.json")).unwrap()).unwrap();
+    assert_eq!(plan.mode, OutputMode::Robust);
+    assert_eq!(plan.pixel_format, "yuv420p");
+    // Every segment embeds the whole payload.
+    assert!(plan
+        .segments
+        .iter()
+        .all(|s| (s.bit_start, s.bit_end) == (0, plan.body_bits)));
+
+    // The Map, in reverse order, then concat (which extracts its output once).
+    for task in input.segments.iter().rev() {
+        let r = segment::handle(task, &svc).unwrap();
+        assert!(!r.already_done && r.frames > 0);
+    }
+    let result = concat::handle(&load("concat/input.json"), &svc).unwrap();
+    assert_eq!(result.output_key, format!("outputs/{JOB}.mp4"));
+    assert_eq!(result.audio_streams, 1);
+    assert_eq!(w.jobs.job(JOB).unwrap().unwrap().stage, Stage::Done);
+    let out = w.store.path(&result.output_key).unwrap();
+    let got = extract_file(&out, PASSWORD, 2, &NoProgress).unwrap();
+    assert_eq!(
+        (got.message.as_slice(), got.mode),
+        (message.as_slice(), OutputMode::Robust)
+    );
+
+    // What a messaging app does to it.
+    let shared = dir.path().join("shared.mp4");
+    ffmpeg(&[
+        "-i",
+        out.to_str().unwrap(),
+        "-c:v",
+        "libx264",
+        "-crf",
+        "23",
+        "-c:a",
+        "copy",
+        shared.to_str().unwrap(),
+    ]);
+    let got = extract_file(&shared, PASSWORD, 2, &NoProgress).unwrap();
+    assert_eq!(got.message, message);
+    let report = got.robust.expect("robust mode reports its reading");
+    assert_eq!(report.failed_codewords, 0);
+}
+
+#[test]
 fn unusable_input_fails_the_job_with_a_reason() {
     let w = World::new();
     let svc = w.services();
