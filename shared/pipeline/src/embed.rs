@@ -12,7 +12,7 @@ use crate::plan::{geometry_of, Plan};
 use crate::ports::{Finished, JobStore, ObjectStore};
 use crate::progress::Progress;
 use crate::records::SegmentRecord;
-use crate::robust::{robust_codec, MAX_SEGMENT_CELL_ERRORS, ROBUST_CRF, ROBUST_CRF_RETRIES};
+use crate::robust::{robust_codec, MAX_SEGMENT_SLOT_ERRORS, ROBUST_CRF, ROBUST_CRF_RETRIES};
 use crossbeam_channel::bounded;
 use std::path::Path;
 use std::time::Instant;
@@ -181,7 +181,7 @@ fn prepare(
 
 /// Robust mode's segment: embedded and encoded at [`ROBUST_CRF`], decoded
 /// and read back; encoded again at each of [`ROBUST_CRF_RETRIES`] in turn
-/// while more than [`MAX_SEGMENT_CELL_ERRORS`] of its cells read wrong.
+/// while more than [`MAX_SEGMENT_SLOT_ERRORS`] of its slots read wrong.
 fn encode_robust_segment(
     media: &MediaInfo,
     seg: &SegmentRecord,
@@ -198,30 +198,32 @@ fn encode_robust_segment(
             unreachable!("a robust plan prepares a robust embedder");
         };
         let check = crate::robust::check_segment(path, seg, prepared.format, embedder)?;
-        let rate = check.error_rate();
+        let rate = check.slot_error_rate();
         tracing::debug!(
             segment = seg.index,
             crf,
-            cells = check.cells,
-            wrong = check.wrong,
+            slots = check.slots,
+            wrong_slots = check.wrong_slots,
+            frame_cells = check.frames.cells,
+            wrong_frame_cells = check.frames.wrong,
             "segment read back"
         );
-        if rate <= MAX_SEGMENT_CELL_ERRORS {
+        if rate <= MAX_SEGMENT_SLOT_ERRORS {
             return Ok(0);
         }
         progress.warn(&format!(
-            "segment {} read back {:.1}% of its cells wrong at CRF {crf} (at most {:.0}% allowed); encoding it \
+            "segment {} read back {:.2}% of its slots wrong at CRF {crf} (at most {:.1}% allowed); encoding it \
              again at a higher quality",
             seg.index,
             rate * 100.0,
-            MAX_SEGMENT_CELL_ERRORS * 100.0
+            MAX_SEGMENT_SLOT_ERRORS * 100.0
         ));
         last = Some((crf, rate));
     }
     let (crf, rate) = last.expect("at least one attempt");
     Err(PipelineError::InvalidInput(format!(
         "segment {} of this video does not keep robust mode's embedding through H.264 even at CRF {crf} \
-         ({:.1}% of cells read wrong); the video may be mostly black or white, or too small for the grid; \
+         ({:.2}% of slots read wrong); the video may be mostly black or white, or too small for the grid; \
          try --robustness strong or compact mode",
         seg.index,
         rate * 100.0

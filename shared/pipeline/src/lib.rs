@@ -46,7 +46,7 @@ pub use progress::{NoProgress, Progress};
 pub use records::{now_ms, CarrierRecord, JobRecord, SegmentRecord, Stage};
 pub use redact::redact_urls;
 pub use robust::{
-    robust_codec, verify_robust_output, MAX_SEGMENT_CELL_ERRORS, ROBUST_BYTES_PER_PIXEL, ROBUST_CRF,
+    robust_codec, verify_robust_output, MAX_SEGMENT_SLOT_ERRORS, ROBUST_BYTES_PER_PIXEL, ROBUST_CRF,
     ROBUST_CRF_RETRIES, ROBUST_LOCK_SECONDS,
 };
 pub use runner::{run_embed, EmbedRun, OutputReport};

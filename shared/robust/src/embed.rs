@@ -287,13 +287,10 @@ impl Embedder {
         Ok(())
     }
 
-    /// Reads frame `index` of the *encoded* output (its decoded luma plane,
-    /// `width × height`) and counts the cells whose single-frame decision
-    /// differs from the bit embedded there: the closed loop's measure of
-    /// how much of the embedding the encoder kept. Every cell counts, header
-    /// cells included; no temporal combining or decoding is applied, so this
-    /// is the margin before the extractor's own repair.
-    pub fn check_frame(&mut self, index: u64, luma: &[u8]) -> Result<FrameCheck> {
+    /// Per cell of frame `index` of the *encoded* output (its decoded luma
+    /// plane, `width × height`): whether the cell's statistic decides the
+    /// other bit than the one embedded there. Returns the frame's period too.
+    fn cell_errors(&mut self, index: u64, luma: &[u8]) -> Result<(u64, Vec<bool>)> {
         let (w, h) = (self.info.width as usize, self.info.height as usize);
         if luma.len() != w * h {
             return Err(RobustError::InvalidInput(format!(
@@ -315,16 +312,87 @@ impl Embedder {
         // Distance from `x` to the nearest point of the lattice `off + step·Z`.
         let dist = |x: f32, off: f32| (x - off - step * ((x - off) / step).round()).abs();
         let wrong = (0..cells)
-            .filter(|&c| {
+            .map(|c| {
                 let d0 = dist(s[c], t.dither[c]);
                 let d1 = dist(s[c], t.dither[c] + step * 0.5);
                 u8::from(d1 < d0) != t.bit[c]
             })
-            .count();
+            .collect();
+        Ok((p, wrong))
+    }
+
+    /// Reads frame `index` of the *encoded* output and counts the cells whose
+    /// single-frame decision differs from the bit embedded there. Every cell
+    /// counts, header cells included; nothing is combined or decoded.
+    pub fn check_frame(&mut self, index: u64, luma: &[u8]) -> Result<FrameCheck> {
+        let (_, wrong) = self.cell_errors(index, luma)?;
         Ok(FrameCheck {
-            cells: cells as u64,
-            wrong: wrong as u64,
+            cells: wrong.len() as u64,
+            wrong: wrong.iter().filter(|&&x| x).count() as u64,
         })
+    }
+
+    /// Adds frame `index` of the *encoded* output to `read_back`: the closed
+    /// loop's measure of how much of the embedding the encoder kept.
+    pub fn read_back(&mut self, index: u64, luma: &[u8], read_back: &mut ReadBack) -> Result<()> {
+        let (p, wrong) = self.cell_errors(index, luma)?;
+        read_back.add(p, &wrong);
+        Ok(())
+    }
+}
+
+/// What reading an encoded stretch of frames back found
+/// ([`Embedder::read_back`]), per frame and per *slot* — a cell over one
+/// hold period, its frames' decisions combined by a majority vote, as the
+/// extractor combines them (a tie counts as wrong). Push frames in order.
+#[derive(Clone, Debug, Default)]
+pub struct ReadBack {
+    period: Option<u64>,
+    /// Per cell of the current period: right decisions minus wrong ones.
+    votes: Vec<i32>,
+    /// Single-frame decisions.
+    pub frames: FrameCheck,
+    /// Slots of the periods finished so far.
+    pub slots: u64,
+    /// Of those, the slots whose majority was wrong.
+    pub wrong_slots: u64,
+}
+
+impl ReadBack {
+    fn add(&mut self, period: u64, wrong: &[bool]) {
+        if self.period != Some(period) {
+            self.close_period();
+            self.period = Some(period);
+            self.votes = vec![0; wrong.len()];
+        }
+        for (v, &w) in self.votes.iter_mut().zip(wrong) {
+            *v += if w { -1 } else { 1 };
+        }
+        self.frames.add(FrameCheck {
+            cells: wrong.len() as u64,
+            wrong: wrong.iter().filter(|&&x| x).count() as u64,
+        });
+    }
+
+    fn close_period(&mut self) {
+        if self.period.take().is_some() {
+            self.slots += self.votes.len() as u64;
+            self.wrong_slots += self.votes.iter().filter(|&&v| v <= 0).count() as u64;
+        }
+    }
+
+    /// Ends the last period; the counts are final after this.
+    pub fn finish(&mut self) {
+        self.close_period();
+    }
+
+    /// Wrong slots per slot (0 when none was read).
+    pub fn slot_error_rate(&self) -> f64 {
+        if self.slots == 0 {
+            0.0
+        } else {
+            self.wrong_slots as f64 / self.slots as f64
+        }
     }
 }
 
@@ -334,7 +402,7 @@ mod tests {
     use crate::params::{robust_seal_params, Preset};
 
     #[test]
-    fn check_frame_finds_every_cell_of_an_embedded_frame_and_about_half_of_a_clean_one() {
+    fn read_back_finds_every_cell_of_an_embedded_frame_and_about_half_of_a_clean_one() {
         let (w, h) = (640u32, 360u32);
         let info = VideoInfo {
             width: w,
@@ -364,5 +432,21 @@ mod tests {
             "a clean frame reads at chance: {rate}"
         );
         assert!(embedder.check_frame(40, &clean[1..]).is_err());
+        // Three frames of one period: two embedded, one clean. The majority
+        // holds every slot; a clean majority loses about half of them.
+        let mut good = ReadBack::default();
+        for i in [40, 41, 42] {
+            let f = if i == 42 { &clean } else { &frame };
+            embedder.read_back(i, f, &mut good).unwrap();
+        }
+        good.finish();
+        assert_eq!((good.slots, good.wrong_slots), (embedded.cells, 0));
+        let mut bad = ReadBack::default();
+        for i in [40, 41, 42] {
+            let f = if i == 42 { &frame } else { &clean };
+            embedder.read_back(i, f, &mut bad).unwrap();
+        }
+        bad.finish();
+        assert!((0.35..0.65).contains(&bad.slot_error_rate()), "{bad:?}");
     }
 }

@@ -64,7 +64,7 @@ mod layout;
 mod params;
 
 pub use detect::{HoldCoherenceDetector, HoldCoherenceScore, PeriodicityDetector, PeriodicityScore};
-pub use embed::{EmbedStats, Embedder, FrameCheck, VideoInfo};
+pub use embed::{EmbedStats, Embedder, FrameCheck, ReadBack, VideoInfo};
 pub use error::{Result, RobustError};
 pub use extract::{ExtractReport, Extracted, Extractor, ExtractorConfig};
 pub use grid::MIN_CELL_PIXELS;
