@@ -16,10 +16,15 @@ bench/robust.py), medians of --runs runs of:
 * `vidstega extract` of the stego vs. plain ffmpeg decoding it to raw frames;
 * the stego's size vs. the baseline's output, and the raw bit error rate the
   output reads back at (the closed loop's margin, from `embed --json`);
-* the peak resident memory of the vidstega process (its own VmHWM).
+* the peak resident memory of the vidstega process (its own VmHWM);
+* with --channels, the last run's stego re-encoded through each channel and
+  read back by `vidstega extract --json`, as a recipient would: message
+  recovered (exact) or the error's first line, and the raw bit error rate
+  the extractor measured before error correction.
 
 Usage: bench/robust_pipeline.py [--runs 3] [--seconds 10] [--clips testsrc,camera]
                                 [--rate 40] [--robustness normal] [--work bench/work/robust-pipeline]
+                                [--channels crf23,720p-crf23,480p-crf28,x265-crf28,trim2s,25fps]
 Builds the CLI in release mode. Run one benchmark at a time: the cores are shared.
 """
 import argparse
@@ -75,6 +80,37 @@ def make_clip(work: Path, kind: str, seconds: int) -> Path:
     return out
 
 
+# name: ffmpeg options between `-i STEGO` and the output (audio copied unless dropped)
+CHANNELS = {
+    "crf18": ["-c:v", "libx264", "-crf", "18"],
+    "crf23": ["-c:v", "libx264", "-crf", "23"],
+    "crf28": ["-c:v", "libx264", "-crf", "28"],
+    "720p-crf23": ["-vf", "scale=-2:720", "-c:v", "libx264", "-crf", "23"],
+    "480p-crf28": ["-vf", "scale=-2:480", "-c:v", "libx264", "-crf", "28"],
+    "x265-crf28": ["-c:v", "libx265", "-crf", "28", "-x265-params", "log-level=error"],
+    "trim2s": ["-ss", "2", "-c:v", "libx264", "-crf", "23"],
+    "25fps": ["-vf", "fps=25", "-c:v", "libx264", "-crf", "23"],
+    "remux": ["-c", "copy"],
+    "no-audio": ["-an", "-c:v", "copy"],
+}
+
+
+def channel(exe, env, stego: Path, name: str, message: bytes, work: Path) -> dict:
+    out = work / f"channel-{name}.mp4"
+    opts = CHANNELS[name]
+    audio = [] if "-an" in opts or "-c" in opts else ["-c:a", "copy"]
+    run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(stego), *opts, *audio, str(out)])
+    proc = subprocess.run([str(exe), "extract", str(out), "--password-env", PASSWORD_ENV, "--json",
+                           "-o", str(work / "channel.bin"), "--force"], capture_output=True, env=env)
+    if proc.returncode == 0:
+        summary = json.loads(proc.stdout)
+        exact = (work / "channel.bin").read_bytes() == message
+        ber = (summary.get("robust") or {}).get("raw_bit_error_rate")
+        return {"channel": name, "recovered": "exact" if exact else "WRONG MESSAGE", "raw_ber": ber}
+    first = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+    return {"channel": name, "recovered": f"no (exit {proc.returncode}): {first[0][:90]}", "raw_ber": None}
+
+
 def peak_rss(summary: dict) -> float:
     return (summary.get("peak_rss_bytes") or 0) / 1e6
 
@@ -87,6 +123,7 @@ def main():
     ap.add_argument("--rate", type=float, default=40.0, help="message bytes per second of video")
     ap.add_argument("--robustness", default="normal")
     ap.add_argument("--work", default=str(ROOT / "bench" / "work" / "robust-pipeline"))
+    ap.add_argument("--channels", default="", help="comma-separated channel names (see CHANNELS), or 'all'")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     work = Path(args.work)
@@ -143,6 +180,8 @@ def main():
             "embed_peak_rss_mb": max(rss_e),
             "extract_peak_rss_mb": max(rss_x),
         }
+        names = list(CHANNELS) if args.channels == "all" else [c for c in args.channels.split(",") if c]
+        row["channels"] = [channel(exe, env, stego, n, message.read_bytes(), work) for n in names]
         rows.append(row)
         print(json.dumps(row), flush=True)
     print()
@@ -153,6 +192,10 @@ def main():
         print(f"{r['clip']:8} {r['plain_encode_s']:11.2f} {r['embed_s']:8.2f} {r['embed_ratio']:6.2f} "
               f"{r['decode_s']:9.2f} {r['extract_s']:9.2f} {r['extract_ratio']:6.2f} {r['size_ratio']:13.3f} "
               f"{(r['read_back_error_rate'] or 0) * 100:12.3f}% {r['embed_peak_rss_mb']:7.1f}")
+    for r in rows:
+        for c in r.get("channels", []):
+            ber = "" if c["raw_ber"] is None else f"{c['raw_ber'] * 100:.2f}%"
+            print(f"  {r['clip']:8} {c['channel']:12} {ber:>8}  {c['recovered']}")
     (work / "results.json").write_text(json.dumps(rows, indent=2))
 
 

@@ -455,6 +455,40 @@ pub fn plan_job(
     }
 }
 
+/// Where a mode that re-encodes every frame (lossless, robust) starts its
+/// plan: the source probed, checked against the limits and for a constant
+/// frame rate; `Ok` with the plan stored for `job` in `mode` if it still
+/// matches the source and the payload (a rerun keeps it), else `Err` with
+/// the probe to plan from.
+pub(crate) fn probe_every_frame_source(
+    objects: &dyn ObjectStore,
+    jobs: &dyn JobStore,
+    job: &JobRecord,
+    header: &EnvelopeHeader,
+    settings: &PlanSettings,
+    mode: OutputMode,
+) -> Result<std::result::Result<Planned, MediaInfo>> {
+    let media = probe(&source_path(objects.media_source(&job.video_key)?))?;
+    check_limits(&media, &settings.limits)?;
+    media.require_constant_frame_rate()?;
+    if let Some(plan) = stored_plan(objects, jobs, job, mode)? {
+        if plan.frame_count == media.video.frame_count && plan.body_bits == header.body_bits() {
+            return Ok(Ok(Planned { plan, media }));
+        }
+    }
+    Ok(Err(media))
+}
+
+/// The warning for streams a re-encoding mode does not carry over, if any.
+pub(crate) fn dropped_streams_warning(media: &MediaInfo) -> Option<String> {
+    (!media.other_streams.is_empty()).then(|| {
+        format!(
+            "{} stream(s) besides video, audio and subtitles (cover art, data, extra video) are not carried over",
+            media.other_streams.len()
+        )
+    })
+}
+
 fn plan_lossless(
     objects: &dyn ObjectStore,
     jobs: &dyn JobStore,
@@ -462,14 +496,10 @@ fn plan_lossless(
     header: &EnvelopeHeader,
     settings: &PlanSettings,
 ) -> Result<Planned> {
-    let media = probe(&source_path(objects.media_source(&job.video_key)?))?;
-    check_limits(&media, &settings.limits)?;
-    media.require_constant_frame_rate()?;
-    if let Some(plan) = stored_plan(objects, jobs, job, OutputMode::Lossless)? {
-        if plan.frame_count == media.video.frame_count && plan.body_bits == header.body_bits() {
-            return Ok(Planned { plan, media });
-        }
-    }
+    let media = match probe_every_frame_source(objects, jobs, job, header, settings, OutputMode::Lossless)? {
+        Ok(planned) => return Ok(planned),
+        Err(media) => media,
+    };
     let choice = choose_raw_format(&media.video, Some(&settings.codec));
     let format = choice.format;
     let geometry = geometry_of(&format)?;
@@ -520,12 +550,7 @@ fn plan_lossless(
         })
         .collect();
     let mut warnings = choice.warnings;
-    if !media.other_streams.is_empty() {
-        warnings.push(format!(
-            "{} stream(s) besides video, audio and subtitles (cover art, data, extra video) are not carried over",
-            media.other_streams.len()
-        ));
-    }
+    warnings.extend(dropped_streams_warning(&media));
     let plane_set = if geometry.planes().len() == 1 {
         PlaneSet::Luma
     } else {

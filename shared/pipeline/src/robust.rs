@@ -14,8 +14,8 @@
 use crate::contract::{OutputMode, Robustness};
 use crate::error::{PipelineError, Result};
 use crate::plan::{
-    check_limits, check_output_estimate, check_segment_work, source_path, store_plan, stored_plan, Plan,
-    PlanSettings, Planned,
+    check_output_estimate, check_segment_work, dropped_streams_warning, probe_every_frame_source, store_plan,
+    Plan, PlanSettings, Planned,
 };
 use crate::ports::{JobStore, ObjectStore};
 use crate::progress::Progress;
@@ -120,14 +120,10 @@ pub(crate) fn plan_robust(
     header: &EnvelopeHeader,
     settings: &PlanSettings,
 ) -> Result<Planned> {
-    let media = probe(&source_path(objects.media_source(&job.video_key)?))?;
-    check_limits(&media, &settings.limits)?;
-    media.require_constant_frame_rate()?;
-    if let Some(plan) = stored_plan(objects, jobs, job, OutputMode::Robust)? {
-        if plan.frame_count == media.video.frame_count && plan.body_bits == header.body_bits() {
-            return Ok(Planned { plan, media });
-        }
-    }
+    let media = match probe_every_frame_source(objects, jobs, job, header, settings, OutputMode::Robust)? {
+        Ok(planned) => return Ok(planned),
+        Err(media) => media,
+    };
     let (format, mut warnings) = robust_format(&media)?;
     let frames = media.video.frame_count;
     let fps = media.video.frame_rate().as_f64();
@@ -178,12 +174,7 @@ pub(crate) fn plan_robust(
             millis: None,
         })
         .collect();
-    if !media.other_streams.is_empty() {
-        warnings.push(format!(
-            "{} stream(s) besides video, audio and subtitles (cover art, data, extra video) are not carried over",
-            media.other_streams.len()
-        ));
-    }
+    warnings.extend(dropped_streams_warning(&media));
     let plan = Plan {
         job_id: job.job_id.clone(),
         video_key: job.video_key.clone(),
