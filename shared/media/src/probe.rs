@@ -23,6 +23,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::thread::JoinHandle;
 
 use serde::Deserialize;
 
@@ -385,6 +386,11 @@ fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Probe
         file_len = Some(meta.len());
     }
     let ffprobe = locate(Tool::Ffprobe)?;
+    let listing = if packets {
+        Some(PacketListing::start(&ffprobe, path, demuxer_options)?)
+    } else {
+        None
+    };
 
     let out = Command::new(&ffprobe)
         .args([
@@ -499,7 +505,7 @@ fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Probe
         .and_then(Rational::parse)
         .unwrap_or(Rational { num: 0, den: 0 });
 
-    if !packets {
+    let Some(listing) = listing else {
         return Ok(Probed::Header(VideoHeader {
             size_bytes: format
                 .size
@@ -516,8 +522,8 @@ fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Probe
                 .and_then(|n| n.parse().ok())
                 .filter(|&n| n > 0),
         }));
-    }
-    let packets = list_packets(&ffprobe, path, v.index, demuxer_options)?;
+    };
+    let packets = listing.finish(&ffprobe, path, v.index)?;
     let order = display_order(&packets.packets);
     if order.frames.is_empty() {
         return Err(MediaError::Truncated {
@@ -896,64 +902,126 @@ struct PacketList {
     stderr: StderrTail,
 }
 
-fn list_packets(
-    ffprobe: &Path,
-    path: &Path,
-    stream_index: usize,
-    demuxer_options: &[&str],
-) -> Result<PacketList, MediaError> {
-    let spawn_err = |source| MediaError::Spawn {
-        tool: Tool::Ffprobe,
-        path: ffprobe.to_path_buf(),
-        env_var: Tool::Ffprobe.env_var(),
-        source,
-    };
-    let mut child = Command::new(ffprobe)
-        .args(["-v", "error", "-select_streams"])
-        .arg(stream_index.to_string())
-        .args(["-show_entries", "packet=pts,dts,flags", "-of", "csv=p=0:nk=0"])
-        .args(demuxer_options)
-        .args(url_input_options(path))
-        .arg(path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(spawn_err)?;
-    let drain = StderrDrain::plain(child.stderr.take().expect("stderr is piped"));
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut packets = Vec::new();
-    let mut read_error = None;
-    for line in BufReader::new(stdout).lines() {
-        match line {
-            Ok(line) => {
-                if let Some(p) = parse_packet_line(&line) {
-                    packets.push(p);
+/// Packets, each with the index of its stream, in file order.
+type StreamPackets = Vec<(usize, Packet)>;
+
+/// ffprobe listing the packets of every video stream, started before the
+/// stream report says which stream is the video: the two processes run side
+/// by side (each a process start and a read of the container's index) and
+/// the listing is read on its own thread meanwhile. Dropped unfinished, the
+/// process is killed and reaped.
+struct PacketListing {
+    child: Option<std::process::Child>,
+    lines: Option<JoinHandle<std::io::Result<StreamPackets>>>,
+    drain: Option<StderrDrain>,
+}
+
+impl PacketListing {
+    fn start(ffprobe: &Path, path: &Path, demuxer_options: &[&str]) -> Result<Self, MediaError> {
+        let mut child = Command::new(ffprobe)
+            .args(["-v", "error", "-select_streams", "v"])
+            .args([
+                "-show_entries",
+                "packet=stream_index,pts,dts,flags",
+                "-of",
+                "csv=p=0:nk=0",
+            ])
+            .args(demuxer_options)
+            .args(url_input_options(path))
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| MediaError::Spawn {
+                tool: Tool::Ffprobe,
+                path: ffprobe.to_path_buf(),
+                env_var: Tool::Ffprobe.env_var(),
+                source,
+            })?;
+        let drain = StderrDrain::plain(child.stderr.take().expect("stderr is piped"));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let lines = std::thread::Builder::new()
+            .name("ffprobe-packets".into())
+            .spawn(move || {
+                let mut packets = Vec::new();
+                for line in BufReader::new(stdout).lines() {
+                    let line = line?;
+                    if let (Some(stream), Some(p)) = (stream_index_of(&line), parse_packet_line(&line)) {
+                        packets.push((stream, p));
+                    }
                 }
-            }
-            Err(e) => {
-                read_error = Some(e);
-                break;
-            }
-        }
+                Ok(packets)
+            })
+            .map_err(|e| MediaError::io("start a thread to read", path, e))?;
+        Ok(PacketListing {
+            child: Some(child),
+            lines: Some(lines),
+            drain: Some(drain),
+        })
     }
-    let status = child.wait().map_err(spawn_err)?;
-    let stderr = drain.finish();
-    if let Some(e) = read_error {
-        return Err(MediaError::ProbeOutput {
+
+    /// Waits for the listing and keeps the packets of `stream_index`.
+    fn finish(mut self, ffprobe: &Path, path: &Path, stream_index: usize) -> Result<PacketList, MediaError> {
+        let read = self
+            .lines
+            .take()
+            .expect("the listing is read once")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let status = self
+            .child
+            .take()
+            .expect("the listing is waited for once")
+            .wait()
+            .map_err(|source| MediaError::Spawn {
+                tool: Tool::Ffprobe,
+                path: ffprobe.to_path_buf(),
+                env_var: Tool::Ffprobe.env_var(),
+                source,
+            })?;
+        let stderr = self.drain.take().expect("stderr is drained once").finish();
+        let packets = read.map_err(|e| MediaError::ProbeOutput {
             path: path.to_path_buf(),
             detail: format!("reading ffprobe's packet list failed: {e}"),
             source: None,
-        });
-    }
-    if !status.success() {
-        return Err(MediaError::Truncated {
-            path: path.to_path_buf(),
-            detail: format!("ffprobe could not list the video packets ({status})"),
+        })?;
+        if !status.success() {
+            return Err(MediaError::Truncated {
+                path: path.to_path_buf(),
+                detail: format!("ffprobe could not list the video packets ({status})"),
+                stderr,
+            });
+        }
+        Ok(PacketList {
+            packets: packets
+                .into_iter()
+                .filter(|&(stream, _)| stream == stream_index)
+                .map(|(_, p)| p)
+                .collect(),
             stderr,
-        });
+        })
     }
-    Ok(PacketList { packets, stderr })
+}
+
+impl Drop for PacketListing {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(lines) = self.lines.take() {
+            let _ = lines.join();
+        }
+    }
+}
+
+/// The `stream_index=` field of a packet line.
+fn stream_index_of(line: &str) -> Option<usize> {
+    line.trim()
+        .split(',')
+        .find_map(|field| field.strip_prefix("stream_index="))
+        .and_then(|v| v.parse().ok())
 }
 
 /// Parses `pts=0,dts=-1024,flags=K_` (any field order, `N/A` for missing).
@@ -1036,6 +1104,13 @@ fn display_order(packets: &[Packet]) -> DisplayOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packet_lines_name_their_stream() {
+        assert_eq!(stream_index_of("stream_index=2,pts=1,dts=0,flags=K_"), Some(2));
+        assert_eq!(stream_index_of("pts=1,dts=0,flags=K_,stream_index=0,"), Some(0));
+        assert_eq!(stream_index_of("pts=1,dts=0,flags=K_"), None);
+    }
 
     fn pkt(pts: Option<i64>, dts: Option<i64>, key: bool) -> Packet {
         Packet {
