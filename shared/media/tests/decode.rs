@@ -92,6 +92,34 @@ fn open_gop_b_frames_mp4_is_frame_exact() {
 }
 
 #[test]
+fn one_decoder_thread_gives_the_same_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let info = irregular_h264(
+        dir.path(),
+        "threads.mp4",
+        &["-bf", "3", "-g", "40", "-x264-params", "open_gop=1:bframes=3"],
+    );
+    let format = choose_raw_format(&info.video, None).format;
+    let n = info.video.frame_count;
+    for range in [0..n, 3..11, (n - 5)..n] {
+        let mut reader =
+            FrameReader::open_with_threads(&info, range.clone(), format, std::num::NonZeroUsize::new(1))
+                .unwrap();
+        let mut frame = vec![0u8; format.frame_len()];
+        let mut single = Vec::new();
+        while let Some(index) = reader.read_frame(&mut frame).unwrap() {
+            assert_eq!(index, range.start + single.len() as u64);
+            single.push(hash(&frame));
+        }
+        assert_eq!(
+            single,
+            decode_hashes(&info, range.clone(), format),
+            "range {range:?}"
+        );
+    }
+}
+
+#[test]
 fn closed_gop_scenecut_mkv_is_frame_exact() {
     let dir = tempfile::tempdir().unwrap();
     let info = irregular_h264(

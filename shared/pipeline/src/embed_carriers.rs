@@ -16,17 +16,34 @@ use crate::ports::{Finished, JobStore, ObjectStore};
 use crate::progress::Progress;
 use crate::records::CarrierRecord;
 use crate::source::ObjectReader;
+use std::num::NonZeroUsize;
 use std::time::Instant;
 use vidstega_core::{byte_span, BodyBits, Envelope, Layout, PlacementKey, Slot, ENVELOPE_HEADER_LEN};
 use vidstega_h264::nal::join_length_prefixed;
 use vidstega_h264::write_carrier;
 use vidstega_media::{FrameReader, MediaInfo};
 
+/// The decoder threads each cover decode gets when `concurrent` segments
+/// run side by side on `cores` cores: an equal share, at least one.
+///
+/// A carrier's decode is a few frames from its keyframe; frame threads add
+/// start-up work and memory to each decoder and, with the cores already
+/// shared between segments, slow the decodes down.
+pub fn decoder_threads_per_segment(cores: usize, concurrent: usize) -> NonZeroUsize {
+    NonZeroUsize::new(cores / concurrent.max(1)).unwrap_or(NonZeroUsize::MIN)
+}
+
 /// Embeds the carriers of segment `index` of a compact-mode `plan` and
 /// stores their access units ([`keys::carrier`]).
 ///
+/// `decoder_threads` limits each cover decode's threads: a runner that
+/// decodes several segments side by side on the same cores passes its
+/// share of them ([`decoder_threads_per_segment`]); `None` leaves the
+/// choice to ffmpeg (a segment alone on its machine).
+///
 /// Idempotent: a segment whose row is done and whose carriers are stored is
 /// skipped; a retried segment rewrites its carriers with identical bytes.
+#[allow(clippy::too_many_arguments)]
 pub fn embed_carriers(
     objects: &dyn ObjectStore,
     jobs: &dyn JobStore,
@@ -34,6 +51,7 @@ pub fn embed_carriers(
     media: &MediaInfo,
     index: u32,
     key: &PlacementKey,
+    decoder_threads: Option<NonZeroUsize>,
     progress: &dyn Progress,
 ) -> Result<SegmentOutcome> {
     let seg =
@@ -95,7 +113,7 @@ pub fn embed_carriers(
     let mut frame = vec![0u8; format.frame_len()];
     for group in &groups {
         let range = group[0].display..group[group.len() - 1].display + 1;
-        let mut decoder = FrameReader::open(media, range, format)?;
+        let mut decoder = FrameReader::open_with_threads(media, range, format, decoder_threads)?;
         let mut next = group.iter().peekable();
         while let Some(display) = decoder.read_frame(&mut frame)? {
             let Some(carrier) = next.next_if(|c| c.display == display) else {
@@ -140,4 +158,19 @@ pub fn embed_carriers(
         changed_samples: changed,
         millis,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decoder_threads_per_segment;
+
+    #[test]
+    fn segments_side_by_side_share_the_cores() {
+        let threads = |cores, concurrent| decoder_threads_per_segment(cores, concurrent).get();
+        assert_eq!(threads(2, 2), 1);
+        assert_eq!(threads(2, 1), 2);
+        assert_eq!(threads(8, 3), 2);
+        assert_eq!(threads(2, 4), 1, "more segments than cores: one thread each");
+        assert_eq!(threads(4, 0), 4, "no segment counts as one");
+    }
 }

@@ -34,7 +34,7 @@ mod track;
 pub use carriers::{carrier_capacity, carrier_format, open_track, probe_source, CarrierCapacity};
 pub use concat::{concat_segments, joinable_segments};
 pub use embed::{embed_in_one_pass, embed_segment, SegmentOutcome, FRAME_BUFFERS};
-pub use embed_carriers::embed_carriers;
+pub use embed_carriers::{decoder_threads_per_segment, embed_carriers};
 pub use error::{media_class, PipelineError, Result};
 pub use extract::{extract_file, Extracted, HEADER_SEARCH_CARRIERS, HEADER_SEARCH_FRAMES};
 pub use plan::{

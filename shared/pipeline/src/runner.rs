@@ -11,7 +11,7 @@
 use crate::concat::concat_segments;
 use crate::contract::OutputMode;
 use crate::embed::{embed_in_one_pass, embed_segment, SegmentOutcome};
-use crate::embed_carriers::embed_carriers;
+use crate::embed_carriers::{decoder_threads_per_segment, embed_carriers};
 use crate::error::{PipelineError, Result};
 use crate::plan::{plan_job, PlanSettings, Planned};
 use crate::ports::{Created, JobStore, ObjectStore};
@@ -141,8 +141,20 @@ pub fn run_embed(
     if plan.mode == OutputMode::Compact {
         progress.stage("embed", plan.carriers.len() as u64);
         let started = Instant::now();
+        // The segments' decoders run side by side on this machine's cores.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = decoder_threads_per_segment(cores, settings.workers.min(plan.segments.len()));
         let (embedded, skipped, changed_samples) = run_segments(settings.workers, &plan.segments, |index| {
-            embed_carriers(objects, jobs, plan, &planned.media, index, key, progress)
+            embed_carriers(
+                objects,
+                jobs,
+                plan,
+                &planned.media,
+                index,
+                key,
+                Some(threads),
+                progress,
+            )
         })?;
         tracing::debug!(
             embedded,

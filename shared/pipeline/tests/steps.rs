@@ -43,6 +43,7 @@ fn a_compact_job_is_planned_embedded_per_segment_spliced_and_extracted_over_fold
             &planned.media,
             segment.index,
             &j.key,
+            None,
             &NoProgress,
         )
         .expect("embed-segment");
@@ -54,7 +55,17 @@ fn a_compact_job_is_planned_embedded_per_segment_spliced_and_extracted_over_fold
     }
     assert!(j.jobs.segments(&plan.job_id).unwrap().iter().all(|r| r.done));
     // A second delivery of the same Map item redoes nothing.
-    let again = embed_carriers(&j.store, &j.jobs, plan, &planned.media, 0, &j.key, &NoProgress).unwrap();
+    let again = embed_carriers(
+        &j.store,
+        &j.jobs,
+        plan,
+        &planned.media,
+        0,
+        &j.key,
+        None,
+        &NoProgress,
+    )
+    .unwrap();
     assert_eq!(again, SegmentOutcome::AlreadyDone);
 
     let output = j.output("stego.mp4");

@@ -68,6 +68,8 @@ pub fn handle(task: &SegmentTask, svc: &Services<'_>) -> Result<SegmentResult, S
             &media,
             task.index,
             &key,
+            // Each segment has its function's cores to itself.
+            None,
             &NoProgress,
         )?,
         OutputMode::Lossless | OutputMode::Robust => embed_segment(
