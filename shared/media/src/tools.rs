@@ -77,21 +77,19 @@ pub struct ToolVersions {
 pub fn ensure_tools() -> Result<ToolVersions, MediaError> {
     let ffmpeg_path = locate(Tool::Ffmpeg)?;
     let ffprobe_path = locate(Tool::Ffprobe)?;
-    // The three runs are independent; each costs a process start (most of
-    // it dynamic linking), so they run side by side.
-    let (ffmpeg_version, ffprobe_version, encoders) = std::thread::scope(|scope| {
+    // The two runs are independent; each costs a process start (most of it
+    // dynamic linking), so they run side by side. ffmpeg's encoder list
+    // comes with its version in the banner on stderr: one run, not two.
+    let (ffmpeg_run, ffprobe_version) = std::thread::scope(|scope| {
         let ffprobe = scope.spawn(|| version_of(Tool::Ffprobe, &ffprobe_path));
-        let encoders =
-            scope.spawn(|| run_capture(Tool::Ffmpeg, &ffmpeg_path, &["-hide_banner", "-encoders"]));
-        let ffmpeg = version_of(Tool::Ffmpeg, &ffmpeg_path);
-        let join = |handle: std::thread::ScopedJoinHandle<'_, Result<String, MediaError>>| {
-            handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        };
-        (ffmpeg, join(ffprobe), join(encoders))
+        let ffmpeg = run_capture_with_stderr(Tool::Ffmpeg, &ffmpeg_path, &["-encoders"]);
+        let ffprobe = ffprobe
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (ffmpeg, ffprobe)
     });
-    let ffmpeg_version = ffmpeg_version?;
+    let (encoders, banner) = ffmpeg_run?;
+    let ffmpeg_version = version_in(&banner);
     let ffprobe_version = ffprobe_version?;
     for (tool, path, version) in [
         (Tool::Ffmpeg, &ffmpeg_path, &ffmpeg_version),
@@ -108,7 +106,6 @@ pub fn ensure_tools() -> Result<ToolVersions, MediaError> {
             }
         }
     }
-    let encoders = encoders?;
     let has_encoder = |name: &str| {
         encoders
             .lines()
@@ -219,17 +216,23 @@ fn is_executable(path: &Path) -> bool {
 }
 
 fn version_of(tool: Tool, path: &Path) -> Result<String, MediaError> {
-    let out = run_capture(tool, path, &["-hide_banner", "-version"])?;
-    // "ffmpeg version 5.1.6-0+deb12u1 Copyright (c) 2000-2024 ..."
-    Ok(out
-        .lines()
-        .next()
-        .and_then(|line| line.split_whitespace().nth(2))
-        .unwrap_or("unknown")
-        .to_string())
+    let (out, _) = run_capture_with_stderr(tool, path, &["-hide_banner", "-version"])?;
+    Ok(version_in(&out))
 }
 
-fn run_capture(tool: Tool, path: &Path, args: &[&str]) -> Result<String, MediaError> {
+/// The version in the first line of `-version`'s output or of the banner:
+/// "ffmpeg version 5.1.6-0+deb12u1 Copyright (c) 2000-2024 ...".
+fn version_in(text: &str) -> String {
+    text.lines()
+        .next()
+        .filter(|line| line.contains(" version "))
+        .and_then(|line| line.split_whitespace().nth(2))
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// Runs a tool to completion: its stdout and its stderr.
+fn run_capture_with_stderr(tool: Tool, path: &Path, args: &[&str]) -> Result<(String, String), MediaError> {
     let out = Command::new(path)
         .args(args)
         .stdin(Stdio::null())
@@ -248,7 +251,10 @@ fn run_capture(tool: Tool, path: &Path, args: &[&str]) -> Result<String, MediaEr
             stderr: StderrTail(crate::process::tail_of(&String::from_utf8_lossy(&out.stderr))),
         });
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok((
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
 }
 
 /// Parses "5.1.6-0+deb12u1", "n6.1", "7.0.2-static" into (major, minor).
@@ -263,7 +269,18 @@ fn parse_major_minor(version: &str) -> Option<(u32, u32)> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_major_minor;
+    use super::{parse_major_minor, version_in};
+
+    #[test]
+    fn reads_the_version_from_the_banner_or_version_output() {
+        assert_eq!(
+            version_in("ffmpeg version 5.1.6-0+deb12u1 Copyright (c) 2000-2024 the FFmpeg developers\n  built with gcc 12"),
+            "5.1.6-0+deb12u1"
+        );
+        assert_eq!(version_in("ffprobe version n6.1 Copyright (c) 2007-2023"), "n6.1");
+        assert_eq!(version_in(""), "unknown");
+        assert_eq!(version_in("Encoders:\n V..... libx264"), "unknown");
+    }
 
     #[test]
     fn parses_common_version_strings() {
