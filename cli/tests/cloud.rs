@@ -334,6 +334,85 @@ fn presign_transport_creates_the_job_and_uploads_to_the_presigned_urls() {
     assert_eq!(summary["payload_bytes"].as_u64(), Some(payload_bytes as u64));
 }
 
+#[test]
+fn presign_transport_submits_a_robust_job_with_its_preset_and_a_payload_sealed_for_robust_mode() {
+    let cloud = Cloud::new();
+    let server = FunctionServer::start(cloud.store.clone(), cloud.jobs.clone());
+    let dir = tempdir();
+    // Robust mode's capacity grows with the duration, not the frame size.
+    let video = make_video(
+        dir.path(),
+        "cover.mp4",
+        &[&picture("320x180", 25, 12.0)],
+        &["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
+    );
+    let out = run(&[
+        "submit",
+        video.to_str().unwrap(),
+        "--message",
+        MESSAGE,
+        "--password-env",
+        PW_VAR,
+        "--kdf-iterations",
+        "1000",
+        "--presign-url",
+        &server.url,
+        "--sign",
+        "--mode",
+        "robust",
+        "--robustness",
+        "strong",
+        "--json",
+    ]);
+    let summary = out.ok().json();
+    assert_no_secrets(&out.stderr);
+    assert_eq!(summary["mode"], "robust");
+    assert_eq!(summary["container"], "mp4", "robust mode's default container");
+    let job_id = summary["job_id"].as_str().unwrap().to_string();
+    let requests = server.requests();
+    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"container": "mp4", "planes": "luma", "mode": "robust", "max_rate": 0.25,
+                           "robustness": "strong"})
+    );
+    // Robust mode's own LDPC code repairs bit errors: one parity shard.
+    let payload_bytes = assert_sealed_uploads(&cloud, &job_id, 1);
+    assert_eq!(summary["payload_bytes"].as_u64(), Some(payload_bytes as u64));
+    // The presign function stored the options the planner will read.
+    let options: Value =
+        serde_json::from_slice(&cloud.store.read_all(&keys::options(&job_id)).unwrap()).unwrap();
+    assert_eq!(
+        (&options["mode"], &options["robustness"]),
+        (&Value::from("robust"), &Value::from("strong"))
+    );
+
+    // A message the strong preset cannot carry is refused before any upload.
+    // (Hex of a counter's hashes: it does not compress below ~2 kB.)
+    let long: String = (0u32..125)
+        .map(|i| {
+            use sha2::Digest;
+            hex::encode(&sha2::Sha256::digest(i.to_le_bytes())[..16])
+        })
+        .collect();
+    let refused = run(&[
+        "submit",
+        video.to_str().unwrap(),
+        "--message",
+        &long,
+        "--password-env",
+        PW_VAR,
+        "--presign-url",
+        &server.url,
+        "--mode",
+        "robust",
+        "--robustness",
+        "strong",
+    ]);
+    refused.expect_code(3).stderr_mentions(&["robust mode", "strong"]);
+    assert_eq!(server.requests().len(), 1, "nothing more was sent");
+}
+
 /// A job record as the presign function or the planner would create it.
 fn create_job(cloud: &Cloud) -> String {
     let id = format!(
