@@ -32,6 +32,11 @@ fn a_lossless_job_runs_through_every_function() {
 }
 
 #[test]
+fn a_robust_job_runs_through_every_function_and_its_output_extracts() {
+    common::presigned_uploads_to_extractable_output(&Cloud::new(), Video::Small, OutputMode::Robust, "mp4");
+}
+
+#[test]
 fn permanent_failures_mark_the_job_failed_and_write_no_output() {
     common::permanent_failures_mark_the_job_failed_and_write_no_output(&Cloud::new());
 }

@@ -338,11 +338,14 @@ fn every_handler_call_is_allowed_by_its_role_and_every_template_permission_is_us
     // The flows, in one deployment. The large video makes the planner's
     // copy of the source and concat's output multipart uploads; a compact
     // job into the source's own container reads the upload itself; the
-    // lossless job takes the other path through embed-segment and concat.
+    // lossless job takes the other path through embed-segment and concat;
+    // the robust job reads its whole payload in every segment and its
+    // output and placement key back in concat.
     let input =
         common::presigned_uploads_to_extractable_output(&cloud, Video::Large, OutputMode::Compact, "mkv");
     common::presigned_uploads_to_extractable_output(&cloud, Video::Small, OutputMode::Compact, "mp4");
     common::presigned_uploads_to_extractable_output(&cloud, Video::Small, OutputMode::Lossless, "mkv");
+    common::presigned_uploads_to_extractable_output(&cloud, Video::Small, OutputMode::Robust, "mp4");
     common::permanent_failures_mark_the_job_failed_and_write_no_output(&cloud);
     common::a_broken_placement_key_is_refused_at_planning(&cloud);
     common::late_uploads_wait_and_a_retried_planner_reuses_the_stored_plan(&cloud);

@@ -274,12 +274,12 @@ pub fn verify_robust_output(
     read_luma(&media, &mut extractor, None, progress)?;
     let found = extractor.finish().map_err(|e| {
         PipelineError::Mismatch(format!(
-            "the robust-mode output does not extract ({e}); it was not kept"
+            "the robust-mode output does not extract ({e}); it is not delivered"
         ))
     })?;
     if found.report.failed_codewords > 0 || found.payload != payload {
         return Err(PipelineError::Mismatch(format!(
-            "the robust-mode output extracts with {} of {} codewords failed; it was not kept",
+            "the robust-mode output extracts with {} of {} codewords failed; it is not delivered",
             found.report.failed_codewords, found.report.codewords
         )));
     }

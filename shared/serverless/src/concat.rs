@@ -56,13 +56,12 @@ pub fn handle(job: &JobRef, svc: &Services<'_>) -> Result<ConcatResult, StepErro
     }
     if plan.mode == OutputMode::Robust {
         // The closed loop's last check: the stored output must give back the
-        // payload; one that does not is removed, never delivered.
+        // payload. One that does not fails the step before the job is done
+        // (a retry overwrites it; mark-failed deletes it), so it is never
+        // delivered.
         let key = load_key(svc.objects, &job.job_id)?;
         let stored = source_path(svc.objects.media_source(&plan.output_key)?);
-        if let Err(e) = verify_robust_output(svc.objects, &plan, &key, &stored, &NoProgress) {
-            svc.objects.delete(&plan.output_key)?;
-            return Err(e.into());
-        }
+        verify_robust_output(svc.objects, &plan, &key, &stored, &NoProgress)?;
     }
     svc.jobs.set_stage(&job.job_id, Stage::Done, None)?;
     // The key is no longer needed; segments expire with the work prefix.

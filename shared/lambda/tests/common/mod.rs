@@ -498,12 +498,19 @@ pub fn presigned_uploads_to_extractable_output(
     let video = dir.path().join("cover.mp4");
     make_video(&video, 6, size);
     // Incompressible and large enough for several carrier pictures, so the
-    // Map has several segments in compact mode.
+    // Map has several segments in compact mode; robust mode carries tens of
+    // bytes a second, sealed as the client seals it (one parity shard).
     let mut message = b"Rendezvous moved: pier 9, 23:40. Bring the blue folder. ".to_vec();
-    message.extend((0..60_000u64).map(|i| vidstega_core::mix64(i) as u8));
+    let payload = if mode == OutputMode::Robust {
+        let params = vidstega_robust::robust_seal_params(message.len() as u64, 1000);
+        seal(&message, PASSWORD, &params).unwrap().to_bytes()
+    } else {
+        message.extend((0..60_000u64).map(|i| vidstega_core::mix64(i) as u8));
+        sealed(&message)
+    };
     let key = PlacementKey::derive(PASSWORD);
     put(job.url("video"), &std::fs::read(&video).unwrap());
-    put(job.url("payload"), &sealed(&message));
+    put(job.url("payload"), &payload);
     put(job.url("placement_key"), key.as_bytes());
 
     // The notifications (and S3's test event) arrive through SQS.
