@@ -48,7 +48,7 @@
 # the versions in the lock file; `-encoders` lists libx264 and ffv1; both
 # list the `http` input protocol (the functions hand ffmpeg
 # http://127.0.0.1:<port>/… URLs of their loopback S3 server: no https, no
-# DNS); a 3-frame lossless H.264 and FFV1 encode are probed back with 3 frames
+# DNS); 3-frame lossless H.264, FFV1 and CRF 18 H.264 encodes are probed back with 3 frames
 # each; ffprobe counts the 30 frames of an MP4 (index at the end, so it has
 # to seek) read from a local HTTP server at 127.0.0.1 with Range requests, and
 # ffmpeg reads it too. Finally, for information only, ffprobe reads the same
@@ -548,10 +548,12 @@ check_binaries() {
   done
   printf '    protocols: http (input) in ffmpeg and ffprobe; https is not needed (the functions never give ffmpeg an https URL)\n'
 
-  # A tiny lossless encode with each codec, probed back.
+  # A tiny encode with each codec setting the pipeline uses (lossless mode's
+  # two, robust mode's stitchable CRF encode), probed back.
   local codec frames
   SMOKE="$(mktemp -d "${TMPDIR:-/tmp}/ffmpeg-layer-smoke.XXXXXX")"
-  for codec in "libx264 -qp 0 -preset ultrafast" "ffv1 -level 3"; do
+  for codec in "libx264 -qp 0 -preset ultrafast" "ffv1 -level 3" \
+    "libx264 -preset medium -crf 18 -x264-params stitchable=1"; do
     # shellcheck disable=SC2086 # the codec options are meant to split
     run_a64 "$dir/ffmpeg" -hide_banner -loglevel error -y -f lavfi -i testsrc2=s=64x48:r=30 \
       -frames:v 3 -pix_fmt yuv420p -c:v $codec -f nut "$SMOKE/out.nut" ||
@@ -560,7 +562,7 @@ check_binaries() {
       die "ffprobe could not read the ${codec%% *} test file"
     [ "$frames" = 3 ] || die "the ${codec%% *} test file has $frames frames, not 3"
   done
-  printf '    3-frame lossless encodes (libx264 -qp 0, ffv1) read back by ffprobe\n'
+  printf '    3-frame encodes (libx264 -qp 0, ffv1, libx264 CRF 18 stitchable) read back by ffprobe\n'
 
   check_http "$dir"
   rm -rf "$SMOKE"
