@@ -4,8 +4,8 @@ against plain ffmpeg doing the comparable job, in the same run.
 
 For each clip (1080p30 H.264 with AAC audio, --seconds long; `testsrc` is
 ffmpeg's testsrc2 pattern with temporal noise, `camera` a zooming
-Mandelbrot blended with moving gradients, grain and blur, as in
-bench/robust.py), medians of --runs runs of:
+Mandelbrot blended with moving gradients, grain and blur: bench/robust.py's
+clips, made by its code), medians of --runs runs of:
 
 * `vidstega embed --mode robust` of a random (incompressible) message at
   --rate bytes per second of video, vs. the baseline: plain ffmpeg decoding
@@ -24,7 +24,7 @@ bench/robust.py), medians of --runs runs of:
 
 Usage: bench/robust_pipeline.py [--runs 3] [--seconds 10] [--clips testsrc,camera]
                                 [--rate 40] [--robustness normal] [--work bench/work/robust-pipeline]
-                                [--channels crf23,720p-crf23,480p-crf28,x265-crf28,trim2s,25fps]
+                                [--channels crf23,720p-crf23,480p-crf28,x265-crf28,trim2s-crf23,fps25-crf23]
 Builds the CLI in release mode. Run one benchmark at a time: the cores are shared.
 """
 import argparse
@@ -40,6 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "vidstega-target"))
 PASSWORD_ENV = "VIDSTEGA_BENCH_PASSWORD"
 
+# The clips and the channels of bench/robust.py's channel table (docs/robust.md §11).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from robust import CHANNELS, make_clip as make_bench_clip  # noqa: E402
+
 
 def run(cmd, **kw):
     """Runs a command, returning (seconds, stdout); fails loudly."""
@@ -52,54 +56,14 @@ def run(cmd, **kw):
     return seconds, proc.stdout
 
 
-def make_clip(work: Path, kind: str, seconds: int) -> Path:
-    out = work / f"src-{kind}-1080p-{seconds}s.mp4"
-    if out.exists():
-        return out
-    print(f"generating {out.name}...", flush=True)
-    w, h = 1920, 1080
-    audio = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
-    if kind == "testsrc":
-        src = ["-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate=30"]
-        filt = ["-vf", "noise=alls=6:allf=t,format=yuv420p", "-map", "0:v", "-map", "1:a"]
-    elif kind == "camera":
-        src = [
-            "-f", "lavfi", "-i",
-            f"mandelbrot=size={w}x{h}:rate=30:maxiter=200:start_scale=2:end_scale=0.02:end_pts={60 * seconds}",
-            "-f", "lavfi", "-i", f"gradients=size={w}x{h}:rate=30:speed=0.015:nb_colors=3",
-        ]
-        filt = ["-filter_complex",
-                "[0][1]blend=all_mode=average,noise=alls=5:allf=t,gblur=sigma=0.7,format=yuv420p[v]",
-                "-map", "[v]", "-map", "2:a"]
-    else:
-        raise SystemExit(f"unknown clip {kind}")
-    tmp = out.with_suffix(".tmp.mp4")
-    run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *src, *audio, *filt, "-t", str(seconds),
-         "-c:v", "libx264", "-crf", "14", "-preset", "veryfast", "-c:a", "aac", "-b:a", "96k", str(tmp)])
-    tmp.rename(out)
-    return out
-
-
-# name: ffmpeg options between `-i STEGO` and the output (audio copied unless dropped)
-CHANNELS = {
-    "crf18": ["-c:v", "libx264", "-crf", "18"],
-    "crf23": ["-c:v", "libx264", "-crf", "23"],
-    "crf28": ["-c:v", "libx264", "-crf", "28"],
-    "720p-crf23": ["-vf", "scale=-2:720", "-c:v", "libx264", "-crf", "23"],
-    "480p-crf28": ["-vf", "scale=-2:480", "-c:v", "libx264", "-crf", "28"],
-    "x265-crf28": ["-c:v", "libx265", "-crf", "28", "-x265-params", "log-level=error"],
-    "trim2s": ["-ss", "2", "-c:v", "libx264", "-crf", "23"],
-    "25fps": ["-vf", "fps=25", "-c:v", "libx264", "-crf", "23"],
-    "remux": ["-c", "copy"],
-    "no-audio": ["-an", "-c:v", "copy"],
-}
-
-
 def channel(exe, env, stego: Path, name: str, message: bytes, work: Path) -> dict:
     out = work / f"channel-{name}.mp4"
     opts = CHANNELS[name]
-    audio = [] if "-an" in opts or "-c" in opts else ["-c:a", "copy"]
-    run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(stego), *opts, *audio, str(out)])
+    if opts is None:  # the stego itself
+        out = stego
+    else:
+        audio = [] if "-an" in opts or "-c" in opts else ["-c:a", "copy"]
+        run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(stego), *opts, *audio, str(out)])
     proc = subprocess.run([str(exe), "extract", str(out), "--password-env", PASSWORD_ENV, "--json",
                            "-o", str(work / "channel.bin"), "--force"], capture_output=True, env=env)
     if proc.returncode == 0:
@@ -123,7 +87,7 @@ def main():
     ap.add_argument("--rate", type=float, default=40.0, help="message bytes per second of video")
     ap.add_argument("--robustness", default="normal")
     ap.add_argument("--work", default=str(ROOT / "bench" / "work" / "robust-pipeline"))
-    ap.add_argument("--channels", default="", help="comma-separated channel names (see CHANNELS), or 'all'")
+    ap.add_argument("--channels", default="", help="comma-separated names of bench/robust.py's CHANNELS, or 'all'")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     work = Path(args.work)
@@ -135,7 +99,7 @@ def main():
     env = dict(os.environ, **{PASSWORD_ENV: "bench password"})
     rows = []
     for kind in args.clips.split(","):
-        src = make_clip(work, kind, args.seconds)
+        src = make_bench_clip(work, kind, "1080p", args.seconds)
         message = work / f"message-{kind}.bin"
         message.write_bytes(os.urandom(int(args.rate * args.seconds)))
         plain, stego = work / f"plain-{kind}.mp4", work / f"stego-{kind}.mp4"
