@@ -207,14 +207,14 @@ impl Embedder {
         self.current.as_ref().expect("just set")
     }
 
-    /// Embeds into frame `index` (0-based, presentation order) whose luma plane
-    /// is `luma` (`width × height` bytes, row-major, no padding).
-    pub fn embed_frame(&mut self, index: u64, luma: &mut [u8]) -> Result<()> {
+    /// The hold period of frame `index`, after checking that its luma plane
+    /// (`len` bytes) is `width × height` and the period is one the header
+    /// can name.
+    fn period_of_frame(&self, index: u64, len: usize) -> Result<u64> {
         let (w, h) = (self.info.width as usize, self.info.height as usize);
-        if luma.len() != w * h {
+        if len != w * h {
             return Err(RobustError::InvalidInput(format!(
-                "luma plane of {} bytes, expected {w}x{h}",
-                luma.len()
+                "luma plane of {len} bytes, expected {w}x{h}"
             )));
         }
         let p = self.params.period_of(index, self.info.fps);
@@ -223,6 +223,13 @@ impl Embedder {
                 "frame {index} is beyond the last period"
             )));
         }
+        Ok(p)
+    }
+
+    /// Embeds into frame `index` (0-based, presentation order) whose luma plane
+    /// is `luma` (`width × height` bytes, row-major, no padding).
+    pub fn embed_frame(&mut self, index: u64, luma: &mut [u8]) -> Result<()> {
+        let p = self.period_of_frame(index, luma.len())?;
         let cells = self.grid.cells();
         let (step, alpha_min, flat) = (
             self.params.step,
@@ -291,19 +298,7 @@ impl Embedder {
     /// plane, `width × height`): whether the cell's statistic decides the
     /// other bit than the one embedded there. Returns the frame's period too.
     fn cell_errors(&mut self, index: u64, luma: &[u8]) -> Result<(u64, Vec<bool>)> {
-        let (w, h) = (self.info.width as usize, self.info.height as usize);
-        if luma.len() != w * h {
-            return Err(RobustError::InvalidInput(format!(
-                "luma plane of {} bytes, expected {w}x{h}",
-                luma.len()
-            )));
-        }
-        let p = self.params.period_of(index, self.info.fps);
-        if p > MAX_PERIOD {
-            return Err(RobustError::InvalidInput(format!(
-                "frame {index} is beyond the last period"
-            )));
-        }
+        let p = self.period_of_frame(index, luma.len())?;
         let cells = self.grid.cells();
         let step = self.params.step;
         let mut s = vec![0f32; cells];
