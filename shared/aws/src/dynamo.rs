@@ -25,7 +25,7 @@ use std::fmt;
 use std::time::Duration;
 use tokio::runtime::Handle;
 use vidstega_pipeline::{
-    now_ms, Created, Finished, JobRecord, JobStore, PipelineError, Result, SegmentRecord, Stage,
+    now_ms, Created, Finished, JobRecord, JobStore, OutputRecord, PipelineError, Result, SegmentRecord, Stage,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -184,6 +184,33 @@ fn job_from_item(item: &Item) -> Result<JobRecord> {
         created_ms: get_n(item, "created_ms")?,
         updated_ms: get_n(item, "updated_ms")?,
     })
+}
+
+/// The job item's `output` attribute (a map: `key`, `bytes`, `tag`,
+/// `verified`), what concat recorded about the output object.
+fn output_value(output: &OutputRecord) -> AttributeValue {
+    let mut m = Item::new();
+    m.insert("key".into(), s(&output.key));
+    m.insert("bytes".into(), n(output.bytes));
+    if let Some(tag) = &output.tag {
+        m.insert("tag".into(), s(tag));
+    }
+    m.insert("verified".into(), AttributeValue::Bool(output.verified));
+    AttributeValue::M(m)
+}
+
+fn output_from_item(item: &Item) -> Result<Option<OutputRecord>> {
+    let m = match item.get("output") {
+        None | Some(AttributeValue::Null(_)) => return Ok(None),
+        Some(AttributeValue::M(m)) => m,
+        Some(other) => return Err(malformed(item, format!("output is {other:?}, not a map"))),
+    };
+    Ok(Some(OutputRecord {
+        key: get_s(m, "key")?,
+        bytes: get_n(m, "bytes")?,
+        tag: get_opt_s(m, "tag")?,
+        verified: get_bool(m, "verified")?,
+    }))
 }
 
 /// The item of a planned segment (not done yet).
@@ -777,6 +804,42 @@ impl DynamoJobStore {
         Ok(jobs)
     }
 
+    async fn record_output_async(&self, job_id: &str, output: &OutputRecord) -> Result<()> {
+        let what = format!("record the output of job {job_id}");
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(job_pk(job_id), JOB_SK.into())))
+            .condition_expression("attribute_exists(#pk) AND NOT (#stage IN (:done, :failed))")
+            .update_expression("SET #output = :output, #updated = :now")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#stage", "stage")
+            .expression_attribute_names("#output", "output")
+            .expression_attribute_names("#updated", "updated_ms")
+            .expression_attribute_values(":output", output_value(output))
+            .expression_attribute_values(":done", s(Stage::Done.as_str()))
+            .expression_attribute_values(":failed", s(Stage::Failed.as_str()))
+            .expression_attribute_values(":now", n(now_ms()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let e = match sent {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let Some(UpdateItemError::ConditionalCheckFailedException(c)) = e.as_service_error() else {
+            return Err(self.err(&what, e));
+        };
+        Err(match c.item() {
+            Some(item) => conflict(format!(
+                "cannot {what}: the job is {}",
+                get_s(item, "stage").unwrap_or_default()
+            )),
+            None => conflict(format!("job {job_id} does not exist")),
+        })
+    }
+
     async fn set_stage_async(&self, job_id: &str, stage: Stage, error: Option<&str>) -> Result<()> {
         let what = format!("move job {job_id} to {stage}");
         let mut update = self
@@ -865,6 +928,26 @@ impl JobStore for DynamoJobStore {
     /// [`PipelineError::Conflict`]. `error` is recorded when given.
     fn set_stage(&self, job_id: &str, stage: Stage, error: Option<&str>) -> Result<()> {
         self.block_on(self.set_stage_async(job_id, stage, error))
+    }
+
+    /// An UpdateItem of the job item's `output` map, conditioned as
+    /// [`JobStore::set_stage`] is; a final or missing job is a
+    /// [`PipelineError::Conflict`].
+    fn record_output(&self, job_id: &str, output: &OutputRecord) -> Result<()> {
+        self.block_on(self.record_output_async(job_id, output))
+    }
+
+    /// The job item's `output` map, from a strongly consistent GetItem.
+    fn output(&self, job_id: &str) -> Result<Option<OutputRecord>> {
+        self.block_on(async {
+            match self
+                .get_item(job_pk(job_id), JOB_SK.into(), &format!("read job {job_id}"))
+                .await?
+            {
+                Some(item) => output_from_item(&item),
+                None => Ok(None),
+            }
+        })
     }
 
     /// A Scan of the job items (filtered; paginated).

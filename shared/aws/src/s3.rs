@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::runtime::Handle;
-use vidstega_pipeline::{MediaSource, ObjectStore, PipelineError, Result};
+use vidstega_pipeline::{MediaSource, ObjectStat, ObjectStore, PipelineError, Result};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -266,6 +266,10 @@ impl S3Store {
     }
 
     async fn head(&self, key: &str) -> Result<Option<u64>> {
+        Ok(self.head_stat(key).await?.map(|s| s.bytes))
+    }
+
+    async fn head_stat(&self, key: &str) -> Result<Option<ObjectStat>> {
         match self
             .client
             .head_object()
@@ -274,7 +278,10 @@ impl S3Store {
             .send()
             .await
         {
-            Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
+            Ok(out) => Ok(Some(ObjectStat {
+                bytes: out.content_length().unwrap_or(0).max(0) as u64,
+                tag: out.e_tag().map(str::to_string),
+            })),
             Err(e) => {
                 let f = classify(&e);
                 if is_not_found(f.status, f.code.as_deref()) {
@@ -668,6 +675,11 @@ impl ObjectStore for S3Store {
 
     fn size(&self, key: &str) -> Result<Option<u64>> {
         self.block_on(self.head(key))
+    }
+
+    /// A HeadObject: the size and the ETag.
+    fn stat(&self, key: &str) -> Result<Option<ObjectStat>> {
+        self.block_on(self.head_stat(key))
     }
 
     /// A `Range` GET. A missing object or a range past its end is

@@ -18,7 +18,7 @@
 //! from there, the threshold honoured). Timings are printed for the cost
 //! model.
 
-use crate::common::{self, Cloud, Video};
+use crate::common::{self, AfterUpload, Cloud, Video};
 use vidstega_pipeline::contract::OutputMode;
 
 #[test]
@@ -71,4 +71,30 @@ fn a_short_video_takes_the_express_lane_and_a_long_one_the_long_lane() {
 fn the_express_lane_threshold_is_honoured() {
     // Up to 10 s: both videos are planned on the express lane.
     common::lanes_by_video_length(&Cloud::with_express_max_seconds(10));
+}
+
+#[test]
+fn a_compact_concat_retried_after_its_upload_verifies_the_stored_output_and_does_not_write_it_again() {
+    // A source over the multipart threshold: the output is a multipart
+    // upload, which the retry must not repeat.
+    let writes = common::a_concat_retry_resumes_from_the_stored_output(
+        &Cloud::new(),
+        OutputMode::Compact,
+        Video::Large,
+        AfterUpload::ReadingTheOutput,
+    );
+    assert!(
+        writes.iter().any(|w| w == "CompleteMultipartUpload"),
+        "{writes:?}"
+    );
+}
+
+#[test]
+fn a_lossless_concat_retried_after_the_job_is_done_only_deletes_the_key() {
+    common::a_concat_retry_resumes_from_the_stored_output(
+        &Cloud::new(),
+        OutputMode::Lossless,
+        Video::Small,
+        AfterUpload::DeletingTheKey,
+    );
 }

@@ -34,9 +34,6 @@ const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 /// permission that becomes used, or one that is added and not used, changes
 /// this list: review the template (least privilege) and update it.
 const KNOWN_UNUSED: &[&str] = &[
-    // set_stage's fallback read: marking the job done found its row gone
-    // (the update's condition failed and returned no old item).
-    "ConcatFunction dynamodb:GetItem arn:aws:dynamodb:us-east-1:123456789012:table/vidstega-JobsTable-TESTID",
     // Stopping an execution still running when its job is stuck: moto's
     // engine finishes the test executions at once (the adapter is tested
     // in shared/aws/tests/sqs_sfn.rs against a waiting state machine).

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;
 use vidstega_pipeline::{
-    now_ms, Created, Finished, JobRecord, JobStore, PipelineError, Result, SegmentRecord, Stage,
+    now_ms, Created, Finished, JobRecord, JobStore, OutputRecord, PipelineError, Result, SegmentRecord, Stage,
 };
 
 /// A job table in an SQLite file.
@@ -58,6 +58,13 @@ CREATE TABLE IF NOT EXISTS segments (
     done INTEGER NOT NULL,
     millis INTEGER,
     PRIMARY KEY (job_id, idx)
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    job_id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    tag TEXT,
+    verified INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS quotas (
     caller TEXT NOT NULL,
@@ -336,5 +343,60 @@ impl JobStore for SqliteJobStore {
             }
         }
         Ok(())
+    }
+
+    fn record_output(&self, job_id: &str, output: &OutputRecord) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction()
+            .map_err(|e| db_err("cannot record the output", e))?;
+        let stage: Option<String> = tx
+            .query_row("SELECT stage FROM jobs WHERE job_id = ?1", [job_id], |r| r.get(0))
+            .optional()
+            .map_err(|e| db_err("cannot read the job", e))?;
+        match stage.as_deref() {
+            None => return Err(PipelineError::Conflict(format!("job {job_id} does not exist"))),
+            Some(s @ ("done" | "failed")) => {
+                return Err(PipelineError::Conflict(format!(
+                    "job {job_id} is {s}: its output record does not change"
+                )))
+            }
+            Some(_) => {}
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO outputs (job_id, key, bytes, tag, verified) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                job_id,
+                output.key,
+                output.bytes as i64,
+                output.tag,
+                output.verified
+            ],
+        )
+        .map_err(|e| db_err("cannot record the output", e))?;
+        tx.execute(
+            "UPDATE jobs SET updated_ms = ?2 WHERE job_id = ?1",
+            params![job_id, now_ms() as i64],
+        )
+        .map_err(|e| db_err("cannot record the output", e))?;
+        tx.commit().map_err(|e| db_err("cannot record the output", e))
+    }
+
+    fn output(&self, job_id: &str) -> Result<Option<OutputRecord>> {
+        self.lock()
+            .query_row(
+                "SELECT key, bytes, tag, verified FROM outputs WHERE job_id = ?1",
+                [job_id],
+                |r| {
+                    Ok(OutputRecord {
+                        key: r.get(0)?,
+                        bytes: r.get::<_, i64>(1)? as u64,
+                        tag: r.get(2)?,
+                        verified: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| db_err("cannot read the output record", e))
     }
 }

@@ -42,9 +42,23 @@ pub fn object_store(store: &dyn ObjectStore) {
         "a range past the end fails"
     );
 
+    // stat gives the size, and a tag (where the store has tags) that stays
+    // with the content and changes with it.
+    let first = store.stat(&key).unwrap().expect("the object exists");
+    assert_eq!(first.bytes, data.len() as u64);
+    assert_eq!(store.stat(&key).unwrap().unwrap(), first);
+
     // Overwrite replaces the whole object.
     store.write_bytes(&key, b"short").unwrap();
     assert_eq!(store.read_all(&key).unwrap(), b"short");
+    let second = store.stat(&key).unwrap().unwrap();
+    assert_eq!(second.bytes, 5);
+    if first.tag.is_some() {
+        assert!(
+            second.tag.is_some() && second.tag != first.tag,
+            "{first:?} {second:?}"
+        );
+    }
 
     // Files are stored and readable through the media source.
     let dir = tempfile::tempdir().unwrap();
@@ -69,6 +83,7 @@ pub fn object_store(store: &dyn ObjectStore) {
     store.delete(&key).unwrap();
     store.delete(&key).unwrap();
     assert_eq!(store.size(&key).unwrap(), None, "deleted objects are gone");
+    assert_eq!(store.stat(&key).unwrap(), None);
     store.delete(&fkey).unwrap();
     assert!(store.list(&format!("{base}/")).unwrap().is_empty());
 }
@@ -173,6 +188,38 @@ pub fn job_store(jobs: &dyn JobStore) {
         !idle_before.contains(&id3),
         "a job changed since then is not idle"
     );
+
+    // The output record: read back as written, replaced by a later one,
+    // refused for a missing or final job (which keeps the last record).
+    let id4 = unique("job");
+    let written = crate::OutputRecord {
+        key: "outputs/o.mkv".into(),
+        bytes: 12_345_678_901,
+        tag: Some("\"0123abcd-2\"".into()),
+        verified: false,
+    };
+    assert!(jobs.record_output(&id4, &written).is_err(), "no such job");
+    assert_eq!(jobs.output(&id4).unwrap(), None);
+    jobs.create_job(&JobRecord::new(&id4, "v", "e", "outputs/o.mkv"))
+        .unwrap();
+    jobs.set_stage(&id4, Stage::Concatenating, None).unwrap();
+    assert_eq!(jobs.output(&id4).unwrap(), None);
+    jobs.record_output(&id4, &written).unwrap();
+    assert_eq!(jobs.output(&id4).unwrap().as_ref(), Some(&written));
+    let verified = crate::OutputRecord {
+        tag: None,
+        verified: true,
+        ..written.clone()
+    };
+    jobs.record_output(&id4, &verified).unwrap();
+    assert_eq!(jobs.output(&id4).unwrap().as_ref(), Some(&verified));
+    assert_eq!(jobs.job(&id4).unwrap().unwrap().stage, Stage::Concatenating);
+    jobs.set_stage(&id4, Stage::Done, None).unwrap();
+    assert!(
+        jobs.record_output(&id4, &written).is_err(),
+        "a done job's record does not change"
+    );
+    assert_eq!(jobs.output(&id4).unwrap().as_ref(), Some(&verified));
 
     // Quotas: `limit` jobs per caller and window, then refusals; another
     // window or caller starts afresh; the quota items are not jobs.

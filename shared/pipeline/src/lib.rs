@@ -41,9 +41,11 @@ pub use plan::{
     envelope_header, geometry_of, plan_job, source_path, Limits, Plan, PlanSettings, Planned,
     TranscodePolicy, DEFAULT_MAX_RATE, LOSSLESS_BYTES_PER_PIXEL, MAX_CARRIERS_PER_SEGMENT,
 };
-pub use ports::{Created, ExecutionState, Finished, JobStore, MediaSource, ObjectStore, Workflow};
+pub use ports::{
+    Created, ExecutionState, Finished, JobStore, MediaSource, ObjectStat, ObjectStore, Workflow,
+};
 pub use progress::{NoProgress, Progress};
-pub use records::{now_ms, CarrierRecord, JobRecord, SegmentRecord, Stage};
+pub use records::{now_ms, CarrierRecord, JobRecord, OutputRecord, SegmentRecord, Stage};
 pub use redact::redact_urls;
 pub use robust::{
     robust_codec, verify_robust_output, MAX_SEGMENT_SLOT_ERRORS, ROBUST_BYTES_PER_PIXEL, ROBUST_CRF,

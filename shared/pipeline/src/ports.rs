@@ -12,7 +12,7 @@
 //! and segments are uploaded from files.
 
 use crate::error::Result;
-use crate::records::{JobRecord, SegmentRecord, Stage};
+use crate::records::{JobRecord, OutputRecord, SegmentRecord, Stage};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -46,6 +46,16 @@ impl fmt::Debug for MediaSource {
     }
 }
 
+/// An object's size and the store's tag of its content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectStat {
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// The store's tag of its content (S3: the ETag, which changes whenever
+    /// other content is written under the key); `None` if the store has none.
+    pub tag: Option<String>,
+}
+
 /// Objects by key, like an S3 bucket.
 pub trait ObjectStore: Send + Sync {
     /// Where ffmpeg, run by this process, can read `key` from without
@@ -60,6 +70,11 @@ pub trait ObjectStore: Send + Sync {
     }
     /// The object's size, or `None` if it does not exist.
     fn size(&self, key: &str) -> Result<Option<u64>>;
+    /// The object's size and content tag, or `None` if it does not exist.
+    /// Stores without tags give the size alone.
+    fn stat(&self, key: &str) -> Result<Option<ObjectStat>> {
+        Ok(self.size(key)?.map(|bytes| ObjectStat { bytes, tag: None }))
+    }
     /// Bytes `range` of the object (for a segment's share of the sealed payload).
     fn read_range(&self, key: &str, range: Range<u64>) -> Result<Vec<u8>>;
     /// A whole small object (plans, sealed payloads).
@@ -126,6 +141,13 @@ pub trait JobStore: Send + Sync {
     /// Moves the job to `stage`, recording `error` for [`Stage::Failed`].
     /// A job that is done or failed stays so.
     fn set_stage(&self, job_id: &str, stage: Stage, error: Option<&str>) -> Result<()>;
+    /// Records (or replaces) what concat wrote to the job's output, for a
+    /// retried concat to resume from. Only a job that is neither done nor
+    /// failed takes a record; a missing job is a conflict.
+    fn record_output(&self, job_id: &str, output: &OutputRecord) -> Result<()>;
+    /// The output recorded for the job by [`JobStore::record_output`], if any
+    /// (a strongly consistent read).
+    fn output(&self, job_id: &str) -> Result<Option<OutputRecord>>;
     /// Jobs that are neither done nor failed and have not changed since
     /// `idle_since_ms` (ms since the Unix epoch): candidates for the sweeper.
     fn idle_jobs(&self, idle_since_ms: u64) -> Result<Vec<JobRecord>>;

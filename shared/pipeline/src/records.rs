@@ -121,6 +121,26 @@ pub struct SegmentRecord {
     pub millis: Option<u64>,
 }
 
+/// What concat recorded about a job's output object, so that a retried
+/// concat resumes instead of writing it again: the object it completed
+/// (its size and the store's tag of its content, the S3 ETag) and whether
+/// it was verified. A retry trusts the record only while the object at the
+/// output key still has that size and tag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputRecord {
+    /// The output key the object was written to.
+    pub key: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// The store's tag of its content (S3: the ETag); `None` for a store
+    /// that has none (a local folder), where the size alone is compared.
+    pub tag: Option<String>,
+    /// Whether the object passed the step's verification (compact mode:
+    /// read back, carriers in place; robust mode: extracted; lossless mode:
+    /// its size is what was streamed).
+    pub verified: bool,
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()

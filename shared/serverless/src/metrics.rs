@@ -20,6 +20,9 @@ pub const JOBS_DONE: &str = "JobsDone";
 pub const JOBS_FAILED: &str = "JobsFailed";
 /// A job the sweeper failed for making no progress (count).
 pub const JOBS_SWEPT: &str = "JobsSwept";
+/// A planner message that could never succeed (malformed, an invalid job id
+/// or options), deleted on its first receive instead of retried (count).
+pub const MESSAGES_REJECTED: &str = "MessagesRejected";
 /// Bytes of a stored output.
 pub const OUTPUT_BYTES: &str = "OutputBytes";
 /// Time one segment took to embed (milliseconds).

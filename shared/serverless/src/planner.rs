@@ -7,7 +7,10 @@
 //! same plan; the execution is named after the job, so a second start is a
 //! no-op. A message that fails for a transient reason is reported as a batch
 //! item failure and comes back (then to the dead-letter queue); a job whose
-//! input is unusable is marked failed with the reason and its message acked.
+//! input is unusable is marked failed with the reason and its message acked;
+//! a message that can never succeed (malformed, an invalid job id or
+//! options) is acked on its first receive, logged and counted
+//! (`MessagesRejected`), and the queued job it names is marked failed.
 //!
 //! With [`Lanes`], a job over the express lane's threshold that arrived on
 //! the jobs queue is sent on to the long lane's queue after one quick read
@@ -71,6 +74,31 @@ pub fn handle_in_lanes(event: &SqsEvent, svc: &Services<'_>, lanes: Option<&Lane
                     tracing::info!(message_id = %id, outcome = ?o, "message handled");
                 }
             }
+            Err(e) if e.error_type == ErrorType::InvalidInput => {
+                let body = record.body.as_deref().unwrap_or_default();
+                match reject_message(body, &e, svc) {
+                    Ok(failed) => {
+                        tracing::warn!(
+                            message_id = %id,
+                            error_type = e.error_type_name(),
+                            error = %e,
+                            failed_jobs = ?failed,
+                            "message rejected: it can never succeed, so it is deleted, not retried"
+                        );
+                        crate::metrics::emit(
+                            crate::metrics::MESSAGES_REJECTED,
+                            1.0,
+                            crate::metrics::Unit::Count,
+                            &[],
+                            None,
+                        );
+                    }
+                    Err(mark) => {
+                        tracing::warn!(message_id = %id, error = %e, mark_error = %mark, "rejecting the message failed; it will be retried");
+                        response.add_failure(id);
+                    }
+                }
+            }
             Err(e) => {
                 tracing::warn!(message_id = %id, error_type = e.error_type_name(), error = %e, "message will be retried");
                 response.add_failure(id);
@@ -78,6 +106,62 @@ pub fn handle_in_lanes(event: &SqsEvent, svc: &Services<'_>, lanes: Option<&Lane
         }
     }
     response
+}
+
+/// What becomes of a message that can never succeed (`error` is
+/// InvalidInput: not JSON, neither a notification nor a job message, an
+/// invalid job id, options that do not parse or are out of range): it is
+/// acknowledged at once rather than received again until the dead-letter
+/// queue, and each job it names that is still `queued` (not planned: a
+/// running job is never changed by a message) is marked failed with the
+/// reason, its placement key deleted, so the caller's status says why.
+/// Returns the jobs marked failed; `Err` (a table or store error) means
+/// "retry the message".
+fn reject_message(body: &str, error: &StepError, svc: &Services<'_>) -> Result<Vec<String>, StepError> {
+    let reason = format!("the job's message cannot be used: {}", error.message);
+    let mut failed = Vec::new();
+    for job_id in jobs_named(body, svc) {
+        let Some(job) = svc.jobs.job(&job_id)? else {
+            continue;
+        };
+        if job.stage != Stage::Queued {
+            continue;
+        }
+        svc.jobs.set_stage(&job_id, Stage::Failed, Some(&reason))?;
+        svc.objects.delete(&keys::placement_key(&job_id))?;
+        crate::metrics::emit(
+            crate::metrics::JOBS_FAILED,
+            1.0,
+            crate::metrics::Unit::Count,
+            &[(crate::metrics::CAUSE, "input")],
+            Some(&job_id),
+        );
+        failed.push(job_id);
+    }
+    Ok(failed)
+}
+
+/// The valid job ids a message body names: a job message's `job_id` (read
+/// from the JSON even when the message as a whole does not parse), the jobs
+/// of a notification's uploads to this bucket.
+fn jobs_named(body: &str, svc: &Services<'_>) -> Vec<String> {
+    let ids: Vec<String> = match parse_trigger(body) {
+        Ok(Trigger::Job(m)) => vec![m.job_id],
+        Ok(Trigger::Uploads(uploads)) => uploads
+            .iter()
+            .filter(|u| u.bucket == svc.settings.bucket)
+            .filter_map(|u| keys::job_of_upload(&u.key).map(str::to_string))
+            .collect(),
+        Ok(Trigger::TestEvent) => Vec::new(),
+        Err(_) => serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("job_id")?.as_str().map(str::to_string))
+            .into_iter()
+            .collect(),
+    };
+    let mut ids: Vec<String> = ids.into_iter().filter(|id| valid_job_id(id)).collect();
+    ids.dedup();
+    ids
 }
 
 /// Handles one message body with one lane. `Err` means "retry this

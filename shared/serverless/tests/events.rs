@@ -243,10 +243,9 @@ fn run_job_from_notifications_to_output(mode: Option<OutputMode>, extension: &st
     let r = planner::handle(&load("planner/s3-test-event.json"), &svc);
     assert!(r.batch_item_failures.is_empty());
     let r = planner::handle(&load("planner/malformed-message.json"), &svc);
-    assert_eq!(
-        r.batch_item_failures.len(),
-        1,
-        "a malformed message goes back (and on to the DLQ)"
+    assert!(
+        r.batch_item_failures.is_empty(),
+        "a malformed message can never succeed: deleted on its first receive"
     );
 
     // Notifications before the uploads exist: the job waits.
@@ -900,4 +899,71 @@ fn each_caller_gets_its_hourly_quota_of_jobs_then_429() {
     assert_eq!(http::presign(&anon, &w.services()).status_code, 503);
     assert_eq!(http::presign(&anon, &w.services()).status_code, 503);
     assert_eq!(http::presign(&anon, &w.services()).status_code, 429);
+}
+
+/// An SQS event of one message with `body` (the sample job message's
+/// envelope).
+fn message(body: &str) -> SqsEvent {
+    let mut event: SqsEvent = load("planner/job-message.json");
+    event.records[0].body = Some(body.to_string());
+    event
+}
+
+/// Messages that can never succeed are acknowledged on their first receive
+/// (not received again until the dead-letter queue): a body that is not a
+/// job, an invalid job id, a message for a job that does not exist (no job
+/// is created), options out of range. A queued job such a message names is
+/// marked failed with the reason and its key deleted; a running job is not
+/// changed by a bad message. Other errors are still retried.
+#[test]
+fn messages_that_can_never_succeed_are_rejected_on_the_first_receive() {
+    let w = World::new();
+    let svc = w.services();
+    for body in [
+        "this is not JSON",
+        r#"{"job_id": "no"}"#,
+        r#"{"job_id": "job-00000000deadbeef", "evil": 1}"#,
+        r#"{"job_id": "job-00000000deadbeef", "mode": "sideways"}"#,
+    ] {
+        let r = planner::handle(&message(body), &svc);
+        assert!(r.batch_item_failures.is_empty(), "{body}: {r:?}");
+    }
+    assert_eq!(w.jobs.job("job-00000000deadbeef").unwrap(), None);
+
+    // A queued job (its notifications came before its uploads), then a job
+    // message for it whose options are out of range.
+    let notes: SqsEvent = load("planner/s3-upload-notifications.json");
+    assert!(planner::handle(&notes, &svc).batch_item_failures.is_empty());
+    w.upload(b"never planned");
+    let bad = format!(r#"{{"job_id": "{JOB}", "max_rate": 7}}"#);
+    let r = planner::handle(&message(&bad), &svc);
+    assert!(r.batch_item_failures.is_empty(), "{r:?}");
+    let job = w.jobs.job(JOB).unwrap().unwrap();
+    assert_eq!(job.stage, Stage::Failed);
+    let reason = job.error.unwrap_or_default();
+    assert!(
+        reason.contains("cannot be used") && reason.contains("max_rate 7"),
+        "{reason}"
+    );
+    assert_eq!(w.store.size(&keys::placement_key(JOB)).unwrap(), None);
+    assert!(w.workflow.0.lock().unwrap().is_empty(), "no execution");
+
+    // A running job: a bad message for it changes nothing.
+    let w = World::new();
+    let svc = w.services();
+    w.upload(b"running");
+    assert!(planner::handle(&notes, &svc).batch_item_failures.is_empty());
+    assert_eq!(w.jobs.job(JOB).unwrap().unwrap().stage, Stage::Embedding);
+    let r = planner::handle(&message(&format!(r#"{{"job_id": "{JOB}", "evil": 1}}"#)), &svc);
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(w.jobs.job(JOB).unwrap().unwrap().stage, Stage::Embedding);
+    assert!(w.store.size(&keys::placement_key(JOB)).unwrap().is_some());
+
+    // Any other error is still retried (reported as a batch item failure):
+    // here the stored Map items do not parse (Fatal).
+    w.store
+        .write_bytes(&format!("jobs/{JOB}/items.json"), b"not json")
+        .unwrap();
+    let r = planner::handle(&notes, &svc);
+    assert_eq!(r.batch_item_failures.len(), notes.records.len(), "{r:?}");
 }

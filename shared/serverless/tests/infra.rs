@@ -322,6 +322,7 @@ fn alarms_and_the_dashboard_use_only_metrics_the_functions_emit() {
         metrics::JOBS_DONE,
         metrics::JOBS_FAILED,
         metrics::JOBS_SWEPT,
+        metrics::MESSAGES_REJECTED,
         metrics::OUTPUT_BYTES,
         metrics::SEGMENT_MILLIS,
         metrics::CONCAT_MILLIS,

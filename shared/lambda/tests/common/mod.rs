@@ -1069,3 +1069,251 @@ pub fn template_bucket_notifications(queue_arn: &str) -> aws_sdk_s3::types::Noti
         .set_queue_configurations(Some(configurations))
         .build()
 }
+
+/// A job submitted through presign, planned and embedded, waiting for
+/// concat: its id, the message it hides and the user's folder.
+pub struct ReadyForConcat {
+    /// The job id.
+    pub job_id: String,
+    /// The message it hides.
+    pub message: Vec<u8>,
+    /// The user's folder (the source, the download).
+    pub dir: tempfile::TempDir,
+}
+
+/// presign → PUTs of a `seconds`-second video of `size` → planner →
+/// every Map item through embed-segment: the job is ready for concat.
+pub fn ready_for_concat(cloud: &Cloud, mode: OutputMode, container: &str, size: Video) -> ReadyForConcat {
+    let job = create_job_in(cloud, mode, container);
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("cover.mp4");
+    make_video(&video, 4, size);
+    let mut message = b"Meet at the north gate at dawn. ".to_vec();
+    message.extend((0..4_000u64).map(|i| vidstega_core::mix64(i) as u8));
+    put(job.url("video"), &std::fs::read(&video).unwrap());
+    put(job.url("payload"), &sealed(&message));
+    put(
+        job.url("placement_key"),
+        PlacementKey::derive(PASSWORD).as_bytes(),
+    );
+    let response = planner::handle(&cloud.receive(), &cloud.svc(Role::Planner));
+    assert!(response.batch_item_failures.is_empty());
+    let items: Vec<SegmentTask> = serde_json::from_slice(
+        &cloud
+            .objects
+            .read_all(&format!("jobs/{}/items.json", job.job_id))
+            .unwrap(),
+    )
+    .unwrap();
+    for item in &items {
+        segment::handle(item, &cloud.svc(Role::EmbedSegment)).unwrap();
+    }
+    ReadyForConcat {
+        job_id: job.job_id,
+        message,
+        dir,
+    }
+}
+
+/// Where [`FailOnceAfterUpload`] fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterUpload {
+    /// The first read of the output object (compact mode's read-back).
+    ReadingTheOutput,
+    /// Deleting the placement key (after the job was marked done).
+    DeletingTheKey,
+}
+
+/// An object store that passes every call on, except one: after an object
+/// was stored under `outputs/`, the first call of the kind `at` fails with
+/// a retryable error (S3 throttling, as the SDK reports it after its own
+/// retries), as a transient failure after concat's upload would.
+pub struct FailOnceAfterUpload<'a> {
+    inner: &'a dyn vidstega_pipeline::ObjectStore,
+    at: AfterUpload,
+    uploaded: std::sync::atomic::AtomicBool,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl<'a> FailOnceAfterUpload<'a> {
+    /// Wraps `inner`.
+    pub fn new(inner: &'a dyn vidstega_pipeline::ObjectStore, at: AfterUpload) -> Self {
+        FailOnceAfterUpload {
+            inner,
+            at,
+            uploaded: Default::default(),
+            failed: Default::default(),
+        }
+    }
+
+    /// Whether it failed a call.
+    pub fn failed(&self) -> bool {
+        self.failed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn check(&self, kind: AfterUpload, key: &str) -> vidstega_pipeline::Result<()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if kind == self.at && self.uploaded.load(SeqCst) && !self.failed.swap(true, SeqCst) {
+            return Err(vidstega_pipeline::PipelineError::Store {
+                message: format!("injected: S3 throttled a request for {key} (SlowDown)"),
+                retryable: true,
+                source: None,
+            });
+        }
+        Ok(())
+    }
+
+    fn reads_output(&self, key: &str) -> vidstega_pipeline::Result<()> {
+        if key.starts_with(keys::OUTPUTS) {
+            self.check(AfterUpload::ReadingTheOutput, key)?;
+        }
+        Ok(())
+    }
+}
+
+impl vidstega_pipeline::ObjectStore for FailOnceAfterUpload<'_> {
+    fn media_source(&self, key: &str) -> vidstega_pipeline::Result<vidstega_pipeline::MediaSource> {
+        self.reads_output(key)?;
+        self.inner.media_source(key)
+    }
+    fn size(&self, key: &str) -> vidstega_pipeline::Result<Option<u64>> {
+        self.inner.size(key)
+    }
+    fn stat(&self, key: &str) -> vidstega_pipeline::Result<Option<vidstega_pipeline::ObjectStat>> {
+        self.inner.stat(key)
+    }
+    fn read_range(&self, key: &str, range: std::ops::Range<u64>) -> vidstega_pipeline::Result<Vec<u8>> {
+        self.reads_output(key)?;
+        self.inner.read_range(key, range)
+    }
+    fn read_all(&self, key: &str) -> vidstega_pipeline::Result<Vec<u8>> {
+        self.reads_output(key)?;
+        self.inner.read_all(key)
+    }
+    fn write_bytes(&self, key: &str, bytes: &[u8]) -> vidstega_pipeline::Result<()> {
+        self.inner.write_bytes(key, bytes)
+    }
+    fn put_file(&self, key: &str, file: &std::path::Path) -> vidstega_pipeline::Result<()> {
+        self.inner.put_file(key, file)
+    }
+    fn put_stream(&self, key: &str, reader: &mut dyn std::io::Read) -> vidstega_pipeline::Result<u64> {
+        let n = self.inner.put_stream(key, reader)?;
+        if key.starts_with(keys::OUTPUTS) {
+            self.uploaded.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(n)
+    }
+    fn delete(&self, key: &str) -> vidstega_pipeline::Result<()> {
+        if key.ends_with("/placement.key") {
+            self.check(AfterUpload::DeletingTheKey, key)?;
+        }
+        self.inner.delete(key)
+    }
+    fn list(&self, prefix: &str) -> vidstega_pipeline::Result<Vec<String>> {
+        self.inner.list(prefix)
+    }
+}
+
+/// The S3 calls that write under `outputs/` among `calls`.
+pub fn output_writes(calls: &[AwsCall]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| c.service == "S3")
+        .filter(|c| {
+            matches!(
+                c.operation.as_str(),
+                "PutObject" | "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload"
+            )
+        })
+        .filter(|c| matches!(&c.target, vidstega_aws::recorder::Target::Object { key, .. } if key.starts_with(keys::OUTPUTS)))
+        .map(|c| c.operation.clone())
+        .collect()
+}
+
+/// Concat's first attempt fails (retryably) right after its upload, `at`
+/// the given point; the retry, as the state machine's Retry runs it,
+/// resumes: it writes nothing under `outputs/` (no PutObject or multipart
+/// call: neither the join nor the splice runs again), reads no segment
+/// (lossless mode), marks the job done, deletes the key, and the output
+/// extracts to the message. Returns the first attempt's output writes.
+pub fn a_concat_retry_resumes_from_the_stored_output(
+    cloud: &Cloud,
+    mode: OutputMode,
+    size: Video,
+    at: AfterUpload,
+) -> Vec<String> {
+    let job = ready_for_concat(cloud, mode, "mkv", size);
+    let job_ref = JobRef {
+        job_id: job.job_id.clone(),
+    };
+    let svc = cloud.svc(Role::Concat);
+    let failing = FailOnceAfterUpload::new(svc.objects, at);
+    let first = concat::handle(
+        &job_ref,
+        &Services {
+            objects: &failing,
+            ..cloud.svc(Role::Concat)
+        },
+    )
+    .expect_err("the injected failure fails the first attempt");
+    assert!(failing.failed(), "nothing was injected");
+    assert_eq!(first.error_type_name(), "VidStega.Retryable", "{}", first.message);
+    let before = cloud.calls()[&Role::Concat].len();
+    let first_writes = output_writes(&cloud.calls()[&Role::Concat]);
+    assert!(!first_writes.is_empty(), "the first attempt wrote the output");
+    let stage = cloud.jobs.job(&job.job_id).unwrap().unwrap().stage;
+    let expected = match at {
+        AfterUpload::ReadingTheOutput => Stage::Concatenating,
+        AfterUpload::DeletingTheKey => Stage::Done,
+    };
+    assert_eq!(stage, expected);
+
+    // The state machine's Retry.
+    let result = concat::handle(&job_ref, &cloud.svc(Role::Concat)).unwrap();
+    let retry_calls = cloud.calls()[&Role::Concat][before..].to_vec();
+    assert_eq!(
+        output_writes(&retry_calls),
+        Vec::<String>::new(),
+        "the retry wrote the output again"
+    );
+    let segment_reads: Vec<&AwsCall> = retry_calls
+        .iter()
+        .filter(|c| matches!(&c.target, vidstega_aws::recorder::Target::Object { key, .. } if key.contains("/segments/")))
+        .collect();
+    assert!(
+        segment_reads.is_empty(),
+        "the retry read segments: {segment_reads:?}"
+    );
+    assert_eq!(
+        cloud.objects.size(&result.output_key).unwrap(),
+        Some(result.bytes)
+    );
+    assert_eq!(cloud.jobs.job(&job.job_id).unwrap().unwrap().stage, Stage::Done);
+    assert_eq!(
+        cloud.objects.size(&keys::placement_key(&job.job_id)).unwrap(),
+        None
+    );
+    let recorded = cloud
+        .jobs
+        .output(&job.job_id)
+        .unwrap()
+        .expect("the output is recorded");
+    assert!(
+        recorded.verified && recorded.bytes == result.bytes,
+        "{recorded:?}"
+    );
+
+    let out = job.dir.path().join("stego.mkv");
+    std::fs::write(&out, cloud.objects.read_all(&result.output_key).unwrap()).unwrap();
+    let got = extract_file(&out, PASSWORD, 2, &NoProgress).unwrap();
+    assert_eq!(got.message, job.message);
+    println!(
+        "concat resumed ({mode:?}, failure {at:?}): the first attempt's output writes {first_writes:?}; \
+         the retry's calls: {:?}",
+        retry_calls
+            .iter()
+            .map(|c| c.operation.as_str())
+            .collect::<Vec<_>>()
+    );
+    first_writes
+}
