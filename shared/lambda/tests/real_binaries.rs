@@ -480,8 +480,10 @@ fn a_permanent_error_is_caught_the_job_is_marked_failed_and_nothing_is_written()
 }
 
 /// The event source mapping against the planner binary: a batch of two, a
-/// message the planner cannot use (an invalid job id: reported in
-/// `batchItemFailures`) and S3's test event (sent when the stack set up the
+/// message the planner fails on every time without it being invalid (a job
+/// whose stored Map items do not parse: Fatal, reported in
+/// `batchItemFailures`; a message that is invalid in itself is deleted on its
+/// first receive instead) and S3's test event (sent when the stack set up the
 /// bucket's notifications; ignored, so deleted). The failed one comes back
 /// after the visibility timeout (1 s here), once per receive, until the
 /// queue's redrive policy (the template's `maxReceiveCount`) moves it to the
@@ -495,6 +497,29 @@ fn planner_batch_item_failures_come_back_until_the_dead_letter_queue_and_the_res
         start_event_source: false,
         ..Options::default()
     });
+    let stuck = "job-poison-items";
+    let row = vidstega_pipeline::JobRecord::new(
+        stuck,
+        "uploads/x/video",
+        "uploads/x/payload.sealed",
+        "outputs/x.mkv",
+    );
+    stack.jobs.create_job(&row).unwrap();
+    let segment = vidstega_pipeline::SegmentRecord {
+        index: 0,
+        frame_start: 0,
+        frame_end: 1,
+        bit_start: 0,
+        bit_end: 1,
+        done: false,
+        millis: None,
+    };
+    stack.jobs.put_segments(stuck, &[segment]).unwrap();
+    stack
+        .objects
+        .write_bytes(&format!("jobs/{stuck}/items.json"), b"not json")
+        .unwrap();
+    let body = format!(r#"{{"job_id": "{stuck}"}}"#);
     let poison = stack
         .rt()
         .block_on(
@@ -502,7 +527,7 @@ fn planner_batch_item_failures_come_back_until_the_dead_letter_queue_and_the_res
                 .sqs
                 .send_message()
                 .queue_url(&stack.queue_url)
-                .message_body(r#"{"job_id": "no"}"#)
+                .message_body(&body)
                 .send(),
         )
         .unwrap()
@@ -535,7 +560,7 @@ fn planner_batch_item_failures_come_back_until_the_dead_letter_queue_and_the_res
         );
     };
     assert_eq!(dead.message_id(), Some(poison.as_str()));
-    assert_eq!(dead.body(), Some(r#"{"job_id": "no"}"#));
+    assert_eq!(dead.body(), Some(body.as_str()));
 
     let batches = stack.batches();
     let first = &batches[0];
