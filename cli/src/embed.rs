@@ -22,13 +22,13 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vidstega_core::{
-    capacity, carriers_needed, max_message_len, seal, unseal, CoreError, Envelope, PlacementKey, SealParams,
-    HEADER_BITS,
+    capacity, carriers_needed, max_message_len, seal, seal_for_placement, unseal, CoreError, Envelope,
+    PlacementKey, SealParams, PICTURE_OVERHEAD_BITS,
 };
 use vidstega_local::{FolderStore, SqliteJobStore};
 use vidstega_media::{
-    choose_raw_format, ensure_tools, joins_in_one_pass, probe, probe_header, MediaInfo, OutputContainer,
-    SegmentCodec, VideoHeader, X264Preset,
+    choose_raw_format, ensure_tools, joins_in_one_pass, locate_tools, probe, probe_header_report, MediaInfo,
+    OutputContainer, ProbeOptions, SegmentCodec, VideoHeader, X264Preset,
 };
 use vidstega_pipeline::{
     carrier_capacity, geometry_of, gop_segments, run_embed, target_frames, JobRecord, ObjectStore,
@@ -165,8 +165,8 @@ fn compact_room(args: &EmbedArgs, params: &SealParams) -> Result<Room> {
     }
     // The estimate counts ⌊frames × 7/10⌋ candidates.
     let frames = (c.candidates + 1) * 10 / 7 + 1;
-    let per_carrier =
-        ((args.layout.max_rate * c.samples_per_carrier as f64).floor() as u64).saturating_sub(HEADER_BITS);
+    let per_carrier = ((args.layout.max_rate * c.samples_per_carrier as f64).floor() as u64)
+        .saturating_sub(PICTURE_OVERHEAD_BITS);
     Ok(Room {
         bytes: max_message_len(params, per_carrier.saturating_mul(frames))?,
         exact: false,
@@ -292,21 +292,24 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     // reported against the user's own path (not the work folder's link to
     // it) and leave nothing behind (the guard removes the folder holding
     // only the lock). Compact mode copies timestamps, so a
-    // variable frame rate is fine there. The quick check runs beside the
-    // tool checks (both are process starts); a tool problem is still
-    // reported first.
-    let (media, header) = match args.layout.mode {
+    // variable frame rate is fine there. A tool problem is reported first.
+    let (media, header, source_report) = match args.layout.mode {
         Mode::Lossless | Mode::Robust => {
             ensure_tools()?;
             let media = probe(&args.input)?;
             media.require_constant_frame_rate()?;
-            (Some(media), None)
+            (Some(media), None, None)
         }
-        // The planner reads the rest (it probes the source its own way).
+        // The planner reads the rest. Compact mode needs no encoder (a
+        // transcode reports a missing libx264 itself): the tools are only
+        // located here, not run, and an FFmpeg too old is reported when it
+        // first refuses an option. The header is read the way the planner
+        // probes the source (edit lists ignored), so the planner can use
+        // this stream report instead of running ffprobe again.
         Mode::Compact => {
-            let (tools, header) = rayon::join(ensure_tools, || probe_header(&args.input));
-            tools?;
-            (None, Some(header?))
+            locate_tools()?;
+            let (header, report) = probe_header_report(&args.input, ProbeOptions { raw_timeline: true })?;
+            (None, Some(header), Some(report))
         }
     };
     let input = std::fs::canonicalize(&args.input)
@@ -379,24 +382,30 @@ pub fn run(args: EmbedArgs) -> Result<()> {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)),
             Mode::Lossless | Mode::Robust => workers(args.jobs),
         },
+        source_report,
         ..PlanSettings::default()
     };
-    let (key, envelope, sealed_now) = match previous {
-        Some(env) => (PlacementKey::derive(&password), env, false),
-        None => {
+    // Compact and lossless mode salt the placement key with the payload's
+    // own salt, which every carrying picture holds; robust mode's pictures
+    // keep no sample exact, so it uses the fixed-salt key.
+    let (key, envelope, sealed_now) = match (previous, args.layout.mode) {
+        (Some(env), Mode::Robust) => (PlacementKey::derive(&password), env, false),
+        (Some(env), Mode::Compact | Mode::Lossless) => {
+            (PlacementKey::derive_for(&password, env.header()), env, false)
+        }
+        (None, Mode::Robust) => {
             // Robust mode's own LDPC code repairs bit errors: its envelope
             // takes one parity shard (see `robust_seal_params`).
-            let params = match args.layout.mode {
-                Mode::Robust => {
-                    vidstega_robust::robust_seal_params(message.len() as u64, args.kdf_iterations)
-                }
-                Mode::Compact | Mode::Lossless => params.clone(),
-            };
+            let params = vidstega_robust::robust_seal_params(message.len() as u64, args.kdf_iterations);
             let (key, env) = rayon::join(
                 || PlacementKey::derive(&password),
                 || seal(&message, &password, &params),
             );
             (key, env?, true)
+        }
+        (None, Mode::Compact | Mode::Lossless) => {
+            let (key, env) = seal_for_placement(&message, &password, &params)?;
+            (key, env, true)
         }
     };
     // Nothing is written to the work folder before the disk is known to
@@ -468,7 +477,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let max_embedding_rate = {
         let g = vidstega_pipeline::geometry_of(&plan.raw_format()?)?;
         let samples = g.samples(plan.plane_set()) as f64;
-        (HEADER_BITS as f64 + (plan.body_bits as f64 / pictures.max(1) as f64).ceil()) / samples
+        (PICTURE_OVERHEAD_BITS as f64 + (plan.body_bits as f64 / pictures.max(1) as f64).ceil()) / samples
     };
     // Said after the run (the conversions were said as they happened).
     let mut late_warnings = run.output.warnings();

@@ -572,6 +572,43 @@ fn carriers_are_read_without_ffmpeg_and_a_lossless_file_then_asks_for_it() {
 }
 
 #[test]
+fn an_ffmpeg_too_old_is_exit_6_once_it_refuses_an_option() {
+    // Compact mode locates the tools without running them; an FFmpeg
+    // before 5.1 (no -fps_mode) is named when its first decode refuses.
+    let dir = tempdir();
+    let cover = clip(
+        dir.path(),
+        "cover.mp4",
+        "160x120",
+        1.0,
+        &x264("bframes=2"),
+        &["-pix_fmt", "yuv420p"],
+    );
+    let old = dir.path().join("old-ffmpeg");
+    std::fs::write(
+        &old,
+        "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in\n  -version) echo 'ffmpeg version 4.4.2 Copyright (c) 2000-2021'; exit 0;;\n  \
+         -fps_mode) echo \"Unrecognized option 'fps_mode'.\" >&2; exit 1;;\nesac; done\nexec ffmpeg \"$@\"\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let stego = dir.path().join("stego.mp4");
+    let mut args = embed_args(&cover, &stego, &["--mode", "compact"]);
+    args.extend_from_slice(&["--message", "hi"]);
+    let mut c = command(&args);
+    c.env("VIDSTEGA_FFMPEG", &old);
+    run_command(c, None).expect_code(6).stderr_mentions(&[
+        "version 4.4.2",
+        "5.1 or newer",
+        "VIDSTEGA_FFMPEG",
+    ]);
+    assert_only(dir.path(), &["cover.mp4", "old-ffmpeg"]);
+}
+
+#[test]
 fn streams_that_cannot_hold_carriers_are_transcoded_or_refused_with_the_reason() {
     let dir = tempdir();
     // Interlaced (field-coded) H.264.

@@ -40,7 +40,7 @@ use crate::error::{MediaError, StderrTail};
 use crate::pixel::RawFormat;
 use crate::probe::{MediaInfo, TimestampSource};
 use crate::process::{kill_and_reap, StderrDrain};
-use crate::tools::{ffmpeg_command, spawn_ffmpeg, Tool};
+use crate::tools::{check_not_too_old, ffmpeg_command, spawn_ffmpeg, Tool};
 
 /// How long to wait for ffmpeg's log line about a frame that has already
 /// arrived on stdout. The line is written before the frame, so this only
@@ -229,13 +229,16 @@ impl FrameReader {
             let nothing_delivered = self.next == self.range.start;
             let can_retry = nothing_delivered && self.attempt + 1 < self.attempts.len();
             if filled < frame.len() {
-                // Output ended early. Before any frame was delivered this can
-                // be a seek that landed past the range: try an earlier start.
+                // Output ended early: an ffmpeg too old for our options
+                // (found lazily, see `locate_tools`), or, before any frame
+                // was delivered, a seek that landed past the range: try an
+                // earlier start.
+                let stderr = self.stop();
+                check_not_too_old(Tool::Ffmpeg, &stderr.0)?;
                 if can_retry {
-                    self.retry();
+                    self.attempt += 1;
                     continue;
                 }
-                let stderr = self.stop();
                 return Err(MediaError::FrameCount {
                     path: self.path.clone(),
                     start: self.range.start,

@@ -47,11 +47,12 @@ pub use encode::{EncodeSettings, EncodedSegment, FrameWriter, SegmentCodec, X264
 pub use error::{MediaError, StderrTail};
 pub use pixel::{choose_raw_format, PlanarFormat, RawFormat, RawFormatChoice};
 pub use probe::{
-    check_video, detect_variable_frame_rate, is_url, network_failure, probe, probe_header, probe_with,
-    url_input_options, AudioStreamInfo, ColorInfo, MediaInfo, OtherStreamInfo, ProbeOptions,
-    SubtitleStreamInfo, TimestampSource, VideoHeader, VideoStreamInfo,
+    check_video, detect_variable_frame_rate, is_url, network_failure, probe, probe_header,
+    probe_header_report, probe_with, probe_with_report, url_input_options, AudioStreamInfo, ColorInfo,
+    MediaInfo, OtherStreamInfo, ProbeOptions, StreamReport, SubtitleStreamInfo, TimestampSource, VideoHeader,
+    VideoStreamInfo,
 };
 pub use rational::Rational;
 pub use remux::remux;
-pub use tools::{ensure_tools, locate, Tool, ToolVersions, FFMPEG_ENV, FFPROBE_ENV};
+pub use tools::{ensure_tools, locate, locate_tools, Tool, ToolVersions, FFMPEG_ENV, FFPROBE_ENV};
 pub use transcode::{transcode_bitrate, transcode_to_h264, TranscodeReport, TRANSCODE_CRF};

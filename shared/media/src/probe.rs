@@ -331,18 +331,89 @@ pub struct VideoHeader {
 
 /// [`check_video`], returning what the header says ([`VideoHeader`]).
 pub fn probe_header(path: &Path) -> Result<VideoHeader, MediaError> {
-    match probe_impl(path, ProbeOptions::default(), false)? {
-        Probed::Header(h) => Ok(h),
-        Probed::Full(_) => unreachable!("no packets were asked for"),
+    probe_header_report(path, ProbeOptions::default()).map(|(header, _)| header)
+}
+
+/// [`probe_header`] with options, also returning ffprobe's stream report,
+/// which [`probe_with_report`] can use instead of running it again: a
+/// caller that checks a file's header first and probes it fully later (the
+/// compact-mode embed) then starts one ffprobe for the report, not two.
+pub fn probe_header_report(
+    path: &Path,
+    options: ProbeOptions,
+) -> Result<(VideoHeader, StreamReport), MediaError> {
+    match probe_impl(path, options, false, None)? {
+        (Probed::Header(h), report) => Ok((h, report)),
+        (Probed::Full(_), _) => unreachable!("no packets were asked for"),
     }
 }
 
 /// [`probe`] with options.
 pub fn probe_with(path: &Path, options: ProbeOptions) -> Result<MediaInfo, MediaError> {
-    match probe_impl(path, options, true)? {
-        Probed::Full(info) => Ok(*info),
-        Probed::Header(_) => unreachable!("packets were asked for"),
+    probe_with_report(path, options, None)
+}
+
+/// [`probe_with`], using `report` (from [`probe_header_report`]) instead of
+/// running ffprobe's stream report again when it was made with the same
+/// options for this very file (same file, size and modification time);
+/// otherwise as `probe_with`.
+pub fn probe_with_report(
+    path: &Path,
+    options: ProbeOptions,
+    report: Option<&StreamReport>,
+) -> Result<MediaInfo, MediaError> {
+    let reuse =
+        report.filter(|r| r.options == options && r.identity.is_some() && r.identity == identity_of(path));
+    match probe_impl(path, options, true, reuse)? {
+        (Probed::Full(info), _) => Ok(*info),
+        (Probed::Header(_), _) => unreachable!("packets were asked for"),
     }
+}
+
+/// ffprobe's stream report (`-show_format -show_streams`, JSON) of a local
+/// file, kept by [`probe_header_report`] for [`probe_with_report`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamReport {
+    /// The options it was made with.
+    options: ProbeOptions,
+    /// Which file it describes (`None` for a URL: never reused).
+    identity: Option<FileIdentity>,
+    /// ffprobe's standard output.
+    json: Vec<u8>,
+    /// ffprobe's standard error (its last lines).
+    stderr: StderrTail,
+}
+
+/// What tells one local file from another, or from itself after a change:
+/// device and inode (Unix), size and modification time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileIdentity {
+    device: u64,
+    inode: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+/// The identity of the local file at `path` (`None` for a URL or an
+/// unreadable path).
+fn identity_of(path: &Path) -> Option<FileIdentity> {
+    if is_url(path) {
+        return None;
+    }
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let (device, inode) = {
+        use std::os::unix::fs::MetadataExt;
+        (meta.dev(), meta.ino())
+    };
+    #[cfg(not(unix))]
+    let (device, inode) = (0, 0);
+    Some(FileIdentity {
+        device,
+        inode,
+        len: meta.len(),
+        modified: meta.modified().ok(),
+    })
 }
 
 /// What [`probe_impl`] read.
@@ -354,8 +425,14 @@ enum Probed {
 }
 
 /// Probes; without `packets`, stops after finding the video stream and
-/// returns `None`.
-fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Probed, MediaError> {
+/// returns its header. With `reuse`, takes the stream report from it
+/// instead of running ffprobe for it.
+fn probe_impl(
+    path: &Path,
+    options: ProbeOptions,
+    packets: bool,
+    reuse: Option<&StreamReport>,
+) -> Result<(Probed, StreamReport), MediaError> {
     // ffprobe ignores demuxer options a format does not have, so the MP4
     // option can be given for any input.
     let demuxer_options: &[&str] = if options.raw_timeline {
@@ -392,35 +469,49 @@ fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Probe
         None
     };
 
-    let out = Command::new(&ffprobe)
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-        ])
-        .args(demuxer_options)
-        .args(url_input_options(path))
-        .arg(path)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| MediaError::Spawn {
-            tool: Tool::Ffprobe,
-            path: ffprobe.clone(),
-            env_var: Tool::Ffprobe.env_var(),
-            source,
+    let stream_report = match reuse {
+        Some(report) => report.clone(),
+        None => {
+            let identity = identity_of(path);
+            let out = Command::new(&ffprobe)
+                .args([
+                    "-v",
+                    "error",
+                    "-print_format",
+                    "json",
+                    "-show_format",
+                    "-show_streams",
+                ])
+                .args(demuxer_options)
+                .args(url_input_options(path))
+                .arg(path)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|source| MediaError::Spawn {
+                    tool: Tool::Ffprobe,
+                    path: ffprobe.clone(),
+                    env_var: Tool::Ffprobe.env_var(),
+                    source,
+                })?;
+            let stderr = StderrTail(tail_of(&String::from_utf8_lossy(&out.stderr)));
+            if !out.status.success() {
+                return Err(classify_unreadable(path, stderr));
+            }
+            StreamReport {
+                options,
+                identity,
+                json: out.stdout,
+                stderr,
+            }
+        }
+    };
+    let stderr = stream_report.stderr.clone();
+    let report: ProbeJson =
+        serde_json::from_slice(&stream_report.json).map_err(|e| MediaError::ProbeOutput {
+            path: path.to_path_buf(),
+            detail: "the JSON stream report did not parse".into(),
+            source: Some(e),
         })?;
-    let stderr = StderrTail(tail_of(&String::from_utf8_lossy(&out.stderr)));
-    if !out.status.success() {
-        return Err(classify_unreadable(path, stderr));
-    }
-    let report: ProbeJson = serde_json::from_slice(&out.stdout).map_err(|e| MediaError::ProbeOutput {
-        path: path.to_path_buf(),
-        detail: "the JSON stream report did not parse".into(),
-        source: Some(e),
-    })?;
     let format = report.format.ok_or_else(|| MediaError::NotMedia {
         path: path.to_path_buf(),
         stderr: stderr.clone(),
@@ -506,7 +597,7 @@ fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Probe
         .unwrap_or(Rational { num: 0, den: 0 });
 
     let Some(listing) = listing else {
-        return Ok(Probed::Header(VideoHeader {
+        let header = VideoHeader {
             size_bytes: format
                 .size
                 .as_deref()
@@ -521,7 +612,8 @@ fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Probe
                 .as_deref()
                 .and_then(|n| n.parse().ok())
                 .filter(|&n| n > 0),
-        }));
+        };
+        return Ok((Probed::Header(header), stream_report));
     };
     let packets = listing.finish(&ffprobe, path, v.index)?;
     let order = display_order(&packets.packets);
@@ -599,7 +691,7 @@ fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Probe
         packet_display_index: order.packet_display_index,
     };
 
-    Ok(Probed::Full(Box::new(MediaInfo {
+    let info = MediaInfo {
         path: path.to_path_buf(),
         format_name: format.format_name.unwrap_or_default(),
         size_bytes: format
@@ -619,7 +711,8 @@ fn probe_impl(path: &Path, options: ProbeOptions, packets: bool) -> Result<Probe
         subtitles,
         other_streams,
         raw_timeline: options.raw_timeline,
-    })))
+    };
+    Ok((Probed::Full(Box::new(info)), stream_report))
 }
 
 /// Decides whether frames are unevenly spaced.

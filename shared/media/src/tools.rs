@@ -121,6 +121,40 @@ pub fn ensure_tools() -> Result<ToolVersions, MediaError> {
     })
 }
 
+/// Finds `ffmpeg` and `ffprobe` without running them: the check for a job
+/// that needs no encoder (compact mode's decodes and probes). A missing
+/// program is the same [`MediaError::ToolMissing`] as [`ensure_tools`]
+/// gives; a program too old for the options this crate uses is reported as
+/// [`MediaError::ToolTooOld`] when it first refuses one (see
+/// [`check_not_too_old`]). Each `ensure_tools` run costs two process
+/// starts (~0.08 s of CPU each with a distribution's shared-library build).
+pub fn locate_tools() -> Result<(), MediaError> {
+    locate(Tool::Ffmpeg)?;
+    locate(Tool::Ffprobe)?;
+    Ok(())
+}
+
+/// After `tool` refused an option (its stderr says "Unrecognized option"),
+/// tells a too old FFmpeg ([`MediaError::ToolTooOld`], after one `-version`
+/// run) from any other cause (`Ok`). For callers that skipped the version
+/// check of [`ensure_tools`] ([`locate_tools`]).
+pub(crate) fn check_not_too_old(tool: Tool, stderr: &str) -> Result<(), MediaError> {
+    if !stderr.contains("Unrecognized option") {
+        return Ok(());
+    }
+    let path = locate(tool)?;
+    let version = version_of(tool, &path)?;
+    match parse_major_minor(&version) {
+        Some(v) if v < (5, 1) => Err(MediaError::ToolTooOld {
+            tool,
+            path,
+            version,
+            env_var: tool.env_var(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Finds a program: the path in its environment variable if that is set,
 /// otherwise the first executable of that name on `PATH`.
 pub fn locate(tool: Tool) -> Result<PathBuf, MediaError> {

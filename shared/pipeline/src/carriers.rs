@@ -25,12 +25,12 @@ use std::path::Path;
 use vidstega_container::{sniff, ContainerError, ContainerKind};
 use vidstega_core::{
     carriers_needed, max_message_len, BitSchedule, CarrierOrder, EnvelopeHeader, Layout, PlacementKey,
-    PlaneSet, SealParams, HEADER_BITS,
+    PlaneSet, SealParams, PICTURE_OVERHEAD_BITS,
 };
 use vidstega_h264::{ChromaSampling, H264Error, PictureShape};
 use vidstega_media::{
-    probe_with, remux, transcode_to_h264, MediaError, MediaInfo, OutputContainer, PlanarFormat, ProbeOptions,
-    RawFormat, TRANSCODE_CRF,
+    probe_with, probe_with_report, remux, transcode_to_h264, MediaError, MediaInfo, OutputContainer,
+    PlanarFormat, ProbeOptions, RawFormat, StreamReport, TRANSCODE_CRF,
 };
 
 /// The raw layout a carrier's cover picture is decoded to: the stream's own
@@ -88,7 +88,7 @@ fn too_large(
     samples: u64,
     rate: f64,
 ) -> PipelineError {
-    let per_carrier = ((rate * samples as f64).floor() as u64).saturating_sub(HEADER_BITS);
+    let per_carrier = ((rate * samples as f64).floor() as u64).saturating_sub(PICTURE_OVERHEAD_BITS);
     let params = SealParams {
         data_shards: header.data_shards,
         parity_shards: header.parity_shards,
@@ -165,7 +165,13 @@ impl Source<'_> {
 }
 
 /// Reads a source as compact mode needs it, or says why it cannot be used.
-fn analyse(source: Source<'_>, wanted: Option<ContainerKind>) -> Result<Analysed, Unfit> {
+/// `report`: ffprobe's stream report of the source made earlier, if any
+/// (used when it describes this very file, see [`probe_with_report`]).
+fn analyse(
+    source: Source<'_>,
+    wanted: Option<ContainerKind>,
+    report: Option<&StreamReport>,
+) -> Result<Analysed, Unfit> {
     let mut reader = source.reader()?;
     let mut head = [0u8; 16];
     let n = reader.read(&mut head).map_err(|e| {
@@ -223,7 +229,7 @@ fn analyse(source: Source<'_>, wanted: Option<ContainerKind>) -> Result<Analysed
     // over HTTPS, the two transfers overlap). The scan's verdicts come first.
     let path = source.path()?;
     let (scan, media) = std::thread::scope(|scope| {
-        let probe = scope.spawn(|| probe_with(&path, ProbeOptions { raw_timeline: true }));
+        let probe = scope.spawn(|| probe_with_report(&path, ProbeOptions { raw_timeline: true }, report));
         let scan = track
             .scan(&mut reader)
             .map_err(|e| reader.take_error().unwrap_or(e));
@@ -322,7 +328,11 @@ fn choose_source(
     let first = if settings.transcode == TranscodePolicy::Always {
         Err(Unfit::Transcode("a transcode was asked for".into()))
     } else {
-        analyse(Source::Object(objects, &job.video_key), wanted)
+        analyse(
+            Source::Object(objects, &job.video_key),
+            wanted,
+            settings.source_report.as_ref(),
+        )
     };
     let why = match first {
         Ok(a) => return Ok((job.video_key.clone(), a, notes)),
@@ -334,7 +344,7 @@ fn choose_source(
                 "the video was first copied into the .{} container, streams and timestamps unchanged ({why})",
                 target.extension()
             ));
-            match analyse(Source::Object(objects, &key), wanted) {
+            match analyse(Source::Object(objects, &key), wanted, None) {
                 Ok(a) => return Ok((key, a, notes)),
                 Err(Unfit::Error(e)) => return Err(e),
                 Err(Unfit::Remux(why)) => {
@@ -357,7 +367,7 @@ fn choose_source(
     let key = keys::transcoded_source(&job.job_id, target.extension());
     make_source(objects, scratch, job, &key, target, true, progress)?;
     notes.push(format!("the video was transcoded to H.264 first ({why})"));
-    match analyse(Source::Object(objects, &key), wanted) {
+    match analyse(Source::Object(objects, &key), wanted, None) {
         Ok(a) => Ok((key, a, notes)),
         Err(Unfit::Error(e)) => Err(e),
         Err(Unfit::Remux(why)) | Err(Unfit::Transcode(why)) => Err(PipelineError::InvalidInput(format!(
@@ -396,7 +406,7 @@ pub fn carrier_capacity(
     params: &SealParams,
 ) -> Result<CarrierCapacity> {
     let tmp;
-    let mut analysed = analyse(Source::File(path), None);
+    let mut analysed = analyse(Source::File(path), None, None);
     if let Err(Unfit::Remux(_)) = analysed {
         tmp = tempfile::Builder::new()
             .prefix("vidstega-capacity-")
@@ -405,7 +415,7 @@ pub fn carrier_capacity(
             .map_err(|e| PipelineError::io("cannot create a temporary file", e))?
             .into_temp_path();
         remux(path, &tmp, OutputContainer::Mp4)?;
-        analysed = analyse(Source::File(&tmp), None);
+        analysed = analyse(Source::File(&tmp), None, None);
     }
     let (candidates, format, carrier_bytes, estimated) = match analysed {
         Ok(a) => (
@@ -443,7 +453,7 @@ pub fn carrier_capacity(
     };
     let samples = geometry.samples(set);
     carriers_needed(0, samples, max_rate)?;
-    let per_carrier = ((max_rate * samples as f64).floor() as u64).min(samples) - HEADER_BITS;
+    let per_carrier = ((max_rate * samples as f64).floor() as u64).min(samples) - PICTURE_OVERHEAD_BITS;
     Ok(CarrierCapacity {
         candidates,
         format,
@@ -570,7 +580,7 @@ pub(crate) fn plan_carriers(
         "{needed} carrier picture(s) of {m} possible, each stored uncompressed (about {:.1} MB; {:.0}% of \
          its samples carry a bit at most)",
         carrier_bytes as f64 / 1e6,
-        100.0 * (HEADER_BITS + schedule.max_frame_bits()) as f64 / samples as f64
+        100.0 * (PICTURE_OVERHEAD_BITS + schedule.max_frame_bits()) as f64 / samples as f64
     ));
     if !media.other_streams.is_empty() {
         warnings.push(format!(

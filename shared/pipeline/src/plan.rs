@@ -14,7 +14,7 @@ use vidstega_core::{
     ENVELOPE_HEADER_LEN,
 };
 use vidstega_media::{
-    choose_raw_format, probe, MediaInfo, OutputContainer, PlanarFormat, RawFormat, SegmentCodec,
+    choose_raw_format, probe, MediaInfo, OutputContainer, PlanarFormat, RawFormat, SegmentCodec, StreamReport,
 };
 
 /// Limits an operator sets on what is accepted.
@@ -122,6 +122,12 @@ pub struct PlanSettings {
     pub max_segment_frames: u64,
     /// Input limits.
     pub limits: Limits,
+    /// Compact mode: ffprobe's stream report of the upload, made by the
+    /// caller with edit lists ignored (`ProbeOptions { raw_timeline: true }`)
+    /// when it checked the file. The plan uses it instead of running that
+    /// ffprobe again if it describes the very file the upload's key points
+    /// at (a local file); otherwise it is ignored.
+    pub source_report: Option<StreamReport>,
 }
 
 impl Default for PlanSettings {
@@ -138,6 +144,7 @@ impl Default for PlanSettings {
             min_segment_frames: 24,
             max_segment_frames: 900,
             limits: Limits::default(),
+            source_report: None,
         }
     }
 }
