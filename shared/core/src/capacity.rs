@@ -3,7 +3,8 @@
 use crate::envelope::{SealParams, MAX_MESSAGE_LEN};
 use crate::error::{CoreError, Result};
 use crate::geometry::{FrameGeometry, PlaneSet};
-use crate::layout::{MIN_FRAME_SAMPLES, PICTURE_OVERHEAD_BITS};
+use crate::header::HEADER_BITS;
+use crate::layout::MIN_FRAME_SAMPLES;
 
 /// What a video of a given shape can carry with given settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,7 +13,7 @@ pub struct Capacity {
     pub frames: u64,
     /// Samples per frame in the selected planes.
     pub samples_per_frame: u64,
-    /// Payload bits one frame can carry after its salt slot and header copy.
+    /// Payload bits one frame can carry after its header copy.
     pub payload_bits_per_frame: u64,
     /// Payload bits the whole video can carry.
     pub available_bits: u64,
@@ -64,7 +65,7 @@ pub fn capacity(
         });
     }
     let frames_used = frames.min(u32::MAX as u64);
-    let per_frame = samples - PICTURE_OVERHEAD_BITS;
+    let per_frame = samples - HEADER_BITS;
     let available = per_frame.saturating_mul(frames_used);
     Ok(Capacity {
         frames: frames_used,
