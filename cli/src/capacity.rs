@@ -4,7 +4,7 @@ use crate::args::{require_video_file, workers, CapacityArgs, InspectArgs, Mode};
 use crate::output::{count, line};
 use anyhow::Result;
 use serde_json::json;
-use vidstega_core::{capacity, SealParams, HEADER_BITS};
+use vidstega_core::{capacity, SealParams, PICTURE_OVERHEAD_BITS};
 use vidstega_media::{choose_raw_format, ensure_tools, probe, MediaInfo, SegmentCodec};
 use vidstega_pipeline::{carrier_capacity, geometry_of, gop_segments, target_frames, PlanSettings};
 use vidstega_robust::Preset;
@@ -159,7 +159,8 @@ fn compact_capacity(args: &CapacityArgs) -> Result<()> {
             } else {
                 format!("{} pictures can", c.candidates)
             },
-            ((args.layout.max_rate * c.samples_per_carrier as f64) as u64).saturating_sub(HEADER_BITS),
+            ((args.layout.max_rate * c.samples_per_carrier as f64) as u64)
+                .saturating_sub(PICTURE_OVERHEAD_BITS),
             args.layout.max_rate,
             c.format.width,
             c.format.height,

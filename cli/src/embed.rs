@@ -22,8 +22,8 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vidstega_core::{
-    capacity, carriers_needed, max_message_len, seal, unseal, CoreError, Envelope, PlacementKey, SealParams,
-    HEADER_BITS,
+    capacity, carriers_needed, max_message_len, seal, seal_for_placement, unseal, CoreError, Envelope,
+    PlacementKey, SealParams, PICTURE_OVERHEAD_BITS,
 };
 use vidstega_local::{FolderStore, SqliteJobStore};
 use vidstega_media::{
@@ -165,8 +165,8 @@ fn compact_room(args: &EmbedArgs, params: &SealParams) -> Result<Room> {
     }
     // The estimate counts ⌊frames × 7/10⌋ candidates.
     let frames = (c.candidates + 1) * 10 / 7 + 1;
-    let per_carrier =
-        ((args.layout.max_rate * c.samples_per_carrier as f64).floor() as u64).saturating_sub(HEADER_BITS);
+    let per_carrier = ((args.layout.max_rate * c.samples_per_carrier as f64).floor() as u64)
+        .saturating_sub(PICTURE_OVERHEAD_BITS);
     Ok(Room {
         bytes: max_message_len(params, per_carrier.saturating_mul(frames))?,
         exact: false,
@@ -385,22 +385,27 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         source_report,
         ..PlanSettings::default()
     };
-    let (key, envelope, sealed_now) = match previous {
-        Some(env) => (PlacementKey::derive(&password), env, false),
-        None => {
+    // Compact and lossless mode salt the placement key with the payload's
+    // own salt, which every carrying picture holds; robust mode's pictures
+    // keep no sample exact, so it uses the fixed-salt key.
+    let (key, envelope, sealed_now) = match (previous, args.layout.mode) {
+        (Some(env), Mode::Robust) => (PlacementKey::derive(&password), env, false),
+        (Some(env), Mode::Compact | Mode::Lossless) => {
+            (PlacementKey::derive_for(&password, env.header()), env, false)
+        }
+        (None, Mode::Robust) => {
             // Robust mode's own LDPC code repairs bit errors: its envelope
             // takes one parity shard (see `robust_seal_params`).
-            let params = match args.layout.mode {
-                Mode::Robust => {
-                    vidstega_robust::robust_seal_params(message.len() as u64, args.kdf_iterations)
-                }
-                Mode::Compact | Mode::Lossless => params.clone(),
-            };
+            let params = vidstega_robust::robust_seal_params(message.len() as u64, args.kdf_iterations);
             let (key, env) = rayon::join(
                 || PlacementKey::derive(&password),
                 || seal(&message, &password, &params),
             );
             (key, env?, true)
+        }
+        (None, Mode::Compact | Mode::Lossless) => {
+            let (key, env) = seal_for_placement(&message, &password, &params)?;
+            (key, env, true)
         }
     };
     // Nothing is written to the work folder before the disk is known to
@@ -472,7 +477,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let max_embedding_rate = {
         let g = vidstega_pipeline::geometry_of(&plan.raw_format()?)?;
         let samples = g.samples(plan.plane_set()) as f64;
-        (HEADER_BITS as f64 + (plan.body_bits as f64 / pictures.max(1) as f64).ceil()) / samples
+        (PICTURE_OVERHEAD_BITS as f64 + (plan.body_bits as f64 / pictures.max(1) as f64).ceil()) / samples
     };
     // Said after the run (the conversions were said as they happened).
     let mut late_warnings = run.output.warnings();

@@ -22,7 +22,8 @@ use std::path::Path;
 use std::time::Instant;
 use vidstega_aws::{S3Store, SqsQueue};
 use vidstega_core::{
-    capacity, carriers_needed, check_fits, seal, CoreError, PlacementKey, PlaneSet, SealParams,
+    capacity, carriers_needed, check_fits, seal, seal_for_placement, CoreError, PlacementKey, PlaneSet,
+    SealParams,
 };
 use vidstega_media::{choose_raw_format, ensure_tools, probe, MediaInfo, OutputContainer, SegmentCodec};
 use vidstega_pipeline::contract::{
@@ -282,16 +283,22 @@ pub fn run(args: SubmitArgs) -> Result<()> {
     let password = secrets::password(&args.password, true)?;
     // Robust mode's own LDPC code repairs bit errors: its envelope takes one
     // parity shard (see `robust_seal_params`).
-    let params = match mode {
-        OutputMode::Robust => vidstega_robust::robust_seal_params(message.len() as u64, args.kdf_iterations),
-        OutputMode::Compact | OutputMode::Lossless => params,
+    // Compact and lossless mode salt the placement key with the payload's
+    // own salt (the service cannot attack every job with one dictionary
+    // pass); robust mode uses the fixed-salt key, as its pictures keep no
+    // sample exact.
+    let (key, envelope) = match mode {
+        OutputMode::Robust => {
+            let params = vidstega_robust::robust_seal_params(message.len() as u64, args.kdf_iterations);
+            let (key, envelope) = rayon::join(
+                || PlacementKey::derive(&password),
+                || seal(&message, &password, &params),
+            );
+            (key, envelope?)
+        }
+        OutputMode::Compact | OutputMode::Lossless => seal_for_placement(&message, &password, &params)?,
     };
-    let (key, envelope) = rayon::join(
-        || PlacementKey::derive(&password),
-        || seal(&message, &password, &params),
-    );
     drop(password);
-    let envelope = envelope?;
     fit.check(envelope.header())?;
     let payload = envelope.to_bytes();
     drop(envelope);

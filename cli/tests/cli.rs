@@ -2363,10 +2363,80 @@ fn a_password_typed_in_either_unicode_form_opens_the_message_and_older_files_kee
         mode: OutputMode::Compact,
         ..PlanSettings::default()
     };
-    let key = PlacementKey::derive(decomposed.as_bytes());
+    let key = PlacementKey::derive_for(decomposed.as_bytes(), sealed.header());
     run_embed(&store, &jobs, &scratch, &job, &key, &settings, &old, &NoProgress).unwrap();
     let args = ["extract", old.to_str().unwrap(), "--password-env", PW_VAR];
     assert_eq!(with_password(&args, decomposed).ok().stdout, b"old rule");
     // The other form was never this file's password.
     with_password(&args, composed).expect_code(4);
+}
+
+#[test]
+fn videos_written_in_format_version_2_still_extract_in_compact_and_lossless_mode() {
+    use vidstega_core::{Envelope, PlacementKey};
+    use vidstega_pipeline::contract::{keys, OutputMode};
+    use vidstega_pipeline::{run_embed, JobRecord, JobStore, NoProgress, ObjectStore, PlanSettings};
+    // Version 2's test vector from docs/format.md: an envelope this build
+    // can no longer seal (it writes version 3), placed as version 2 placed
+    // it, with the fixed-salt key and no salt slot.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/format.md")).unwrap();
+    let vector = doc.split("```test-vector v2\n").nth(1).unwrap();
+    let field = |name: &str| {
+        vector
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap()
+            .to_string()
+    };
+    let envelope = Envelope::parse(&hex::decode(field("envelope")).unwrap()).unwrap();
+    assert_eq!(envelope.header().version, 2);
+    let password = field("password");
+    let message = field("message");
+    let dir = tempdir();
+    let cover = small_clip(dir.path(), "cover.mp4", 1.0);
+    let store = vidstega_local::FolderStore::open(dir.path().join("bucket")).unwrap();
+    let jobs = vidstega_local::SqliteJobStore::open(&dir.path().join("jobs.sqlite")).unwrap();
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let key = PlacementKey::derive(password.as_bytes());
+    for (mode, id) in [
+        (OutputMode::Compact, "job-version2c"),
+        (OutputMode::Lossless, "job-version2l"),
+    ] {
+        let old = dir.path().join(format!("{id}.mkv"));
+        // (put_file takes the file: each job gets its own copy.)
+        let copy = dir.path().join(format!("{id}.mp4"));
+        std::fs::copy(&cover, &copy).unwrap();
+        store.put_file(&keys::video(id), &copy).unwrap();
+        store
+            .write_bytes(&keys::payload(id), &envelope.to_bytes())
+            .unwrap();
+        let job = JobRecord::new(id, &keys::video(id), &keys::payload(id), &keys::output(id, "mkv"));
+        jobs.create_job(&job).unwrap();
+        let settings = PlanSettings {
+            mode,
+            ..PlanSettings::default()
+        };
+        run_embed(&store, &jobs, &scratch, &job, &key, &settings, &old, &NoProgress).unwrap();
+        let mut extract = command(&[
+            "extract",
+            old.to_str().unwrap(),
+            "--password-env",
+            PW_VAR,
+            "--json",
+        ]);
+        extract.env(PW_VAR, &password);
+        let found = run_command(extract, None).ok().json();
+        assert_eq!(
+            found["message_text"].as_str(),
+            Some(message.as_str()),
+            "{mode:?}: {found}"
+        );
+        let expected_mode = if mode == OutputMode::Compact {
+            "compact"
+        } else {
+            "lossless"
+        };
+        assert_eq!(found["mode"], expected_mode, "{found}");
+    }
 }

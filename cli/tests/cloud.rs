@@ -57,7 +57,17 @@ fn assert_sealed_uploads(cloud: &Cloud, job_id: &str, parity: u8) -> usize {
     );
     let key = cloud.store.read_all(&keys::placement_key(job_id)).unwrap();
     assert_eq!(key.len(), 32);
-    assert_eq!(&key[..], PlacementKey::derive(PASSWORD.as_bytes()).as_bytes());
+    // Robust mode (one parity shard) keeps the fixed-salt key; the other
+    // modes salt it with the payload's own salt, so no two jobs share one.
+    let expected = if parity == 1 {
+        PlacementKey::derive(PASSWORD.as_bytes())
+    } else {
+        PlacementKey::derive_salted(PASSWORD.as_bytes(), &envelope.header().salt)
+    };
+    assert_eq!(&key[..], expected.as_bytes());
+    if parity != 1 {
+        assert_ne!(&key[..], PlacementKey::derive(PASSWORD.as_bytes()).as_bytes());
+    }
     assert_eq!(cloud.store.size(&keys::placement_key(job_id)).unwrap(), Some(32));
     assert_eq!(
         cloud.store.size(&keys::payload(job_id)).unwrap(),

@@ -3,8 +3,7 @@
 use crate::envelope::{SealParams, MAX_MESSAGE_LEN};
 use crate::error::{CoreError, Result};
 use crate::geometry::{FrameGeometry, PlaneSet};
-use crate::header::HEADER_BITS;
-use crate::layout::MIN_FRAME_SAMPLES;
+use crate::layout::{MIN_FRAME_SAMPLES, PICTURE_OVERHEAD_BITS};
 
 /// What a video of a given shape can carry with given settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,7 +12,7 @@ pub struct Capacity {
     pub frames: u64,
     /// Samples per frame in the selected planes.
     pub samples_per_frame: u64,
-    /// Payload bits one frame can carry after its header copy.
+    /// Payload bits one frame can carry after its salt slot and header copy.
     pub payload_bits_per_frame: u64,
     /// Payload bits the whole video can carry.
     pub available_bits: u64,
@@ -65,7 +64,7 @@ pub fn capacity(
         });
     }
     let frames_used = frames.min(u32::MAX as u64);
-    let per_frame = samples - HEADER_BITS;
+    let per_frame = samples - PICTURE_OVERHEAD_BITS;
     let available = per_frame.saturating_mul(frames_used);
     Ok(Capacity {
         frames: frames_used,

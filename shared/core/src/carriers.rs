@@ -23,8 +23,8 @@
 //! contiguous run of the payload.
 
 use crate::error::{CoreError, Result};
-use crate::header::HEADER_BITS;
 use crate::keys::PlacementKey;
+use crate::layout::PICTURE_OVERHEAD_BITS;
 
 /// `2^64 / φ`, rounded to odd: the step of the Kronecker sequence.
 const GOLDEN_STEP: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -147,7 +147,7 @@ impl CarrierOrder {
 
 /// The fewest carriers, each holding `samples` samples in the chosen planes,
 /// that carry `body_bits` with at most `max_rate` of every carrier's samples
-/// holding a bit (its header copy included).
+/// holding a bit (its salt slot and header copy included).
 pub fn carriers_needed(body_bits: u64, samples: u64, max_rate: f64) -> Result<u64> {
     if !(max_rate > 0.0 && max_rate <= 1.0) {
         return Err(CoreError::InvalidParameter(format!(
@@ -155,13 +155,13 @@ pub fn carriers_needed(body_bits: u64, samples: u64, max_rate: f64) -> Result<u6
         )));
     }
     let per_carrier = ((max_rate * samples as f64).floor() as u64).min(samples);
-    if per_carrier <= HEADER_BITS {
+    if per_carrier <= PICTURE_OVERHEAD_BITS {
         return Err(CoreError::InvalidParameter(format!(
             "at an embedding rate of {max_rate}, a picture of {samples} samples cannot hold even the \
-             {HEADER_BITS}-bit header; raise the rate"
+             {PICTURE_OVERHEAD_BITS} bits of its salt and header; raise the rate"
         )));
     }
-    Ok(body_bits.div_ceil(per_carrier - HEADER_BITS).max(1))
+    Ok(body_bits.div_ceil(per_carrier - PICTURE_OVERHEAD_BITS).max(1))
 }
 
 #[cfg(test)]
@@ -264,10 +264,11 @@ mod tests {
 
     #[test]
     fn carrier_counts() {
-        // 10,000 samples at rate 0.25: 2,500 bits, 1,988 after the header.
+        // 10,000 samples at rate 0.25: 2,500 bits, 1,860 after the salt
+        // slot (128) and the header (512).
         assert_eq!(carriers_needed(1, 10_000, 0.25).unwrap(), 1);
-        assert_eq!(carriers_needed(1988, 10_000, 0.25).unwrap(), 1);
-        assert_eq!(carriers_needed(1989, 10_000, 0.25).unwrap(), 2);
+        assert_eq!(carriers_needed(1860, 10_000, 0.25).unwrap(), 1);
+        assert_eq!(carriers_needed(1861, 10_000, 0.25).unwrap(), 2);
         assert_eq!(carriers_needed(0, 10_000, 1.0).unwrap(), 1);
         assert!(carriers_needed(100, 1000, 0.5).is_err());
         assert!(carriers_needed(100, 10_000, 0.0).is_err());

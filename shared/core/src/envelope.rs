@@ -22,7 +22,7 @@ use reed_solomon_erasure::galois_8::ReedSolomon;
 pub const ENVELOPE_MAGIC: [u8; 4] = *b"VSGE";
 /// The format version this build writes (it reads every version from
 /// [`OLDEST_FORMAT_VERSION`] on).
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 /// The oldest format version this build reads.
 pub const OLDEST_FORMAT_VERSION: u16 = 1;
 /// Bytes of the envelope header (magic + parameters).
@@ -312,7 +312,7 @@ impl Envelope {
     }
 }
 
-fn random_salt() -> Result<[u8; 16]> {
+pub(crate) fn random_salt() -> Result<[u8; 16]> {
     let mut salt = [0u8; 16];
     getrandom::getrandom(&mut salt).map_err(|e| CoreError::Random(e.to_string()))?;
     Ok(salt)
@@ -661,12 +661,12 @@ mod tests {
         ));
         let env = seal(b"x", b"pw", &fast()).unwrap();
         let mut bytes = env.to_bytes();
-        bytes[4] = 3;
+        bytes[4] = 4;
         assert!(matches!(
             Envelope::parse(&bytes),
             Err(CoreError::UnsupportedVersion {
-                found: 3,
-                supported: 2
+                found: 4,
+                supported: 3
             })
         ));
         // Version 1 payloads are still read.

@@ -155,15 +155,15 @@ mod tests {
     fn authentic_future_version_is_reported_as_such() {
         let key = [9u8; 32];
         let mut b = header().to_bytes(&key);
-        b[0] = 3;
+        b[0] = 4;
         // Re-authenticate, as a future writer would.
         let tag = mac(&key, &b[..MAC_OFFSET]).finalize().into_bytes();
         b[MAC_OFFSET..].copy_from_slice(&tag[..FRAME_HEADER_LEN - MAC_OFFSET]);
         match FrameHeader::parse(&b, &key, PlaneSet::Luma) {
             Err(
                 e @ CoreError::UnsupportedVersion {
-                    found: 3,
-                    supported: 2,
+                    found: 4,
+                    supported: 3,
                 },
             ) => {
                 assert!(e.to_string().contains("upgrade"));

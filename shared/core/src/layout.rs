@@ -13,6 +13,13 @@
 //! replacement this leaves no pairs-of-values asymmetry for chi-square, RS or
 //! sample-pair analysis to find.
 //!
+//! From format version 3 on, every carrying picture also holds the message
+//! salt in the clear, one bit in the LSB of each of the last
+//! [`SALT_SLOT_BITS`] samples of its first plane (the *salt slot*, read by
+//! [`salt_slot`] without any key): the placement key is salted with it, so a
+//! reader needs it before anything keyed. The keyed positions then cover the
+//! selected planes without those samples.
+//!
 //! Two equivalent walks implement it: *sparse* (for each carried bit, compute
 //! its position) for low rates, and *dense* (for each sample in memory order,
 //! invert the permutation and see whether it carries a bit) for high rates,
@@ -24,7 +31,7 @@ use crate::envelope::{open_assembly, EnvelopeHeader, OpenFailure, SealParams};
 use crate::error::{CoreError, Result};
 use crate::geometry::{FrameGeometry, PlaneSet};
 use crate::header::{FrameHeader, LayoutKind, FRAME_HEADER_LEN, HEADER_BITS};
-use crate::keys::{PlacementKey, Subkeys};
+use crate::keys::{KeyOrigin, PlacementKey, Subkeys, SALTED_PLACEMENT_VERSION};
 use crate::permutation::{FramePermutation, BLOCK};
 use crate::schedule::BitSchedule;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
@@ -36,6 +43,55 @@ use std::ops::Range;
 
 /// Fewest samples a frame's selected planes must have (twice the header).
 pub const MIN_FRAME_SAMPLES: u64 = 2 * HEADER_BITS;
+
+/// Samples at the end of a carrying picture's first plane that hold the
+/// message salt in their LSBs (format version 3 on): the salt slot.
+pub const SALT_SLOT_BITS: u64 = 128;
+
+/// Carried bits of every carrying picture that are not payload (format
+/// version 3): the salt slot and the header copy.
+pub const PICTURE_OVERHEAD_BITS: u64 = SALT_SLOT_BITS + HEADER_BITS;
+
+/// Reads the salt slot of a picture from its first plane: the LSBs of the
+/// last [`SALT_SLOT_BITS`] samples in raster order, most significant bit of
+/// byte 0 first. Needs no key. `None` if the plane is smaller than the slot.
+pub fn salt_slot(first_plane: &[u8]) -> Option<[u8; 16]> {
+    let start = first_plane.len().checked_sub(SALT_SLOT_BITS as usize)?;
+    let mut salt = [0u8; 16];
+    for (j, &s) in first_plane[start..].iter().enumerate() {
+        salt[j / 8] |= (s & 1) << (7 - j % 8);
+    }
+    Some(salt)
+}
+
+/// Samples reserved for the salt slot by a payload of format `version`.
+fn reserved_for(version: u16) -> u64 {
+    if version >= SALTED_PLACEMENT_VERSION {
+        SALT_SLOT_BITS
+    } else {
+        0
+    }
+}
+
+/// Splits the planes into the keyed part (the first plane without its salt
+/// slot, then the others) and the salt slot's samples.
+fn split_slot<'a>(planes: &'a mut [&mut [u8]], reserved: u64) -> (Vec<&'a mut [u8]>, &'a mut [u8]) {
+    let (first, rest) = planes.split_first_mut().expect("a picture has a plane");
+    let len = first.len();
+    let (keyed, slot) = first.split_at_mut(len - reserved as usize);
+    let mut keyed_planes = vec![keyed];
+    keyed_planes.extend(rest.iter_mut().map(|p| &mut **p));
+    (keyed_planes, slot)
+}
+
+/// The keyed part of read-only planes (see [`split_slot`]).
+fn keyed_part<'a>(planes: &[&'a [u8]], reserved: u64) -> Vec<&'a [u8]> {
+    let mut out = planes.to_vec();
+    if let Some(first) = out.first_mut() {
+        *first = &first[..first.len() - reserved as usize];
+    }
+    out
+}
 
 /// Above this fraction of samples carrying bits, the dense walk is used.
 ///
@@ -55,7 +111,10 @@ pub struct Layout {
     header: FrameHeader,
     header_bytes: [u8; FRAME_HEADER_LEN],
     geometry: FrameGeometry,
+    /// Keyed positions per picture (the selected samples minus the salt slot).
     domain: u64,
+    /// The salt slot's content (format version 3 on).
+    salt: Option<[u8; 16]>,
     schedule: BitSchedule,
 }
 
@@ -109,21 +168,27 @@ impl Slot {
     }
 }
 
-fn check_domain(geometry: &FrameGeometry, set: PlaneSet) -> Result<u64> {
-    let domain = geometry.samples(set);
-    if domain > FramePermutation::MAX_DOMAIN {
-        return Err(CoreError::InvalidFrame(format!(
-            "{domain} samples per frame is more than the 2^32-1 the format addresses"
-        )));
-    }
-    if domain < MIN_FRAME_SAMPLES {
+/// The keyed positions of a picture: its selected samples minus the
+/// `reserved` samples of the salt slot.
+///
+/// The picture's own selected samples must number at least
+/// [`MIN_FRAME_SAMPLES`], the salt slot's included.
+fn check_domain(geometry: &FrameGeometry, set: PlaneSet, reserved: u64) -> Result<u64> {
+    let samples = geometry.samples(set);
+    if samples < MIN_FRAME_SAMPLES {
         let p = geometry.planes()[0];
         return Err(CoreError::FrameTooSmall {
             width: p.width,
             height: p.height,
-            samples: domain,
+            samples,
             min: MIN_FRAME_SAMPLES,
         });
+    }
+    let domain = samples - reserved;
+    if domain > FramePermutation::MAX_DOMAIN {
+        return Err(CoreError::InvalidFrame(format!(
+            "{domain} samples per frame is more than the 2^32-1 the format addresses"
+        )));
     }
     Ok(domain)
 }
@@ -198,7 +263,7 @@ pub fn check_fits(
     } else {
         plane_set
     };
-    let domain = check_domain(geometry, plane_set)?;
+    let domain = check_domain(geometry, plane_set, reserved_for(envelope.version))?;
     if frame_count == 0 || frame_count > u32::MAX as u64 {
         return Err(CoreError::InvalidParameter(format!(
             "frame count {frame_count} is outside 1..={}",
@@ -287,6 +352,28 @@ impl Layout {
             plane_set
         };
         let domain = check_fits(envelope, geometry, plane_set, frame_count)?;
+        let salted = envelope.version >= SALTED_PLACEMENT_VERSION;
+        match key.origin() {
+            KeyOrigin::FixedSalt if salted => {
+                return Err(CoreError::InvalidParameter(format!(
+                    "a payload of format version {} is placed with the key salted with its salt \
+                     (PlacementKey::derive_for), not the fixed-salt key",
+                    envelope.version
+                )))
+            }
+            KeyOrigin::Salted(_) if !salted => {
+                return Err(CoreError::InvalidParameter(format!(
+                    "a payload of format version {} is placed with the fixed-salt key",
+                    envelope.version
+                )))
+            }
+            KeyOrigin::Salted(s) if s != envelope.salt => {
+                return Err(CoreError::InvalidParameter(
+                    "the placement key was derived for another payload's salt".into(),
+                ))
+            }
+            _ => {}
+        }
         let needed = envelope.body_bits();
         let subkeys = key.subkeys();
         let header = FrameHeader {
@@ -302,6 +389,7 @@ impl Layout {
             header_bytes,
             geometry: geometry.clone(),
             domain,
+            salt: salted.then_some(envelope.salt),
             schedule: BitSchedule::new(frame_count, needed),
         })
     }
@@ -346,9 +434,19 @@ impl Layout {
         if geometry.planes().len() > 1 {
             sets.push(PlaneSet::All);
         }
+        // A salted key places version-3 payloads (with a salt slot), the
+        // fixed-salt key older ones; a received key may be either.
+        let slots: &[u64] = match key.origin() {
+            KeyOrigin::FixedSalt => &[0],
+            KeyOrigin::Salted(_) => &[SALT_SLOT_BITS],
+            KeyOrigin::Received => &[SALT_SLOT_BITS, 0],
+        };
         let mut last = CoreError::NoMessage;
-        for set in sets {
-            let domain = match check_domain(geometry, set) {
+        for (set, reserved) in sets
+            .into_iter()
+            .flat_map(|set| slots.iter().map(move |&r| (set, r)))
+        {
+            let domain = match check_domain(geometry, set, reserved) {
                 Ok(d) => d,
                 Err(e) => {
                     last = e;
@@ -357,7 +455,7 @@ impl Layout {
             };
             geometry.check(planes.iter().map(|p| p.len()), set)?;
             let perm = permutation_for(&subkeys, set, domain, frame);
-            let offsets = offsets(geometry, set);
+            let offsets = offsets(geometry, set, reserved);
             let n = geometry.selected(set).len();
             let mut bytes = [0u8; FRAME_HEADER_LEN];
             for i in 0..HEADER_BITS {
@@ -369,13 +467,29 @@ impl Layout {
             whiten(&subkeys, frame, &mut bytes);
             match FrameHeader::parse(&bytes, &subkeys.header_mac, set) {
                 Ok(header) => {
-                    let schedule = BitSchedule::new(header.frame_count as u64, header.envelope.body_bits());
+                    let envelope = &header.envelope;
+                    let salted = envelope.version >= SALTED_PLACEMENT_VERSION;
+                    let salt_matches = match key.origin() {
+                        KeyOrigin::Salted(s) => s == envelope.salt,
+                        KeyOrigin::FixedSalt | KeyOrigin::Received => true,
+                    };
+                    if salted != (reserved > 0) || !salt_matches {
+                        return Err(CoreError::InvalidFrame(format!(
+                            "the frame header authenticated but its fields are inconsistent: a version-{} \
+                             header {} a salt slot",
+                            envelope.version,
+                            if reserved > 0 { "beside" } else { "without" }
+                        )));
+                    }
+                    let schedule = BitSchedule::new(header.frame_count as u64, envelope.body_bits());
+                    let salt = salted.then_some(envelope.salt);
                     return Ok(Layout {
                         subkeys,
                         header_bytes: bytes,
                         header,
                         geometry: geometry.clone(),
                         domain,
+                        salt,
                         schedule,
                     });
                 }
@@ -416,9 +530,18 @@ impl Layout {
         self.schedule.frames()
     }
 
-    /// Samples per frame in the selected planes.
+    /// Samples per frame in the selected planes (the salt slot's included).
     pub fn samples_per_frame(&self) -> u64 {
-        self.domain
+        self.domain + self.reserved()
+    }
+
+    /// The salt slot's samples (0 before format version 3).
+    fn reserved(&self) -> u64 {
+        if self.salt.is_some() {
+            SALT_SLOT_BITS
+        } else {
+            0
+        }
     }
 
     /// The payload bits frame `f` carries.
@@ -433,7 +556,8 @@ impl Layout {
 
     /// The largest fraction of a frame's samples that carry bits.
     pub fn max_rate(&self) -> f64 {
-        (HEADER_BITS + self.schedule.max_frame_bits()) as f64 / self.domain as f64
+        (self.reserved() + HEADER_BITS + self.schedule.max_frame_bits()) as f64
+            / self.samples_per_frame() as f64
     }
 
     /// The first `count` positions of frame `f` (for documentation and tests).
@@ -495,12 +619,22 @@ impl Layout {
         let total = HEADER_BITS + (bits.end - bits.start);
         let perm = permutation_for(&self.subkeys, set, self.domain, slot.key_index);
         let dkey = self.direction_key(slot.key_index);
-        let offsets = offsets(&self.geometry, set);
+        let reserved = self.reserved();
+        let offsets = offsets(&self.geometry, set, reserved);
         let n = self.geometry.selected(set).len();
         let dense = (total as f64) >= DENSE_RATE * self.domain as f64;
-        let changed = walk_embed(&perm, dkey, &carried, total, &offsets, n, planes, dense);
+        let (mut keyed, slot_samples) = split_slot(planes, reserved);
+        let mut changed = walk_embed(&perm, dkey, &carried, total, &offsets, n, &mut keyed, dense);
+        if let Some(salt) = &self.salt {
+            // The slot's direction hash runs on from the keyed positions.
+            for (j, s) in slot_samples.iter_mut().enumerate() {
+                let bit = (salt[j / 8] >> (7 - j % 8)) & 1;
+                changed += ((*s ^ bit) & 1) as u64;
+                *s = matched(*s, bit, moves_up(self.domain + j as u64, dkey));
+            }
+        }
         Ok(FrameStats {
-            carried_bits: total,
+            carried_bits: reserved + total,
             changed_samples: changed,
         })
     }
@@ -520,10 +654,12 @@ impl Layout {
         let r = self.frame_bits(slot.rank);
         let total = HEADER_BITS + (r.end - r.start);
         let perm = permutation_for(&self.subkeys, set, self.domain, slot.key_index);
-        let offsets = offsets(&self.geometry, set);
+        let reserved = self.reserved();
+        let offsets = offsets(&self.geometry, set, reserved);
         let n = self.geometry.selected(set).len();
         let dense = (total as f64) >= DENSE_RATE * self.domain as f64;
-        let mut carried = walk_extract(&perm, total, &offsets, n, planes, dense);
+        let keyed = keyed_part(planes, reserved);
+        let mut carried = walk_extract(&perm, total, &offsets, n, &keyed, dense);
         whiten(&self.subkeys, slot.key_index, &mut carried);
         out.or_in(r.start, r.end - r.start, &carried, HEADER_BITS)?;
         Ok(FrameCheck {
@@ -686,12 +822,14 @@ fn walk_extract(
     }
 }
 
-fn offsets(geometry: &FrameGeometry, set: PlaneSet) -> [u64; 4] {
+/// Where each selected plane starts among the keyed positions (the first
+/// plane's last `reserved` samples are the salt slot's, not keyed).
+fn offsets(geometry: &FrameGeometry, set: PlaneSet, reserved: u64) -> [u64; 4] {
     let mut o = [0u64; 4];
     let mut at = 0;
     for (k, p) in geometry.selected(set).iter().enumerate() {
         o[k] = at;
-        at += p.samples();
+        at += p.samples() - if k == 0 { reserved } else { 0 };
     }
     o
 }

@@ -49,8 +49,12 @@ pub use error::{CoreError, ErrorClass, Result};
 pub use geometry::{FrameGeometry, PlaneDims, PlaneSet};
 pub use header::{FrameHeader, LayoutKind, FRAME_HEADER_LEN, HEADER_BITS};
 pub use keys::{
-    PlacementKey, DEFAULT_KDF_ITERATIONS, MIN_KDF_ITERATIONS, PLACEMENT_ITERATIONS, PLACEMENT_SALT,
+    seal_for_placement, KeyOrigin, PlacementKey, DEFAULT_KDF_ITERATIONS, MIN_KDF_ITERATIONS,
+    PLACEMENT_ITERATIONS, PLACEMENT_SALT, SALTED_PLACEMENT_LABEL, SALTED_PLACEMENT_VERSION,
 };
-pub use layout::{check_fits, FrameCheck, FrameStats, Layout, Slot, MIN_FRAME_SAMPLES};
+pub use layout::{
+    check_fits, salt_slot, FrameCheck, FrameStats, Layout, Slot, MIN_FRAME_SAMPLES, PICTURE_OVERHEAD_BITS,
+    SALT_SLOT_BITS,
+};
 pub use permutation::{mix64, FramePermutation};
 pub use schedule::BitSchedule;

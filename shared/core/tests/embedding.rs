@@ -6,14 +6,25 @@ use vidstega_core::*;
 
 const PASSWORD: &[u8] = b"correct horse battery staple";
 
-fn key() -> &'static PlacementKey {
-    static KEY: OnceLock<PlacementKey> = OnceLock::new();
-    KEY.get_or_init(|| PlacementKey::derive(PASSWORD))
+/// The tests seal every message with this one salt, so the salted placement
+/// keys are derived once (a writer takes a fresh salt per message:
+/// `seal_for_placement`).
+const TEST_SALT: [u8; 16] = [0x5a; 16];
+
+/// [`seal_with_salt`] with [`TEST_SALT`].
+fn seal(message: &[u8], password: &[u8], params: &SealParams) -> Result<Envelope> {
+    seal_with_salt(message, password, params, TEST_SALT)
 }
 
+fn key() -> &'static PlacementKey {
+    static KEY: OnceLock<PlacementKey> = OnceLock::new();
+    KEY.get_or_init(|| PlacementKey::derive_salted(PASSWORD, &TEST_SALT))
+}
+
+/// What a reader with another password derives from the same salt slot.
 fn other_key() -> &'static PlacementKey {
     static KEY: OnceLock<PlacementKey> = OnceLock::new();
-    KEY.get_or_init(|| PlacementKey::derive(b"Tr0ub4dor&3"))
+    KEY.get_or_init(|| PlacementKey::derive_salted(b"Tr0ub4dor&3", &TEST_SALT))
 }
 
 fn fast() -> SealParams {
@@ -368,11 +379,15 @@ fn embedding_changes_only_carrying_samples_by_one() {
         let cover = video(&g, frames as usize, 21);
         let mut stego = cover.clone();
         let stats = embed_all(&layout, &env, &mut stego);
+        let luma = g.samples(PlaneSet::Luma);
         for f in 0..frames as usize {
+            // The keyed positions, then the salt slot (the last 128 luma samples).
             let carrying: std::collections::HashSet<u64> = layout
-                .positions(f as u64, stats[f].carried_bits)
+                .positions(f as u64, stats[f].carried_bits - SALT_SLOT_BITS)
                 .into_iter()
+                .chain(luma - SALT_SLOT_BITS..luma)
                 .collect();
+            assert_eq!(salt_slot(&stego[f][0]), Some(TEST_SALT), "frame {f}");
             let mut changed = 0;
             for (i, (a, b)) in cover[f][0].iter().zip(&stego[f][0]).enumerate() {
                 let d = (*a as i16 - *b as i16).abs();
@@ -447,7 +462,8 @@ fn positions_never_repeat_within_a_frame() {
     let env = seal(b"abc", PASSWORD, &fast()).unwrap();
     for set in [PlaneSet::Luma, PlaneSet::All] {
         let layout = Layout::for_embedding(key(), env.header(), &g, set, 3).unwrap();
-        let n = g.samples(set);
+        // Every keyed position once: the selected samples without the salt slot.
+        let n = g.samples(set) - SALT_SLOT_BITS;
         for f in 0..3 {
             let mut p = layout.positions(f, n);
             p.sort();
@@ -458,12 +474,61 @@ fn positions_never_repeat_within_a_frame() {
 }
 
 #[test]
-fn placement_key_does_not_depend_on_the_seal() {
-    // Two seals of the same message get different salts (hence keys and
-    // ciphertexts) but the placement key, from the password alone, is stable.
-    let a = seal(b"same", PASSWORD, &fast()).unwrap();
-    let b = seal(b"same", PASSWORD, &fast()).unwrap();
+fn placement_keys_are_salted_per_message_and_a_reader_finds_the_salt_without_a_key() {
+    // Two seals of the same message get different salts, hence different
+    // ciphertexts and different placement keys: a dictionary pass against
+    // one job's key does not attack another's.
+    let (ka, a) = seal_for_placement(b"same", PASSWORD, &fast()).unwrap();
+    let (kb, b) = seal_for_placement(b"same", PASSWORD, &fast()).unwrap();
     assert_ne!(a.header().salt, b.header().salt);
     assert_ne!(a.body(), b.body());
-    assert_eq!(PlacementKey::derive(PASSWORD).as_bytes(), key().as_bytes());
+    assert_ne!(ka.as_bytes(), kb.as_bytes());
+    assert_eq!(ka.origin(), KeyOrigin::Salted(a.header().salt));
+    let fixed = PlacementKey::derive(PASSWORD);
+    assert_ne!(ka.as_bytes(), fixed.as_bytes());
+    assert_eq!(
+        PlacementKey::derive_for(PASSWORD, a.header()).as_bytes(),
+        ka.as_bytes()
+    );
+    // The salt is in every frame; the key derived from it finds the header,
+    // the fixed-salt key does not.
+    let g = FrameGeometry::yuv420(64, 48).unwrap();
+    let layout = Layout::for_embedding(&ka, a.header(), &g, PlaneSet::Luma, 3).unwrap();
+    let mut v = video(&g, 3, 5);
+    embed_all(&layout, &a, &mut v);
+    for frame in &v {
+        assert_eq!(salt_slot(&frame[0]), Some(a.header().salt));
+    }
+    let reader = PlacementKey::derive_salted(PASSWORD, &salt_slot(&v[1][0]).unwrap());
+    assert_eq!(extract_all(&reader, &g, &v, PASSWORD).unwrap(), b"same");
+    assert!(matches!(
+        Layout::locate(&fixed, &g, 0, &planes(&v[0])),
+        Err(CoreError::NoMessage)
+    ));
+    // A received key (a service's) places by the payload's version.
+    let received = PlacementKey::from_bytes(*ka.as_bytes());
+    let again = Layout::for_embedding(&received, a.header(), &g, PlaneSet::Luma, 3).unwrap();
+    let mut w = video(&g, 3, 5);
+    embed_all(&again, &a, &mut w);
+    assert_eq!(w, v);
+}
+
+#[test]
+fn a_payload_and_a_key_of_different_salting_are_refused() {
+    let g = FrameGeometry::yuv420(64, 48).unwrap();
+    let env = seal(b"x", PASSWORD, &fast()).unwrap();
+    // The fixed-salt key cannot place a version-3 payload ...
+    let e = Layout::for_embedding(
+        &PlacementKey::derive(PASSWORD),
+        env.header(),
+        &g,
+        PlaneSet::Luma,
+        2,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("derive_for"), "{e}");
+    // ... nor a key salted for another payload.
+    let other = seal_with_salt(b"x", PASSWORD, &fast(), [1; 16]).unwrap();
+    let e = Layout::for_embedding(key(), other.header(), &g, PlaneSet::Luma, 2).unwrap_err();
+    assert!(e.to_string().contains("another payload"), "{e}");
 }

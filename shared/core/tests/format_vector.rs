@@ -1,7 +1,7 @@
 //! The test vectors published in `docs/format.md` must be what this code
-//! computes. Version 1's vector is frozen: its envelope is parsed from the
-//! document and embedded again, so this build is checked to still read and
-//! write version 1 exactly. Version 2's vector is recomputed from scratch.
+//! computes. Versions 1 and 2 are frozen: their envelopes are parsed from the
+//! document and placed again, so this build is checked to still read and
+//! write them exactly. Version 3's vector is recomputed from scratch.
 //! Run with `VIDSTEGA_PRINT_VECTOR=1` to print the computed blocks when the
 //! format changes on purpose.
 
@@ -126,10 +126,11 @@ fn version_1_vector_is_still_read_and_written() {
 }
 
 // ---------------------------------------------------------------------------
-// Version 2. Every value the core computes is also recomputed here from the
-// primitives (PBKDF2, HKDF, HMAC, ChaCha20, AES-GCM, CRC-32, GF(2^8)) with the
-// formulas of docs/format.md, so the test proves the document, not only the
-// code.
+// Versions 2 and 3. Every value the core computes is also recomputed here
+// from the primitives (PBKDF2, HKDF, HMAC, ChaCha20, AES-GCM, CRC-32,
+// GF(2^8)) with the formulas of docs/format.md, so the test proves the
+// document, not only the code. Version 2's envelope is the document's own
+// (this build seals version 3); version 3 is sealed here.
 // ---------------------------------------------------------------------------
 
 use hmac::{Hmac, Mac};
@@ -313,6 +314,9 @@ struct Reference {
     changed: u64,
 }
 
+/// The salt slot (version 3): `Some(salt)` reserves the last 128 samples of
+/// the first plane for it.
+#[allow(clippy::too_many_arguments)]
 fn reference_embed(
     subkeys: &Subkeys,
     header: &[u8; 64],
@@ -321,9 +325,14 @@ fn reference_embed(
     plane_set: u8,
     key_index: u64,
     cover: &[Vec<u8>],
+    salt: Option<[u8; 16]>,
 ) -> Reference {
     let planes = if plane_set == 0 { 1 } else { cover.len() };
-    let n_samples: u64 = cover[..planes].iter().map(|p| p.len() as u64).sum();
+    let reserved = if salt.is_some() { 128 } else { 0 };
+    // Keyed positions: the selected samples without the salt slot.
+    let n_samples: u64 = cover[..planes].iter().map(|p| p.len() as u64).sum::<u64>() - reserved;
+    let mut lens: Vec<usize> = cover.iter().map(|p| p.len()).collect();
+    lens[0] -= reserved as usize;
     let n_t = 512 + (bits.end - bits.start);
     // T = (H ‖ body bits) XOR ChaCha20(K_white, u64le(key_index) ‖ 0u32).
     let mut carried = vec![0u8; n_t.div_ceil(8) as usize];
@@ -355,10 +364,10 @@ fn reference_embed(
     let mut changed = 0;
     for i in 0..n_t {
         let p = positions[i as usize];
-        // Position p of the concatenated planes.
+        // Position p of the concatenated planes (the first without its slot).
         let (mut plane, mut off) = (0, p as usize);
-        while off >= stego[plane].len() {
-            off -= stego[plane].len();
+        while off >= lens[plane] {
+            off -= lens[plane];
             plane += 1;
         }
         let v = &mut stego[plane][off];
@@ -375,6 +384,29 @@ fn reference_embed(
             } else {
                 *v - 1
             };
+        }
+    }
+    // The salt slot: bit j of the salt (MSB first) in the LSB of sample
+    // len0 - 128 + j of the first plane, moved by the direction hash of
+    // position N + j.
+    if let Some(salt) = salt {
+        let first = lens[0];
+        for j in 0..128u64 {
+            let v = &mut stego[0][first + j as usize];
+            let t = bit(&salt, j);
+            if *v & 1 != t {
+                changed += 1;
+                let up = ((n_samples + j) ^ d).wrapping_mul(0xd6e8_feb8_6659_fd93) >> 63 == 1;
+                *v = if *v == 0 {
+                    1
+                } else if *v == 255 {
+                    254
+                } else if up {
+                    *v + 1
+                } else {
+                    *v - 1
+                };
+            }
         }
     }
     Reference {
@@ -415,16 +447,29 @@ fn joined(v: impl IntoIterator<Item = impl ToString>) -> String {
     v.into_iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
 }
 
-fn compute_v2() -> Block {
+/// The vector of format `version` (2 or 3); version 2's envelope comes
+/// from `doc`.
+fn compute_v2_or_v3(version: u16, doc: Option<&Block>) -> Block {
     let mut out: Block = Vec::new();
     let mut put = |k: &str, v: String| out.push((k.to_string(), v));
     put("password", String::from_utf8_lossy(V2_PASSWORD).into_owned());
     put("message", String::from_utf8_lossy(V2_MESSAGE).into_owned());
+    let salt: [u8; 16] = core::array::from_fn(|i| i as u8);
 
-    // Keys.
-    let key = PlacementKey::derive(V2_PASSWORD);
+    // Keys: version 2 with the fixed salt, version 3 salted with the
+    // message salt.
+    let (key, pbkdf2_salt) = if version == 2 {
+        (
+            PlacementKey::derive(V2_PASSWORD),
+            b"VidStega placement key v1".to_vec(),
+        )
+    } else {
+        let mut s = b"VidStega placement key v3".to_vec();
+        s.extend_from_slice(&salt);
+        (PlacementKey::derive_salted(V2_PASSWORD, &salt), s)
+    };
     let mut k_place = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<Sha256>(V2_PASSWORD, b"VidStega placement key v1", 600_000, &mut k_place);
+    pbkdf2::pbkdf2_hmac::<Sha256>(V2_PASSWORD, &pbkdf2_salt, 600_000, &mut k_place);
     assert_eq!(&k_place, key.as_bytes());
     put("placement_key", hex::encode(k_place));
     let subkeys = Subkeys {
@@ -441,7 +486,6 @@ fn compute_v2() -> Block {
     put("K_car", hex::encode(subkeys.car));
 
     // Sealing.
-    let salt: [u8; 16] = core::array::from_fn(|i| i as u8);
     let params = SealParams {
         kdf_iterations: 1000,
         compress: true,
@@ -449,9 +493,18 @@ fn compute_v2() -> Block {
         parity_shards: 2,
         max_shard_len: 6,
     };
-    let env = seal_with_salt(V2_MESSAGE, V2_PASSWORD, &params, salt).unwrap();
+    let env = match doc {
+        Some(doc) => Envelope::parse(&hex::decode(value(doc, "envelope")).unwrap()).unwrap(),
+        None => seal_with_salt(V2_MESSAGE, V2_PASSWORD, &params, salt).unwrap(),
+    };
     let h = env.header().clone();
-    assert_eq!((h.version, h.compressed), (2, true));
+    assert_eq!((h.version, h.compressed, h.salt), (version, true, salt));
+    assert_eq!(
+        PlacementKey::derive_for(V2_PASSWORD, &h).as_bytes(),
+        key.as_bytes()
+    );
+    let slot_salt = (version >= 3).then_some(salt);
+    let reserved = if version >= 3 { 128 } else { 0 };
     let bytes = env.to_bytes();
     let pb = &bytes[4..36];
     let mut master = [0u8; 32];
@@ -522,14 +575,14 @@ fn compute_v2() -> Block {
     let layout = Layout::for_embedding(&key, &h, &geo, PlaneSet::Luma, V2_FRAMES).unwrap();
     let header0 = reference_header(&subkeys, pb, V2_FRAMES, 0, 0);
     put("frames_header", hex::encode(header0));
-    let luma = geo.samples(PlaneSet::Luma);
+    let luma = geo.samples(PlaneSet::Luma) - reserved;
     let mut assembly = BodyAssembly::new(body_bits);
     for f in 0..V2_FRAMES {
         let slot = Slot::frame(f);
         let cover = v2_picture(&geo, f);
         let bits = layout.frame_bits(f);
         assert_eq!(bits, schedule(f, body_bits, V2_FRAMES));
-        let r = reference_embed(&subkeys, &header0, body, bits.clone(), 0, f, &cover);
+        let r = reference_embed(&subkeys, &header0, body, bits.clone(), 0, f, &cover, slot_salt);
         assert_eq!(
             layout.slot_positions(slot, luma),
             r.positions,
@@ -543,6 +596,18 @@ fn compute_v2() -> Block {
         };
         assert_eq!(stego, r.stego, "frame {f} stego");
         assert_eq!(stats.changed_samples, r.changed);
+        if let Some(salt) = slot_salt {
+            assert_eq!(salt_slot(&stego[0]), Some(salt), "frame {f} salt slot");
+            let slot_at = stego[0].len() - 128;
+            put(
+                &format!("frame{f}_salt_slot_samples_0_7"),
+                format!(
+                    "{} -> {}",
+                    joined(&cover[0][slot_at..slot_at + 8]),
+                    joined(&stego[0][slot_at..slot_at + 8])
+                ),
+            );
+        }
         if f == 0 {
             let perm = Feistel::new(&subkeys.perm, 0, 0, luma);
             put(
@@ -587,13 +652,18 @@ fn compute_v2() -> Block {
     assert_eq!(layout.open(&assembly, V2_PASSWORD).unwrap(), V2_MESSAGE);
 
     // Part 2: carriers (layout 1), all planes (plane set 1).
-    let all = geo.samples(PlaneSet::All);
-    let n = carriers_needed(body_bits, all, V2_RATE).unwrap();
-    let per = (V2_RATE * all as f64).floor() as u64;
-    assert_eq!(n, body_bits.div_ceil(per - 512).max(1));
+    let samples = geo.samples(PlaneSet::All);
+    let all = samples - reserved;
+    let per = (V2_RATE * samples as f64).floor() as u64;
+    // Each carrier's rate budget pays for its salt slot (v3) and header.
+    let overhead = reserved + 512;
+    let n = body_bits.div_ceil(per - overhead).max(1);
+    if version >= 3 {
+        assert_eq!(n, carriers_needed(body_bits, samples, V2_RATE).unwrap());
+    }
     put(
         "carriers_needed",
-        format!("{n} (N={all}, rate {V2_RATE}: {} bits each)", per - 512),
+        format!("{n} (N={all}, rate {V2_RATE}: {} bits each)", per - overhead),
     );
     let u = u64::from_le_bytes(subkeys.car[..8].try_into().unwrap());
     put("carrier_offset_u", format!("{u:016x}"));
@@ -657,7 +727,7 @@ fn compute_v2() -> Block {
         let cover = v2_picture(&geo, cand);
         let bits = layout.frame_bits(slot.rank);
         assert_eq!(bits, schedule(slot.rank, body_bits, n));
-        let r = reference_embed(&subkeys, &header1, body, bits.clone(), 1, cand, &cover);
+        let r = reference_embed(&subkeys, &header1, body, bits.clone(), 1, cand, &cover, slot_salt);
         assert_eq!(
             layout.slot_positions(slot, all),
             r.positions,
@@ -704,8 +774,16 @@ fn compute_v2() -> Block {
         );
         stegos.push((slot, stego));
     }
-    // Extraction as the document describes it: the header from the first
+    // Extraction as the document describes it: (version 3) the salt from
+    // any carrier and the key derived with it, the header from the first
     // carrier of the keyed order, then every carrier by rank.
+    let key = match slot_salt {
+        Some(salt) => {
+            assert!(stegos.iter().all(|(_, p)| salt_slot(&p[0]) == Some(salt)));
+            PlacementKey::derive_salted(V2_PASSWORD, &salt_slot(&stegos[0].1[0]).unwrap())
+        }
+        None => key,
+    };
     let first = distinct[0];
     let (_, at_first) = stegos.iter().find(|(s, _)| s.key_index == first).unwrap();
     let refs: Vec<&[u8]> = at_first.iter().map(|p| p.as_slice()).collect();
@@ -726,6 +804,12 @@ fn compute_v2() -> Block {
 }
 
 #[test]
-fn version_2_vector_matches_the_code_and_the_formulas() {
-    check("v2", compute_v2());
+fn version_2_vector_is_still_read_and_written_and_matches_the_formulas() {
+    let doc = documented("v2");
+    check("v2", compute_v2_or_v3(2, Some(&doc)));
+}
+
+#[test]
+fn version_3_vector_with_its_salt_slot_matches_the_code_and_the_formulas() {
+    check("v3", compute_v2_or_v3(3, None));
 }

@@ -14,14 +14,13 @@
 //! without them the tests fail, saying so. They run one at a time, each on
 //! its own stack; the first one also builds the binaries.
 
-use crate::common::{make_video, put, sealed, Video, PASSWORD};
+use crate::common::{make_video, placement_key_for, put, sealed, Video, PASSWORD};
 use crate::lambda_local::front::{Invocation, Phase};
 use crate::lambda_local::{self, Options, Stack};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vidstega_aws::{Execution, ExecutionStatus};
-use vidstega_core::PlacementKey;
 use vidstega_pipeline::contract::{keys, SegmentTask};
 use vidstega_pipeline::{extract_file, JobStore, NoProgress, ObjectStore, Stage};
 
@@ -68,8 +67,9 @@ fn submit(stack: &Stack, mode: &str, seconds: u32, message_bytes: u64) -> Submit
     let url = |name: &str| body["uploads"][name]["url"].as_str().unwrap().to_string();
     let uploaded_at = Instant::now();
     put(&url("video"), &std::fs::read(&video).unwrap());
-    put(&url("payload"), &sealed(&message));
-    put(&url("placement_key"), PlacementKey::derive(PASSWORD).as_bytes());
+    let payload = sealed(&message);
+    put(&url("payload"), &payload);
+    put(&url("placement_key"), &placement_key_for(&payload));
     Submitted {
         job_id,
         uploaded_at,

@@ -25,7 +25,7 @@ use std::path::Path;
 use vidstega_container::{sniff, ContainerError, ContainerKind};
 use vidstega_core::{
     carriers_needed, max_message_len, BitSchedule, CarrierOrder, EnvelopeHeader, Layout, PlacementKey,
-    PlaneSet, SealParams, HEADER_BITS,
+    PlaneSet, SealParams, PICTURE_OVERHEAD_BITS,
 };
 use vidstega_h264::{ChromaSampling, H264Error, PictureShape};
 use vidstega_media::{
@@ -88,7 +88,7 @@ fn too_large(
     samples: u64,
     rate: f64,
 ) -> PipelineError {
-    let per_carrier = ((rate * samples as f64).floor() as u64).saturating_sub(HEADER_BITS);
+    let per_carrier = ((rate * samples as f64).floor() as u64).saturating_sub(PICTURE_OVERHEAD_BITS);
     let params = SealParams {
         data_shards: header.data_shards,
         parity_shards: header.parity_shards,
@@ -453,7 +453,7 @@ pub fn carrier_capacity(
     };
     let samples = geometry.samples(set);
     carriers_needed(0, samples, max_rate)?;
-    let per_carrier = ((max_rate * samples as f64).floor() as u64).min(samples) - HEADER_BITS;
+    let per_carrier = ((max_rate * samples as f64).floor() as u64).min(samples) - PICTURE_OVERHEAD_BITS;
     Ok(CarrierCapacity {
         candidates,
         format,
@@ -580,7 +580,7 @@ pub(crate) fn plan_carriers(
         "{needed} carrier picture(s) of {m} possible, each stored uncompressed (about {:.1} MB; {:.0}% of \
          its samples carry a bit at most)",
         carrier_bytes as f64 / 1e6,
-        100.0 * (HEADER_BITS + schedule.max_frame_bits()) as f64 / samples as f64
+        100.0 * (PICTURE_OVERHEAD_BITS + schedule.max_frame_bits()) as f64 / samples as f64
     ));
     if !media.other_streams.is_empty() {
         warnings.push(format!(

@@ -13,11 +13,11 @@ use crate::track::{H264Track, Scan};
 use std::io::{Read, Seek};
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use vidstega_container::sniff;
 use vidstega_core::{
-    BodyAssembly, BodyBits, CarrierOrder, CoreError, FrameGeometry, Layout, LayoutKind, PlacementKey,
-    PlaneDims, Slot,
+    salt_slot, BodyAssembly, BodyBits, CarrierOrder, CoreError, FrameGeometry, Layout, LayoutKind,
+    PlacementKey, PlaneDims, Slot,
 };
 use vidstega_h264::{read_carrier, CarrierRead};
 use vidstega_media::{choose_raw_format, probe, FrameReader, RawFormat};
@@ -29,6 +29,83 @@ pub const HEADER_SEARCH_FRAMES: u64 = 8;
 /// Compact mode: points of the carrier order tried for the header when the
 /// first [`HEADER_SEARCH_FRAMES`] held carrier pictures but none authenticated.
 pub const HEADER_SEARCH_CARRIERS: u64 = 64;
+
+/// Most salted placement keys one header search derives (each costs a
+/// PBKDF2 run of ~0.2 s): the first picture's salt slot, then the bitwise
+/// majority of the slots read so far when it differs.
+pub const MAX_SALTS_TRIED: usize = 3;
+
+/// Carrier pictures whose salt slots are read (without a key) before the
+/// compact-mode search, spread over the video: a video embedded into again
+/// holds the carriers of two messages, with two salts.
+const SALT_CARRIERS: usize = 8;
+
+/// The placement keys a reader tries, each derived once, when first needed:
+/// keys salted with what the salt slots hold (format version 3 on, compact
+/// and lossless mode), then the fixed-salt key (versions 1 and 2, and robust
+/// mode).
+pub(crate) struct ReaderKeys<'p> {
+    password: &'p [u8],
+    fixed: OnceLock<PlacementKey>,
+    salted: Mutex<Vec<([u8; 16], PlacementKey)>>,
+}
+
+impl<'p> ReaderKeys<'p> {
+    fn new(password: &'p [u8]) -> Self {
+        ReaderKeys {
+            password,
+            fixed: OnceLock::new(),
+            salted: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The fixed-salt key.
+    pub(crate) fn fixed(&self) -> &PlacementKey {
+        self.fixed.get_or_init(|| PlacementKey::derive(self.password))
+    }
+
+    /// The key salted with `salt`, derived unless it was already, or `None`
+    /// once [`MAX_SALTS_TRIED`] different salts have been derived.
+    fn salted(&self, salt: [u8; 16]) -> Option<PlacementKey> {
+        if let Some((_, key)) = self.salted.lock().unwrap().iter().find(|(s, _)| *s == salt) {
+            return Some(key.clone());
+        }
+        if self.salted.lock().unwrap().len() >= MAX_SALTS_TRIED {
+            return None;
+        }
+        let key = PlacementKey::derive_salted(self.password, &salt);
+        self.salted.lock().unwrap().push((salt, key.clone()));
+        Some(key)
+    }
+
+    /// The salted keys derived so far, oldest first.
+    fn salted_keys(&self) -> Vec<PlacementKey> {
+        self.salted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+}
+
+/// The bitwise majority of salt slots (ties give 0).
+fn majority_salt(slots: &[[u8; 16]]) -> Option<[u8; 16]> {
+    if slots.is_empty() {
+        return None;
+    }
+    let mut salt = [0u8; 16];
+    for bit in 0..128 {
+        let ones = slots
+            .iter()
+            .filter(|s| s[bit / 8] >> (7 - bit % 8) & 1 == 1)
+            .count();
+        if 2 * ones > slots.len() {
+            salt[bit / 8] |= 1 << (7 - bit % 8);
+        }
+    }
+    Some(salt)
+}
 
 /// A recovered message and what was seen on the way.
 #[derive(Debug)]
@@ -63,17 +140,34 @@ struct Search {
 }
 
 /// Looks for the header in the first [`HEADER_SEARCH_FRAMES`] frames that
-/// `reader` (positioned at frame 0) delivers.
-fn locate(reader: &mut FrameReader, format: RawFormat, key: &PlacementKey) -> Result<Search> {
+/// `reader` (positioned at frame 0) delivers. Every frame of a version-3
+/// message holds its salt: each frame is tried with the keys salted with
+/// the slots read so far (see [`ReaderKeys`]), then with the fixed-salt key.
+fn locate(reader: &mut FrameReader, format: RawFormat, keys: &ReaderKeys) -> Result<Search> {
     let geometry = geometry_of(&format)?;
     let mut read = Vec::new();
+    let mut slots = Vec::new();
     let mut first_error = None;
     while (read.len() as u64) < HEADER_SEARCH_FRAMES {
         let mut buf = vec![0u8; format.frame_len()];
         let Some(f) = reader.read_frame(&mut buf)? else {
             break;
         };
-        let found = Layout::locate(key, &geometry, f, &format.split_planes(&buf)?);
+        let planes = format.split_planes(&buf)?;
+        slots.extend(planes.first().and_then(|p| salt_slot(p)));
+        if let Some(salt) = majority_salt(&slots) {
+            keys.salted(salt);
+        }
+        let mut found = Err(CoreError::NoMessage);
+        // The fixed-salt key is derived only when a salted one finds nothing.
+        let salted = keys.salted_keys();
+        for key in salted.iter().chain(std::iter::once_with(|| keys.fixed())) {
+            found = Layout::locate(key, &geometry, f, &planes);
+            if !matches!(found, Err(CoreError::NoMessage)) {
+                break;
+            }
+        }
+        drop(planes);
         read.push((f, buf));
         match found {
             Ok(layout) => {
@@ -102,9 +196,10 @@ fn locate(reader: &mut FrameReader, format: RawFormat, key: &PlacementKey) -> Re
 /// robust-mode message (which decodes up to
 /// [`crate::ROBUST_LOCK_SECONDS`] of video before it gives up).
 ///
-/// The placement key is derived from `password` while the file's
-/// container and NAL units are read: the two are independent, and each
-/// takes a noticeable part of a short extraction.
+/// The placement key is derived from `password` and the salt the carrier
+/// pictures (or the first frames) hold; in compact mode, while the file's
+/// NAL units are read: the two are independent, and each takes a
+/// noticeable part of a short extraction.
 pub fn extract_file(
     path: &Path,
     password: &[u8],
@@ -112,18 +207,15 @@ pub fn extract_file(
     progress: &dyn Progress,
 ) -> Result<Extracted> {
     let started = std::time::Instant::now();
-    let (key, prepared) = rayon::join(
-        || PlacementKey::derive(password),
-        || prepare_carriers(path, progress),
-    );
-    let prepared = prepared?;
+    let keys = ReaderKeys::new(password);
+    let prepared = prepare_carriers(path, &keys, progress)?;
     tracing::debug!(
         h264_carriers_possible = prepared.is_some(),
         millis = started.elapsed().as_millis() as u64,
         "key derived and container read"
     );
     let carriers_seen = match prepared {
-        Some(prepared) => match extract_carriers(path, prepared, &key, password, workers, progress)? {
+        Some(prepared) => match extract_carriers(path, prepared, &keys, password, workers, progress)? {
             CarrierSearch::Found(extracted) => {
                 let extracted = *extracted;
                 tracing::debug!(
@@ -140,7 +232,7 @@ pub fn extract_file(
         carriers_seen,
         "no carrier opened with this key; reading every frame"
     );
-    let lossless = match extract_frames(path, &key, password, workers, progress) {
+    let lossless = match extract_frames(path, &keys, password, workers, progress) {
         // The file holds carrier pictures: it was written in compact mode,
         // and no carrier authenticated with this password.
         Err(PipelineError::Core(CoreError::NoMessage)) if carriers_seen => {
@@ -160,7 +252,7 @@ pub fn extract_file(
         return Err(lossless);
     }
     tracing::debug!(%lossless, "no lossless-mode message; looking for a robust-mode one");
-    match crate::robust::extract_robust(path, &key, password, progress)? {
+    match crate::robust::extract_robust(path, keys.fixed(), password, progress)? {
         Some(found) => Ok(Extracted {
             message: found.message,
             frames: found.report.frames_read,
@@ -205,12 +297,61 @@ struct PreparedCarriers {
     track: H264Track,
     scan: Scan,
     geometry: FrameGeometry,
+    /// The salts the carrier pictures hold (read without a key), most
+    /// frequent first; empty if the video has no carrier. The first one's
+    /// key has been derived.
+    salts: Vec<[u8; 16]>,
+}
+
+/// Finds up to [`SALT_CARRIERS`] carrier pictures without a key — access
+/// units as large as a picture of raw samples that read as carriers, spread
+/// over the video — and returns the salts their slots hold, the most
+/// frequent first (then the bitwise majority of all, which outvotes a
+/// damaged slot); empty when the video has no carrier.
+fn salts_of_carriers(file: &mut ObjectReader, track: &H264Track) -> Vec<[u8; 16]> {
+    let Ok(shape) = track.shape() else {
+        return Vec::new();
+    };
+    let raw = shape.macroblocks() as u64 * shape.pcm_bytes_per_mb() as u64;
+    let large: Vec<usize> = (0..track.len())
+        .filter(|&i| track.track.samples[i].size >= raw)
+        .collect();
+    let step = large.len().div_ceil(SALT_CARRIERS).max(1);
+    let mut slots = Vec::new();
+    for &index in large.iter().step_by(step) {
+        let read = track.read_sample(file, index).and_then(|bytes| {
+            let sets = track.sets_for(file, index)?;
+            Ok(read_carrier(&sets, &track.nal_units(&bytes)?)?)
+        });
+        if let Ok(CarrierRead::Carrier(planes)) = read {
+            slots.extend(planes.first().and_then(|p| salt_slot(p)));
+        }
+    }
+    let mut counted: Vec<([u8; 16], usize)> = Vec::new();
+    for slot in &slots {
+        match counted.iter_mut().find(|(s, _)| s == slot) {
+            Some((_, n)) => *n += 1,
+            None => counted.push((*slot, 1)),
+        }
+    }
+    // Most frequent first; equal counts keep their order in the video.
+    counted.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let mut salts: Vec<[u8; 16]> = counted.into_iter().map(|(s, _)| s).collect();
+    if let Some(majority) = majority_salt(&slots).filter(|m| !salts.contains(m)) {
+        salts.push(majority);
+    }
+    salts
 }
 
 /// Reads the container and the NAL headers of `path`; `None` when the file
 /// is not an H.264 MP4/MOV/Matroska file with carrier candidates (its
-/// message, if any, is in every frame).
-fn prepare_carriers(path: &Path, progress: &dyn Progress) -> Result<Option<PreparedCarriers>> {
+/// message, if any, is in every frame). The salted key of the carriers'
+/// salt is derived while the NAL headers are read.
+fn prepare_carriers(
+    path: &Path,
+    keys: &ReaderKeys,
+    progress: &dyn Progress,
+) -> Result<Option<PreparedCarriers>> {
     let mut file = ObjectReader::file(path)?;
     let mut head = [0u8; 16];
     let n = file
@@ -227,9 +368,14 @@ fn prepare_carriers(path: &Path, progress: &dyn Progress) -> Result<Option<Prepa
         Err(e) => return Err(e),
     };
     progress.stage("locate", 0);
+    let salts = salts_of_carriers(&mut file, &track);
     // A stream whose NAL units cannot be walked (damage, or not the H.264
     // its container claims) is left to the every-frame reader.
-    let Ok(scan) = track.scan(&mut file) else {
+    let (_, scan) = rayon::join(
+        || salts.first().map(|&s| keys.salted(s)),
+        || track.scan(&mut file),
+    );
+    let Ok(scan) = scan else {
         return Ok(None);
     };
     let Ok(shape) = track.shape() else {
@@ -249,27 +395,69 @@ fn prepare_carriers(path: &Path, progress: &dyn Progress) -> Result<Option<Prepa
         track,
         scan,
         geometry,
+        salts,
     }))
 }
 
-/// Compact mode's extraction: the header in the first carrier the key
-/// names, then every carrier (I_PCM samples are read straight from the
-/// file, no decoder needed).
+/// Compact mode's extraction: the key salted with the carriers' salt (the
+/// fixed-salt key for versions 1 and 2) names the carrier holding the
+/// header, then every carrier is read (I_PCM samples are read straight
+/// from the file, no decoder needed).
 fn extract_carriers(
     path: &Path,
     prepared: PreparedCarriers,
-    key: &PlacementKey,
+    keys: &ReaderKeys,
     password: &[u8],
     workers: usize,
     progress: &dyn Progress,
 ) -> Result<CarrierSearch> {
+    // Without a carrier picture (intact, by its size) there is nothing to
+    // look for: the message, if any, is in every frame.
+    if prepared.salts.is_empty() {
+        return Ok(CarrierSearch::NoHeader { carriers_seen: false });
+    }
+    let mut carriers_seen = false;
+    let mut first_error = None;
+    let salted = prepared.salts.iter().map_while(|&s| keys.salted(s));
+    let fixed = std::iter::once_with(|| keys.fixed().clone());
+    for key in salted.chain(fixed) {
+        match carriers_with_key(path, &prepared, &key) {
+            Ok(KeyedSearch::Found(found)) => {
+                let (layout, order) = *found;
+                return read_carriers(path, &prepared, layout, &order, password, workers, progress);
+            }
+            Ok(KeyedSearch::NoHeader { carriers_seen: seen }) => carriers_seen |= seen,
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) if !carriers_seen => Err(e),
+        _ => Ok(CarrierSearch::NoHeader { carriers_seen }),
+    }
+}
+
+/// What looking for the header with one key found.
+enum KeyedSearch {
+    /// The header, and the key's carrier order.
+    Found(Box<(Layout, CarrierOrder)>),
+    /// No header (see [`CarrierSearch::NoHeader`]).
+    NoHeader {
+        /// Whether I_PCM carrier pictures were seen.
+        carriers_seen: bool,
+    },
+}
+
+/// Looks for the header in the first carriers `key`'s order names.
+fn carriers_with_key(path: &Path, prepared: &PreparedCarriers, key: &PlacementKey) -> Result<KeyedSearch> {
     let PreparedCarriers {
         track,
         scan,
         geometry,
+        ..
     } = prepared;
-    let open = || ObjectReader::file(path);
-    let mut file = open()?;
+    let mut file = ObjectReader::file(path)?;
     let m = scan.candidates.len() as u64;
     let order = CarrierOrder::new(key, &scan.groups)?;
     let mut carriers_seen = false;
@@ -284,7 +472,7 @@ fn extract_carriers(
         if i as u64 == HEADER_SEARCH_FRAMES && !carriers_seen {
             break;
         }
-        let planes = match read_candidate(&mut file, &track, &scan, candidate) {
+        let planes = match read_candidate(&mut file, track, scan, candidate) {
             Ok(CarrierRead::Carrier(p)) => p,
             Ok(CarrierRead::NotCarrier(_)) => continue,
             Ok(CarrierRead::Damaged(_)) => {
@@ -298,7 +486,7 @@ fn extract_carriers(
         };
         carriers_seen = true;
         let refs: Vec<&[u8]> = planes.iter().map(|p| p.as_slice()).collect();
-        match Layout::locate_at(key, &geometry, candidate, &refs) {
+        match Layout::locate_at(key, geometry, candidate, &refs) {
             Ok(layout) if layout.kind() == LayoutKind::Carriers => {
                 found = Some(layout);
                 break;
@@ -309,14 +497,30 @@ fn extract_carriers(
             }
         }
     }
-    let Some(layout) = found else {
+    match found {
+        Some(layout) => Ok(KeyedSearch::Found(Box::new((layout, order)))),
         // Carriers that read well but did not authenticate mean a wrong
         // password, whatever else was damaged; only damaged ones, damage.
-        return match first_error {
+        None => match first_error {
             Some(e) if !carriers_seen => Err(e),
-            _ => Ok(CarrierSearch::NoHeader { carriers_seen }),
-        };
-    };
+            _ => Ok(KeyedSearch::NoHeader { carriers_seen }),
+        },
+    }
+}
+
+/// Reads every carrier of the message whose header `layout` is.
+fn read_carriers(
+    path: &Path,
+    prepared: &PreparedCarriers,
+    layout: Layout,
+    order: &CarrierOrder,
+    password: &[u8],
+    workers: usize,
+    progress: &dyn Progress,
+) -> Result<CarrierSearch> {
+    let PreparedCarriers { track, scan, .. } = prepared;
+    let open = || ObjectReader::file(path);
+    let m = scan.candidates.len() as u64;
     let count = layout.frame_count();
     if count > m {
         return Err(PipelineError::InvalidInput(format!(
@@ -342,7 +546,7 @@ fn extract_carriers(
             let mut part = BodyBits::zeroed(layout.frame_bits(slot.rank));
             // A carrier that is missing or unreadable is an erasure: the
             // parity rebuilds it if it can.
-            let intact = match read_candidate(file, &track, &scan, candidate) {
+            let intact = match read_candidate(file, track, scan, candidate) {
                 Ok(CarrierRead::Carrier(planes)) => {
                     let refs: Vec<&[u8]> = planes.iter().map(|p| p.as_slice()).collect();
                     match layout.extract_slot(slot, &refs, &mut part) {
@@ -380,7 +584,7 @@ fn extract_carriers(
 /// Lossless mode's extraction: every frame decoded and read.
 fn extract_frames(
     path: &Path,
-    key: &PlacementKey,
+    keys: &ReaderKeys,
     password: &[u8],
     workers: usize,
     progress: &dyn Progress,
@@ -397,7 +601,7 @@ fn extract_frames(
     // frame normally carries it, and no separate decode is needed.
     progress.stage("locate", 0);
     let mut first_reader = FrameReader::open(&media, segments[0].clone(), format)?;
-    let search = locate(&mut first_reader, format, key)?;
+    let search = locate(&mut first_reader, format, keys)?;
     let (layout, mut first) = match search.layout {
         Some(layout) => (layout, Some((first_reader, search.read))),
         // A first segment shorter than the search: look further on.
@@ -405,7 +609,7 @@ fn extract_frames(
             drop(first_reader);
             let last = HEADER_SEARCH_FRAMES.min(media.video.frame_count);
             let mut reader = FrameReader::open(&media, 0..last, format)?;
-            let wider = locate(&mut reader, format, key)?;
+            let wider = locate(&mut reader, format, keys)?;
             match wider.layout {
                 Some(layout) => (layout, None),
                 None => {

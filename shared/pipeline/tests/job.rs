@@ -77,7 +77,7 @@ impl LocalJob {
             store,
             jobs,
             job,
-            key: PlacementKey::derive(PASSWORD),
+            key: PlacementKey::derive_for(PASSWORD, sealed.header()),
             scratch,
             message: message.to_vec(),
             dir,

@@ -202,7 +202,7 @@ impl World {
         self.store
             .write_bytes(&keys::payload(JOB), &env.to_bytes())
             .unwrap();
-        let key = PlacementKey::derive(PASSWORD);
+        let key = PlacementKey::derive_for(PASSWORD, env.header());
         self.store
             .write_bytes(&keys::placement_key(JOB), key.as_bytes())
             .unwrap();

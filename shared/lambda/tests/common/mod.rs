@@ -473,6 +473,13 @@ pub fn sealed(message: &[u8]) -> Vec<u8> {
     seal(message, PASSWORD, &params).unwrap().to_bytes()
 }
 
+/// The placement key a client uploads beside a compact- or lossless-mode
+/// `payload` sealed with [`PASSWORD`]: salted with the payload's own salt.
+pub fn placement_key_for(payload: &[u8]) -> [u8; 32] {
+    let envelope = vidstega_core::Envelope::parse(payload).unwrap();
+    *PlacementKey::derive_for(PASSWORD, envelope.header()).as_bytes()
+}
+
 /// presign → presigned PUTs of a real video, the sealed payload and the
 /// placement key → S3 notifications land in SQS → planner (fed the received
 /// messages, duplicates included) → one execution of the real state machine
@@ -508,10 +515,16 @@ pub fn presigned_uploads_to_extractable_output(
         message.extend((0..60_000u64).map(|i| vidstega_core::mix64(i) as u8));
         sealed(&message)
     };
-    let key = PlacementKey::derive(PASSWORD);
+    // Robust mode's key has the fixed salt; the others are salted with the
+    // payload's salt.
+    let key = if mode == OutputMode::Robust {
+        *PlacementKey::derive(PASSWORD).as_bytes()
+    } else {
+        placement_key_for(&payload)
+    };
     put(job.url("video"), &std::fs::read(&video).unwrap());
     put(job.url("payload"), &payload);
-    put(job.url("placement_key"), key.as_bytes());
+    put(job.url("placement_key"), &key);
 
     // The notifications (and S3's test event) arrive through SQS.
     let planner_svc = cloud.svc(Role::Planner);
@@ -646,11 +659,9 @@ pub fn permanent_failures_mark_the_job_failed_and_write_no_output(cloud: &Cloud)
     let video = dir.path().join("cover.mp4");
     make_video(&video, 2, Video::Small);
     put(job.url("video"), &std::fs::read(&video).unwrap());
-    put(job.url("payload"), &sealed(b"doomed"));
-    put(
-        job.url("placement_key"),
-        PlacementKey::derive(PASSWORD).as_bytes(),
-    );
+    let payload = sealed(b"doomed");
+    put(job.url("payload"), &payload);
+    put(job.url("placement_key"), &placement_key_for(&payload));
     let response = planner::handle(&cloud.receive(), &cloud.svc(Role::Planner));
     assert!(response.batch_item_failures.is_empty());
     // The source disappears after planning (a lifecycle rule, a user's
@@ -749,11 +760,9 @@ pub fn late_uploads_wait_and_a_retried_planner_reuses_the_stored_plan(cloud: &Cl
 
     let mut message = b"late but complete".to_vec();
     message.extend((0..2_000u64).map(|i| vidstega_core::mix64(i) as u8));
-    put(job.url("payload"), &sealed(&message));
-    put(
-        job.url("placement_key"),
-        PlacementKey::derive(PASSWORD).as_bytes(),
-    );
+    let payload = sealed(&message);
+    put(job.url("payload"), &payload);
+    put(job.url("placement_key"), &placement_key_for(&payload));
     let outcomes = planner_outcomes(cloud, &planner_svc);
     assert!(
         outcomes.contains(&Outcome::Started {
@@ -825,11 +834,9 @@ pub fn lanes_by_video_length(cloud: &Cloud) {
         let video = dir.path().join(format!("cover-{seconds}.mp4"));
         make_video(&video, seconds, Video::Small);
         put(job.url("video"), &std::fs::read(&video).unwrap());
-        put(job.url("payload"), &sealed(b"lanes by video length"));
-        put(
-            job.url("placement_key"),
-            PlacementKey::derive(PASSWORD).as_bytes(),
-        );
+        let payload = sealed(b"lanes by video length");
+        put(job.url("payload"), &payload);
+        put(job.url("placement_key"), &placement_key_for(&payload));
         job.job_id
     };
     let jobs = [(submit(2), 2u64), (submit(6), 6u64)];
@@ -982,11 +989,9 @@ pub fn stuck_jobs_are_failed_by_the_sweeper(cloud: &Cloud) {
     let video = dir.path().join("cover.mp4");
     make_video(&video, 2, Video::Small);
     put(job.url("video"), &std::fs::read(&video).unwrap());
-    put(job.url("payload"), &sealed(b"a message that gets stuck"));
-    put(
-        job.url("placement_key"),
-        PlacementKey::derive(PASSWORD).as_bytes(),
-    );
+    let payload = sealed(b"a message that gets stuck");
+    put(job.url("payload"), &payload);
+    put(job.url("placement_key"), &placement_key_for(&payload));
     let outcomes = planner_outcomes(cloud, &cloud.svc(Role::Planner));
     assert!(
         outcomes.contains(&Outcome::Started {
@@ -1091,11 +1096,9 @@ pub fn ready_for_concat(cloud: &Cloud, mode: OutputMode, container: &str, size: 
     let mut message = b"Meet at the north gate at dawn. ".to_vec();
     message.extend((0..4_000u64).map(|i| vidstega_core::mix64(i) as u8));
     put(job.url("video"), &std::fs::read(&video).unwrap());
-    put(job.url("payload"), &sealed(&message));
-    put(
-        job.url("placement_key"),
-        PlacementKey::derive(PASSWORD).as_bytes(),
-    );
+    let payload = sealed(&message);
+    put(job.url("payload"), &payload);
+    put(job.url("placement_key"), &placement_key_for(&payload));
     let response = planner::handle(&cloud.receive(), &cloud.svc(Role::Planner));
     assert!(response.batch_item_failures.is_empty());
     let items: Vec<SegmentTask> = serde_json::from_slice(
