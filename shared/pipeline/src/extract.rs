@@ -30,9 +30,9 @@ pub const HEADER_SEARCH_FRAMES: u64 = 8;
 /// first [`HEADER_SEARCH_FRAMES`] held carrier pictures but none authenticated.
 pub const HEADER_SEARCH_CARRIERS: u64 = 64;
 
-/// Most salted placement keys one header search derives (each costs a
-/// PBKDF2 run of ~0.2 s): the first picture's salt slot, then the bitwise
-/// majority of the slots read so far when it differs.
+/// Most salted placement keys one extraction derives (each costs a PBKDF2
+/// run of ~0.2 s), over the salts the carrier pictures hold and those of
+/// the first frames.
 pub const MAX_SALTS_TRIED: usize = 3;
 
 /// Carrier pictures whose salt slots are read (without a key) before the
@@ -155,7 +155,14 @@ fn locate(reader: &mut FrameReader, format: RawFormat, keys: &ReaderKeys) -> Res
         };
         let planes = format.split_planes(&buf)?;
         slots.extend(planes.first().and_then(|p| salt_slot(p)));
-        if let Some(salt) = majority_salt(&slots) {
+        // Frame 0's salt; later, the bitwise majority once two slots agree
+        // on it (frame 0's slot was damaged). The slots of frames without
+        // a message are random and never agree: no key is derived for them.
+        let salt = match slots.as_slice() {
+            [first] => Some(*first),
+            _ => majority_salt(&slots).filter(|m| slots.iter().filter(|s| *s == m).count() >= 2),
+        };
+        if let Some(salt) = salt {
             keys.salted(salt);
         }
         let mut found = Err(CoreError::NoMessage);
