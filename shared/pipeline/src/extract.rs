@@ -375,7 +375,10 @@ fn prepare_carriers(
         Err(e) => return Err(e),
     };
     progress.stage("locate", 0);
-    let salts = salts_of_carriers(&mut file, &track);
+    // The picture size comes from the container's parameter sets; a
+    // stream that carries them only in-band has it after the scan.
+    let shape_known = track.shape().is_ok();
+    let mut salts = salts_of_carriers(&mut file, &track);
     // A stream whose NAL units cannot be walked (damage, or not the H.264
     // its container claims) is left to the every-frame reader.
     let (_, scan) = rayon::join(
@@ -385,6 +388,9 @@ fn prepare_carriers(
     let Ok(scan) = scan else {
         return Ok(None);
     };
+    if !shape_known {
+        salts = salts_of_carriers(&mut file, &track);
+    }
     let Ok(shape) = track.shape() else {
         return Ok(None);
     };
