@@ -67,14 +67,15 @@ impl<'p> ReaderKeys<'p> {
     /// The key salted with `salt`, derived unless it was already, or `None`
     /// once [`MAX_SALTS_TRIED`] different salts have been derived.
     fn salted(&self, salt: [u8; 16]) -> Option<PlacementKey> {
-        if let Some((_, key)) = self.salted.lock().unwrap().iter().find(|(s, _)| *s == salt) {
+        let mut salted = self.salted.lock().unwrap();
+        if let Some((_, key)) = salted.iter().find(|(s, _)| *s == salt) {
             return Some(key.clone());
         }
-        if self.salted.lock().unwrap().len() >= MAX_SALTS_TRIED {
+        if salted.len() >= MAX_SALTS_TRIED {
             return None;
         }
         let key = PlacementKey::derive_salted(self.password, &salt);
-        self.salted.lock().unwrap().push((salt, key.clone()));
+        salted.push((salt, key.clone()));
         Some(key)
     }
 
