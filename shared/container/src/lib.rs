@@ -108,6 +108,26 @@ pub struct VideoTrack {
     pub height: u32,
     /// Every sample, in decoding order (= the file order of the track's samples).
     pub samples: Vec<Sample>,
+    /// The samples' timestamps as the container's tables give them (MP4);
+    /// `None` when this crate does not read them (Matroska) or the tables
+    /// are inconsistent.
+    pub timing: Option<TrackTiming>,
+}
+
+/// A video track's timestamps from the container's own tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackTiming {
+    /// Ticks per second (MP4 `mdhd` timescale).
+    pub timescale: u32,
+    /// Each sample's presentation timestamp in ticks, in decoding order,
+    /// with no edit list applied: the sum of the `stts` durations of the
+    /// samples before it plus its own `ctts` offset (signed).
+    pub pts: Vec<i64>,
+    /// Whether the track has an edit list (not applied to `pts`).
+    pub edit_list: bool,
+    /// Whether sample groups (`sbgp`/`sgpd`) may mark random access points
+    /// beyond the sync samples (the `keyframe` flags only follow `stss`).
+    pub other_random_access: bool,
 }
 
 /// Reads the container's structure (not the sample data) and returns the

@@ -498,6 +498,7 @@ impl Mkv {
             width: v.width,
             height: v.height,
             samples,
+            timing: None,
         })
     }
 

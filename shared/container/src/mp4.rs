@@ -22,7 +22,7 @@ use std::io::{Read, Seek};
 use crate::error::{ContainerError, Result};
 use crate::input::Input;
 use crate::splice::{sort_edits, Edit, EditContent, PosMap, Span, Splice};
-use crate::{ContainerKind, Limits, NewSample, Sample, VideoTrack};
+use crate::{ContainerKind, Limits, NewSample, Sample, TrackTiming, VideoTrack};
 
 /// Largest `moov` this crate loads into memory.
 const MAX_MOOV: u64 = 1 << 30;
@@ -251,6 +251,17 @@ struct Track {
     /// Samples in each chunk.
     chunk_samples: Vec<u32>,
     sync: Option<Vec<u32>>,
+    /// `mdhd` timescale (0 when absent).
+    timescale: u32,
+    /// `stts` runs: (sample count, duration).
+    stts: Vec<(u32, u32)>,
+    /// `ctts` runs: (sample count, offset, read as signed as FFmpeg does).
+    ctts: Option<Vec<(u32, i32)>>,
+    /// The sample table has sample groups (`sbgp`), which may mark more
+    /// random access points than `stss` does.
+    sample_groups: bool,
+    /// The track has an edit list (`edts`/`elst`).
+    edit_list: bool,
 }
 
 impl Track {
@@ -369,10 +380,23 @@ fn parse_track(buf: &[u8], trak: &BoxRef) -> Result<Track> {
         co64: false,
         chunk_samples: Vec::new(),
         sync: None,
+        timescale: 0,
+        stts: Vec::new(),
+        ctts: None,
+        sample_groups: false,
+        edit_list: child(buf, trak, b"edts")?.is_some(),
     };
     let Some(mdia) = child(buf, trak, b"mdia")? else {
         return Ok(track);
     };
+    if let Some(mdhd) = child(buf, &mdia, b"mdhd")? {
+        let p = mdhd.payload(buf);
+        track.timescale = if p.first() == Some(&1) {
+            be32(p, 20).unwrap_or(0)
+        } else {
+            be32(p, 12).unwrap_or(0)
+        };
+    }
     if let Some(hdlr) = child(buf, &mdia, b"hdlr")? {
         let p = hdlr.payload(buf);
         if let Some(h) = p.get(8..12) {
@@ -543,7 +567,68 @@ fn parse_track(buf: &[u8], trak: &BoxRef) -> Result<Track> {
         sync.sort_unstable();
         track.sync = Some(sync);
     }
+    // Timing: read for the video track's timestamps; a table that does not
+    // parse leaves them unknown (the caller asks ffprobe), it does not
+    // make the file unreadable.
+    let runs = |b: BoxRef| -> Option<Vec<(u32, u32)>> {
+        let p = b.payload(buf);
+        let count = be32(p, 4).ok()? as usize;
+        if (p.len().checked_sub(8)?) / 8 < count {
+            return None;
+        }
+        (0..count)
+            .map(|i| Some((be32(p, 8 + 8 * i).ok()?, be32(p, 12 + 8 * i).ok()?)))
+            .collect()
+    };
+    track.stts = find(b"stts").and_then(runs).unwrap_or_default();
+    track.ctts = find(b"ctts").map(|b| {
+        runs(b)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(n, offset)| (n, offset as i32))
+            .collect()
+    });
+    track.sample_groups = find(b"sbgp").is_some() || find(b"sgpd").is_some();
     Ok(track)
+}
+
+impl Track {
+    /// Each sample's presentation timestamp (decoding order), with the
+    /// edit list not applied: the running sum of the `stts` durations
+    /// before it plus its `ctts` offset. `None` when the tables do not
+    /// describe every sample exactly once, or a duration does not fit
+    /// FFmpeg's signed reading of it.
+    fn presentation_times(&self, samples: usize) -> Option<Vec<i64>> {
+        let stts_total: u64 = self.stts.iter().map(|&(n, _)| u64::from(n)).sum();
+        if self.timescale == 0
+            || stts_total != samples as u64
+            || self.stts.iter().any(|&(_, d)| d > i32::MAX as u32)
+        {
+            return None;
+        }
+        let mut pts = Vec::with_capacity(samples);
+        let mut dts = 0i64;
+        for &(n, duration) in &self.stts {
+            for _ in 0..n {
+                pts.push(dts);
+                dts += i64::from(duration);
+            }
+        }
+        if let Some(ctts) = &self.ctts {
+            let ctts_total: u64 = ctts.iter().map(|&(n, _)| u64::from(n)).sum();
+            if ctts_total != samples as u64 {
+                return None;
+            }
+            let mut i = 0;
+            for &(n, offset) in ctts {
+                for _ in 0..n {
+                    pts[i] += i64::from(offset);
+                    i += 1;
+                }
+            }
+        }
+        Some(pts)
+    }
 }
 
 /// Whether a `meta` box locates items by file offset (`iloc` with items).
@@ -707,6 +792,12 @@ impl Mp4 {
         } else {
             t.tkhd_size
         };
+        let timing = t.presentation_times(samples.len()).map(|pts| TrackTiming {
+            timescale: t.timescale,
+            pts,
+            edit_list: t.edit_list,
+            other_random_access: t.sample_groups,
+        });
         Ok(VideoTrack {
             kind: ContainerKind::Mp4,
             track_id: u64::from(t.track_id),
@@ -715,6 +806,7 @@ impl Mp4 {
             width,
             height,
             samples,
+            timing,
         })
     }
 

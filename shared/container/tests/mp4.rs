@@ -272,3 +272,124 @@ fn reader_matches_write_to_and_checks_lengths() {
         .unwrap_err();
     assert!(matches!(e, ContainerError::Replacement { sample: 0, .. }), "{e}");
 }
+
+/// The timestamps read from the MP4 tables equal ffprobe's packet
+/// timestamps with edit lists ignored (`-ignore_editlist 1`, as compact
+/// mode reads a source): every sample's pts and the time base, on the
+/// kinds of file compact mode meets.
+#[test]
+fn mp4_timestamps_match_ffprobe_with_edit_lists_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = |name: &str, rate: &str, x264: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            &*Box::leak(format!("testsrc2=size=128x96:rate={rate}:duration=3").into_boxed_str()),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-x264-params",
+            x264,
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ];
+        args.extend_from_slice(extra);
+        args.push(out.to_str().unwrap());
+        ffmpeg(&args);
+        out
+    };
+    // B-pyramid: an edit list that skips the reordering delay.
+    let bframes = src("bframes.mp4", "25", "bframes=3:b-pyramid=normal:keyint=30", &[]);
+    let mut files = vec![
+        bframes.clone(),
+        // Open GOPs in QuickTime.
+        src("open-gop.mov", "25", "bframes=2:open-gop=1:keyint=20", &[]),
+        // No B-frames, so no ctts.
+        src("no-b.mp4", "25", "bframes=0:keyint=25", &[]),
+        // An NTSC rate in a 90 kHz timescale.
+        src(
+            "ntsc.mp4",
+            "30000/1001",
+            "bframes=2:keyint=40",
+            &["-video_track_timescale", "90000"],
+        ),
+        // Negative composition offsets (ctts version 1).
+        src(
+            "negative-cts.mp4",
+            "25",
+            "bframes=3:keyint=30",
+            &["-movflags", "+negative_cts_offsets"],
+        ),
+        // A start offset: an empty edit first.
+        src(
+            "offset.mp4",
+            "25",
+            "bframes=2:keyint=30",
+            &["-output_ts_offset", "1.5"],
+        ),
+    ];
+    // A stream-copied cut: the edit list hides the pictures before the cut.
+    let cut = dir.path().join("cut.mp4");
+    ffmpeg(&[
+        "-ss",
+        "1.3",
+        "-i",
+        bframes.to_str().unwrap(),
+        "-c",
+        "copy",
+        cut.to_str().unwrap(),
+    ]);
+    files.push(cut);
+    let mut with_edit_lists = 0;
+    for file in &files {
+        let track = read_video_track(&mut File::open(file).unwrap()).unwrap();
+        let timing = track
+            .timing
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no timing", file.display()));
+        with_edit_lists += usize::from(timing.edit_list);
+        let v = ffprobe_json(&[
+            "-ignore_editlist",
+            "1",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=time_base:packet=pts,flags",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            v["streams"][0]["time_base"].as_str().unwrap(),
+            format!("1/{}", timing.timescale),
+            "{}: time base",
+            file.display()
+        );
+        let probed: Vec<(i64, bool)> = v["packets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["pts"].as_i64().expect("every packet has a pts"),
+                    p["flags"].as_str().unwrap().contains('K'),
+                )
+            })
+            .collect();
+        let read: Vec<(i64, bool)> = timing
+            .pts
+            .iter()
+            .zip(&track.samples)
+            .map(|(&pts, s)| (pts, s.keyframe))
+            .collect();
+        assert_eq!(read, probed, "{}: pts and keyframes", file.display());
+    }
+    assert!(with_edit_lists >= 3, "the fixtures should carry edit lists");
+}

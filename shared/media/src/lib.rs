@@ -48,9 +48,9 @@ pub use error::{MediaError, StderrTail};
 pub use pixel::{choose_raw_format, PlanarFormat, RawFormat, RawFormatChoice};
 pub use probe::{
     check_video, detect_variable_frame_rate, is_url, network_failure, probe, probe_header,
-    probe_header_report, probe_with, probe_with_report, url_input_options, AudioStreamInfo, ColorInfo,
-    MediaInfo, OtherStreamInfo, ProbeOptions, StreamReport, SubtitleStreamInfo, TimestampSource, VideoHeader,
-    VideoStreamInfo,
+    probe_header_report, probe_with, probe_with_known_packets, probe_with_report, url_input_options,
+    AudioStreamInfo, ColorInfo, KnownPackets, MediaInfo, OtherStreamInfo, ProbeOptions, StreamReport,
+    SubtitleStreamInfo, TimestampSource, VideoHeader, VideoStreamInfo,
 };
 pub use rational::Rational;
 pub use remux::remux;

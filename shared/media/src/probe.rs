@@ -342,7 +342,7 @@ pub fn probe_header_report(
     path: &Path,
     options: ProbeOptions,
 ) -> Result<(VideoHeader, StreamReport), MediaError> {
-    match probe_impl(path, options, false, None)? {
+    match probe_impl(path, options, false, None, None)? {
         (Probed::Header(h), report) => Ok((h, report)),
         (Probed::Full(_), _) => unreachable!("no packets were asked for"),
     }
@@ -362,12 +362,44 @@ pub fn probe_with_report(
     options: ProbeOptions,
     report: Option<&StreamReport>,
 ) -> Result<MediaInfo, MediaError> {
+    probe_with_known_packets(path, options, report, None)
+}
+
+/// [`probe_with_report`], taking the video stream's packets from `known`
+/// (the container's own tables) instead of ffprobe's packet listing, which
+/// starts a process and reads the whole file. `known` is used only where
+/// it must say what the listing would: edit lists ignored
+/// ([`ProbeOptions::raw_timeline`]), an MP4/MOV file (FFmpeg's `mov`
+/// demuxer), the stream ffprobe picks as the video has the container id
+/// `known.stream_id`, and the same time base; otherwise the listing runs as
+/// usual.
+pub fn probe_with_known_packets(
+    path: &Path,
+    options: ProbeOptions,
+    report: Option<&StreamReport>,
+    known: Option<&KnownPackets>,
+) -> Result<MediaInfo, MediaError> {
     let reuse =
         report.filter(|r| r.options == options && r.identity.is_some() && r.identity == identity_of(path));
-    match probe_impl(path, options, true, reuse)? {
+    let known = known.filter(|k| options.raw_timeline && !k.packets.is_empty());
+    match probe_impl(path, options, true, reuse, known)? {
         (Probed::Full(info), _) => Ok(*info),
         (Probed::Header(_), _) => unreachable!("packets were asked for"),
     }
+}
+
+/// A video stream's packets as its container's tables give them, for
+/// [`probe_with_known_packets`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownPackets {
+    /// The stream's id in the container (MP4 `track_ID`), which ffprobe
+    /// reports as the stream's `id`.
+    pub stream_id: u64,
+    /// The unit of the timestamps.
+    pub time_base: Rational,
+    /// Each packet's presentation timestamp and keyframe flag, in decoding
+    /// order, exactly as FFmpeg's demuxer gives them.
+    pub packets: Vec<(i64, bool)>,
 }
 
 /// ffprobe's stream report (`-show_format -show_streams`, JSON) of a local
@@ -426,12 +458,14 @@ enum Probed {
 
 /// Probes; without `packets`, stops after finding the video stream and
 /// returns its header. With `reuse`, takes the stream report from it
-/// instead of running ffprobe for it.
+/// instead of running ffprobe for it; with `known`, the packets from it
+/// when it fits the stream (see [`probe_with_known_packets`]).
 fn probe_impl(
     path: &Path,
     options: ProbeOptions,
     packets: bool,
     reuse: Option<&StreamReport>,
+    container_packets: Option<&KnownPackets>,
 ) -> Result<(Probed, StreamReport), MediaError> {
     // ffprobe ignores demuxer options a format does not have, so the MP4
     // option can be given for any input.
@@ -463,7 +497,7 @@ fn probe_impl(
         file_len = Some(meta.len());
     }
     let ffprobe = locate(Tool::Ffprobe)?;
-    let listing = if packets {
+    let listing = if packets && container_packets.is_none() {
         Some(PacketListing::start(&ffprobe, path, demuxer_options)?)
     } else {
         None
@@ -596,7 +630,7 @@ fn probe_impl(
         .and_then(Rational::parse)
         .unwrap_or(Rational { num: 0, den: 0 });
 
-    let Some(listing) = listing else {
+    if !packets {
         let header = VideoHeader {
             size_bytes: format
                 .size
@@ -614,8 +648,35 @@ fn probe_impl(
                 .filter(|&n| n > 0),
         };
         return Ok((Probed::Header(header), stream_report));
+    }
+    let fits = |k: &&KnownPackets| {
+        format
+            .format_name
+            .as_deref()
+            .is_some_and(|f| f.starts_with("mov,"))
+            && v.id.as_deref() == Some(format!("0x{:x}", k.stream_id).as_str())
+            && k.time_base.num * time_base.den == time_base.num * k.time_base.den
     };
-    let packets = listing.finish(&ffprobe, path, v.index)?;
+    let packets = match (container_packets.filter(fits), listing) {
+        (Some(k), _) => PacketList {
+            packets: k
+                .packets
+                .iter()
+                .map(|&(pts, key)| Packet {
+                    pts: Some(pts),
+                    dts: None,
+                    key,
+                    discard: false,
+                })
+                .collect(),
+            stderr: StderrTail::default(),
+        },
+        (None, Some(listing)) => listing.finish(&ffprobe, path, v.index)?,
+        // The container's packets do not fit the stream: list them.
+        (None, None) => {
+            PacketListing::start(&ffprobe, path, demuxer_options)?.finish(&ffprobe, path, v.index)?
+        }
+    };
     let order = display_order(&packets.packets);
     if order.frames.is_empty() {
         return Err(MediaError::Truncated {
@@ -796,6 +857,8 @@ struct FormatJson {
 #[derive(Debug, Deserialize)]
 struct StreamJson {
     index: usize,
+    /// The container's id of the stream (MP4 `track_ID`), e.g. `"0x1"`.
+    id: Option<String>,
     codec_type: Option<String>,
     codec_name: Option<String>,
     width: Option<u32>,

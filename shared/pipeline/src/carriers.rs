@@ -29,7 +29,7 @@ use vidstega_core::{
 };
 use vidstega_h264::{ChromaSampling, H264Error, PictureShape};
 use vidstega_media::{
-    probe_with, probe_with_report, remux, transcode_to_h264, MediaError, MediaInfo, OutputContainer,
+    probe_with, probe_with_known_packets, remux, transcode_to_h264, MediaError, MediaInfo, OutputContainer,
     PlanarFormat, ProbeOptions, RawFormat, StreamReport, TRANSCODE_CRF,
 };
 
@@ -166,7 +166,8 @@ impl Source<'_> {
 
 /// Reads a source as compact mode needs it, or says why it cannot be used.
 /// `report`: ffprobe's stream report of the source made earlier, if any
-/// (used when it describes this very file, see [`probe_with_report`]).
+/// (used when it describes this very file, see
+/// [`vidstega_media::probe_with_report`]).
 fn analyse(
     source: Source<'_>,
     wanted: Option<ContainerKind>,
@@ -224,12 +225,18 @@ fn analyse(
         Err(PipelineError::InvalidInput(why)) => return Err(Unfit::Transcode(why)),
         Err(e) => return Err(e.into()),
     };
-    // ffprobe's packet listing and the NAL-header scan each read the whole
-    // file; side by side, the second reader finds it in the page cache (or,
-    // over HTTPS, the two transfers overlap). The scan's verdicts come first.
+    // The packets' timestamps come from the container's tables when it has
+    // them (MP4/MOV, edit lists not applied, as the probe reads them), so
+    // ffprobe need not list them; otherwise ffprobe's packet listing and
+    // the NAL-header scan each read the whole file, side by side: the
+    // second reader finds it in the page cache (or, over HTTPS, the two
+    // transfers overlap). The scan's verdicts come first.
     let path = source.path()?;
+    let known = track.container_packets();
     let (scan, media) = std::thread::scope(|scope| {
-        let probe = scope.spawn(|| probe_with_report(&path, ProbeOptions { raw_timeline: true }, report));
+        let probe = scope.spawn(|| {
+            probe_with_known_packets(&path, ProbeOptions { raw_timeline: true }, report, known.as_ref())
+        });
         let scan = track
             .scan(&mut reader)
             .map_err(|e| reader.take_error().unwrap_or(e));

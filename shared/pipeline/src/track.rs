@@ -13,6 +13,7 @@ use vidstega_h264::nal::{
     is_vcl_or_extension, nal_type, slice_type, split_length_prefixed, NAL_PPS, NAL_SPS,
 };
 use vidstega_h264::{carrier_candidates, AccessUnitKind, Candidates, ParameterSets, PictureShape};
+use vidstega_media::{KnownPackets, Rational};
 
 /// Bytes of a slice read to find its type (the NAL header byte, then
 /// `first_mb_in_slice` and `slice_type`, with room for emulation prevention).
@@ -74,6 +75,29 @@ impl H264Track {
     /// truncated.
     pub fn data_end(&self) -> Option<u64> {
         self.track.samples.iter().map(|s| s.offset + s.size).max()
+    }
+
+    /// The track's packets as its container's tables give them, in the
+    /// form [`vidstega_media::probe_with_known_packets`] takes instead of
+    /// ffprobe's packet listing (with edit lists ignored); `None` when the
+    /// container does not give every sample's timestamp (Matroska, for
+    /// now), or may mark random access points beyond its sync samples
+    /// (sample groups), which FFmpeg's keyframe flags would follow.
+    pub fn container_packets(&self) -> Option<KnownPackets> {
+        let timing = self.track.timing.as_ref()?;
+        if timing.other_random_access || timing.pts.len() != self.track.samples.len() {
+            return None;
+        }
+        Some(KnownPackets {
+            stream_id: self.track.track_id,
+            time_base: Rational::new(1, i64::from(timing.timescale)),
+            packets: timing
+                .pts
+                .iter()
+                .zip(&self.track.samples)
+                .map(|(&pts, sample)| (pts, sample.keyframe))
+                .collect(),
+        })
     }
 
     /// Number of access units.

@@ -9,4 +9,5 @@
 mod job;
 
 mod error_classes;
+mod packets;
 mod steps;
