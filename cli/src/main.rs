@@ -57,16 +57,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         return 8;
     }
     for cause in e.chain() {
-        let core =
-            cause
-                .downcast_ref::<CoreError>()
-                .or_else(|| match cause.downcast_ref::<PipelineError>() {
-                    Some(PipelineError::Core(c)) | Some(PipelineError::Robust(RobustError::Core(c))) => {
-                        Some(c)
-                    }
-                    _ => None,
-                });
-        if let Some(c) = core {
+        if let Some(c) = report::core_cause(cause) {
             return match c {
                 CoreError::NoMessage | CoreError::WrongPassword => 4,
                 CoreError::Damaged { .. } | CoreError::Tampered => 5,

@@ -160,15 +160,19 @@ fn split_tool_output(message: &str) -> Split {
 
 /// The core error behind `e`, if any.
 pub fn core_error(e: &anyhow::Error) -> Option<&CoreError> {
-    e.chain().find_map(|cause| {
-        cause
-            .downcast_ref::<CoreError>()
-            .or_else(|| match cause.downcast_ref::<PipelineError>() {
-                Some(PipelineError::Core(c))
-                | Some(PipelineError::Robust(vidstega_robust::RobustError::Core(c))) => Some(c),
-                _ => None,
-            })
-    })
+    e.chain().find_map(core_cause)
+}
+
+/// The core error that one cause of an error chain is, or wraps (in a
+/// pipeline or robust-mode error).
+pub fn core_cause<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a CoreError> {
+    cause
+        .downcast_ref::<CoreError>()
+        .or_else(|| match cause.downcast_ref::<PipelineError>() {
+            Some(PipelineError::Core(c))
+            | Some(PipelineError::Robust(vidstega_robust::RobustError::Core(c))) => Some(c),
+            _ => None,
+        })
 }
 
 /// "No message": the password may be wrong, the video may carry none, or a
