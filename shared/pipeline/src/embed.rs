@@ -10,7 +10,7 @@ use crate::contract::OutputMode;
 use crate::error::{PipelineError, Result};
 use crate::plan::{geometry_of, Plan};
 use crate::ports::{Finished, JobStore, ObjectStore};
-use crate::progress::Progress;
+use crate::progress::{NoProgress, Progress};
 use crate::records::SegmentRecord;
 use crate::robust::{robust_codec, MAX_SEGMENT_SLOT_ERRORS, ROBUST_CRF, ROBUST_CRF_RETRIES};
 use crossbeam_channel::bounded;
@@ -193,7 +193,10 @@ fn encode_robust_segment(
     for crf in std::iter::once(ROBUST_CRF).chain(ROBUST_CRF_RETRIES) {
         let settings = EncodeSettings::for_source(&media.video, robust_codec(crf));
         let writer = FrameWriter::create(path, prepared.format, &settings)?;
-        stream_segment(media, seg, prepared, writer, progress)?;
+        // The segment's frames were counted by its first encode (a warning
+        // says why it is encoded again).
+        let counted: &dyn Progress = if last.is_none() { progress } else { &NoProgress };
+        stream_segment(media, seg, prepared, writer, counted)?;
         let FrameEmbedding::Robust(embedder) = &mut prepared.embed else {
             unreachable!("a robust plan prepares a robust embedder");
         };
