@@ -43,6 +43,14 @@ const KNOWN_UNUSED: &[&str] = &[
 /// The role whose policy applies to the state machine's own calls.
 const STATE_MACHINE: &str = "JobStateMachine";
 
+/// The long lane's functions: the same binaries as the express lane's, so
+/// they make the same calls; each is checked against the calls its express
+/// twin recorded (express lane's function, long lane's).
+const LANE_TWINS: &[(Role, &str)] = &[
+    (Role::EmbedSegment, "EmbedSegmentLongFunction"),
+    (Role::Concat, "ConcatLongFunction"),
+];
+
 /// EventBridge's role for the optional completion webhook: no handler runs
 /// under it, so its one permission is checked as written.
 const WEBHOOK_ROLE: &str = "WebhookRole";
@@ -214,33 +222,61 @@ fn state_machine_requests(template: &Template, input: &ExecutionInput) -> Vec<(S
         resource,
         context: BTreeMap::new(),
     };
+    // The lanes' function tables: Pass states that set $.functions.
+    let lanes: Vec<Value> = definition["States"]
+        .as_mapping()
+        .expect("States is a mapping")
+        .values()
+        .filter(|s| s["Type"].as_str() == Some("Pass") && s["ResultPath"].as_str() == Some("$.functions"))
+        .map(|s| s["Result"].clone())
+        .collect();
     let mut out = Vec::new();
-    let mut pending = vec![definition["States"].clone()];
-    while let Some(states) = pending.pop() {
+    let mut pending = vec![(definition["States"].clone(), Value::Null)];
+    while let Some((states, selector)) = pending.pop() {
         for (name, state) in states.as_mapping().expect("States is a mapping") {
             let name = name.as_str().expect("a state name");
             match state["Type"].as_str().expect("a state's Type") {
                 "Task" => {
                     let resource = state["Resource"].as_str().expect("a Task's Resource");
-                    let function = if resource.starts_with("arn:aws:states:::lambda:invoke") {
-                        state["Parameters"]["FunctionName"]
+                    let params = &state["Parameters"];
+                    let functions: Vec<String> = if !resource.starts_with("arn:aws:states:::lambda:invoke") {
+                        assert!(
+                            resource.contains(":lambda:"),
+                            "{name}: the integration {resource} is not known to this test"
+                        );
+                        vec![resource.to_string()]
+                    } else if let Some(f) = params["FunctionName"].as_str() {
+                        vec![f.to_string()]
+                    } else {
+                        // FunctionName.$: the lane's function, through the
+                        // Map's ItemSelector ($.function → $.functions.embed);
+                        // every lane's.
+                        let path = params["FunctionName.$"]
                             .as_str()
-                            .expect("lambda:invoke's FunctionName")
-                            .to_string()
-                    } else if resource.contains(":lambda:") {
-                        resource.to_string()
-                    } else {
-                        panic!("{name}: the integration {resource} is not known to this test")
+                            .expect("lambda:invoke's FunctionName or FunctionName.$");
+                        let path = path
+                            .strip_prefix("$.")
+                            .and_then(|k| selector[format!("{k}.$").as_str()].as_str())
+                            .unwrap_or(path);
+                        let key = path.strip_prefix("$.functions.").unwrap_or_else(|| {
+                            panic!("{name}: FunctionName.$ {path} is not a lane's function")
+                        });
+                        lanes
+                            .iter()
+                            .map(|lane| lane[key].as_str().expect("a lane's function").to_string())
+                            .collect()
                     };
-                    let arn = if function.starts_with("arn:") {
-                        function
-                    } else {
-                        format!(
-                            "arn:{}:lambda:{}:{}:function:{function}",
-                            s.partition, s.region, s.account
-                        )
-                    };
-                    out.push((format!("{name} invokes"), request("lambda:InvokeFunction", arn)));
+                    for function in functions {
+                        let arn = if function.starts_with("arn:") {
+                            function
+                        } else {
+                            format!(
+                                "arn:{}:lambda:{}:{}:function:{function}",
+                                s.partition, s.region, s.account
+                            )
+                        };
+                        out.push((format!("{name} invokes"), request("lambda:InvokeFunction", arn)));
+                    }
                 }
                 "Map" => {
                     if let Some(reader) = state.get("ItemReader") {
@@ -281,11 +317,14 @@ fn state_machine_requests(template: &Template, input: &ExecutionInput) -> Vec<(S
                             ));
                         }
                     }
-                    pending.push(processor["States"].clone());
+                    pending.push((
+                        processor["States"].clone(),
+                        state.get("ItemSelector").cloned().unwrap_or(Value::Null),
+                    ));
                 }
                 "Parallel" => {
                     for branch in state["Branches"].as_sequence().expect("Branches") {
-                        pending.push(branch["States"].clone());
+                        pending.push((branch["States"].clone(), Value::Null));
                     }
                 }
                 _ => {}
@@ -420,11 +459,29 @@ fn every_handler_call_is_allowed_by_its_role_and_every_template_permission_is_us
         );
     }
 
+    // The long lane's functions: every call their express twin made is
+    // allowed by their own policy too.
+    for (twin, long) in LANE_TWINS {
+        let policy = template.policy(long);
+        assert!(!policy.grants.is_empty(), "{long} has no policy");
+        let requests = &requests_by_role[twin];
+        problems.extend(refused(&policy, requests).into_iter().map(|r| {
+            generalise(&format!(
+                "{long} (the long lane's {}) is not allowed {r}",
+                twin.logical_id()
+            ))
+        }));
+        for (_, r) in requests {
+            used.extend(policy.allowing(r).into_iter().map(|i| (long.to_string(), i)));
+        }
+    }
+
     // Permissions nobody used.
     let mut unused = Vec::new();
     for role in Role::ALL
         .iter()
         .map(|r| r.logical_id().to_string())
+        .chain(LANE_TWINS.iter().map(|(_, long)| long.to_string()))
         .chain([STATE_MACHINE.to_string()])
     {
         for (i, grant) in template.policy(&role).grants.iter().enumerate() {
@@ -437,6 +494,7 @@ fn every_handler_call_is_allowed_by_its_role_and_every_template_permission_is_us
     let checked: BTreeSet<String> = Role::ALL
         .iter()
         .map(|r| r.logical_id().to_string())
+        .chain(LANE_TWINS.iter().map(|(_, long)| long.to_string()))
         .chain([STATE_MACHINE.to_string(), WEBHOOK_ROLE.to_string()])
         .collect();
     webhook_role_may_only_call_the_webhook();

@@ -3,7 +3,7 @@
 //! the test) run as Lambda runs them, behind `cargo lambda watch`'s Invoke
 //! API, Function URLs and Runtime API; moto's Step Functions engine runs
 //! the real definition and invokes them; an SQS event source mapping feeds
-//! the jobs queue to the planner. Nothing is called in-process: a test acts
+//! each lane's queue to the planner. Nothing is called in-process: a test acts
 //! as a user (Function URLs, presigned PUTs, download, extract) and reads
 //! the outcome from S3, DynamoDB and the execution history. The harness and
 //! what it does not make real are described in `lambda_local/mod.rs`;
@@ -29,6 +29,8 @@ const STATUS: &str = "StatusFunction";
 const PLANNER: &str = "PlannerFunction";
 const EMBED: &str = "EmbedSegmentFunction";
 const CONCAT: &str = "ConcatFunction";
+const EMBED_LONG: &str = "EmbedSegmentLongFunction";
+const CONCAT_LONG: &str = "ConcatLongFunction";
 const MARK_FAILED: &str = "MarkFailedFunction";
 
 /// How long a job may take here (debug builds on two shared cores).
@@ -103,11 +105,11 @@ fn download_and_extract(stack: &Stack, job: &Submitted) {
 
 /// The invocations of the function `logical_id`.
 fn of(stack: &Stack, logical_id: &str) -> Vec<Invocation> {
-    let binary = stack.binary(logical_id);
+    let name = stack.name(logical_id);
     stack
         .invocations()
         .into_iter()
-        .filter(|i| i.function == binary)
+        .filter(|i| i.function == name)
         .collect()
 }
 
@@ -125,6 +127,12 @@ fn items(stack: &Stack, job_id: &str) -> Vec<SegmentTask> {
 /// Waits until the jobs queue holds nothing (visible or in flight) and
 /// the event source mapping is idle.
 fn wait_for_empty_queue(stack: &Stack) {
+    wait_until_empty(stack, &stack.queue_url)
+}
+
+/// Waits until the queue at `queue_url` holds nothing (visible or in
+/// flight).
+fn wait_until_empty(stack: &Stack, queue_url: &str) {
     use aws_sdk_sqs::types::QueueAttributeName as Q;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -134,7 +142,7 @@ fn wait_for_empty_queue(stack: &Stack) {
                 stack
                     .sqs
                     .get_queue_attributes()
-                    .queue_url(&stack.queue_url)
+                    .queue_url(queue_url)
                     .attribute_names(Q::ApproximateNumberOfMessages)
                     .attribute_names(Q::ApproximateNumberOfMessagesNotVisible)
                     .send(),
@@ -147,7 +155,7 @@ fn wait_for_empty_queue(stack: &Stack) {
         }
         assert!(
             Instant::now() < deadline,
-            "the jobs queue still holds messages: {a:?}"
+            "{queue_url} still holds messages: {a:?}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -328,6 +336,156 @@ fn real_binaries_take_a_lossless_job_over_the_inline_limit_through_the_distribut
     );
 }
 
+/// Lanes by video length with the real binaries, the express lane's
+/// threshold lowered to 3 s for the planner (`VIDSTEGA_EXPRESS_MAX_SECONDS`):
+/// a user submits a 6-second video and then a 2-second one. The 6-second
+/// job goes presign → PUTs → notifications → the jobs queue's event source
+/// mapping → the planner, which reads its header and sends it on to the
+/// long lane's queue → that queue's own event source mapping (its records
+/// name the long queue) → the planner plans it and starts its execution
+/// with `lane: long` → moto's engine runs the real definition, which
+/// invokes the long lane's embed-segment and concat functions
+/// (`EmbedSegmentLongFunction`, `ConcatLongFunction`: the same binaries,
+/// served under their own names) and never the express lane's → done → the
+/// download extracts. The 2-second job is planned on the express lane and
+/// runs on the express lane's functions only. Every invocation succeeded;
+/// both queues end empty. Prints per-function timings.
+#[test]
+fn real_binaries_run_a_long_video_on_the_long_lane_and_its_own_functions() {
+    let _turn = lambda_local::one_at_a_time();
+    let stack = Stack::start(Options {
+        env: vec![(PLANNER.into(), "VIDSTEGA_EXPRESS_MAX_SECONDS".into(), "3".into())],
+        ..Options::default()
+    });
+    let long = submit(&stack, "compact", 6, 60_000);
+    let short = submit(&stack, "compact", 2, 2_000);
+    let long_execution = stack.wait_for_execution(&long.job_id, JOB_LIMIT);
+    let long_done = long.uploaded_at.elapsed();
+    let short_execution = stack.wait_for_execution(&short.job_id, JOB_LIMIT);
+    for execution in [&long_execution, &short_execution] {
+        assert_eq!(
+            execution.status,
+            ExecutionStatus::Succeeded,
+            "{execution:?}\n{}",
+            stack.report()
+        );
+        assert!(stack.failed_tasks(&execution.execution_arn).is_empty());
+    }
+    download_and_extract(&stack, &long);
+    download_and_extract(&stack, &short);
+    assert_eq!(execution_input(&stack, &long_execution)["lane"], "long");
+    assert_eq!(execution_input(&stack, &short_execution)["lane"], "express");
+    assert!(
+        stack.invocations().iter().all(|i| i.error_type.is_none()),
+        "{}",
+        stack.report()
+    );
+
+    // The long job reached the planner through the long lane's queue and
+    // its own event source mapping: job messages naming the job (one per
+    // upload notification that found every upload there, so up to three;
+    // the first plans the job, the others find its plan), each handled and
+    // deleted.
+    wait_for_empty_queue(&stack);
+    wait_until_empty(&stack, &stack.long_queue_url);
+    let long_queue_arn_suffix = format!(":{}", stack.long_queue_url.rsplit('/').next().unwrap());
+    let from_long_lane: Vec<Invocation> = of(&stack, PLANNER)
+        .into_iter()
+        .filter(|i| {
+            i.payload["Records"].as_array().into_iter().flatten().any(|r| {
+                r["eventSourceARN"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .ends_with(&long_queue_arn_suffix)
+            })
+        })
+        .collect();
+    assert!((1..=3).contains(&from_long_lane.len()), "{}", stack.report());
+    for i in &from_long_lane {
+        let body: Value = serde_json::from_str(i.payload["Records"][0]["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["job_id"].as_str(), Some(long.job_id.as_str()), "{body}");
+    }
+    let long_batches = stack.batches_of("LongJobsQueue");
+    assert_eq!(long_batches.len(), from_long_lane.len(), "{long_batches:?}");
+    assert!(
+        long_batches.iter().all(|b| b.error.is_none()
+            && b.reported_failures.is_empty()
+            && b.deleted.len() == b.messages.len()),
+        "{long_batches:?}"
+    );
+
+    // Each job ran on its lane's functions, and only on them.
+    let jobs_of = |logical_id: &str, job: &Submitted| -> Vec<Invocation> {
+        of(&stack, logical_id)
+            .into_iter()
+            .filter(|i| i.payload["job_id"].as_str() == Some(job.job_id.as_str()))
+            .collect()
+    };
+    let long_items = items(&stack, &long.job_id);
+    assert!(
+        long_items.len() >= 2,
+        "{} Map items: the Map should fan out",
+        long_items.len()
+    );
+    let mut long_indexes: Vec<u32> = jobs_of(EMBED_LONG, &long)
+        .iter()
+        .map(|i| i.payload["index"].as_u64().unwrap() as u32)
+        .collect();
+    long_indexes.sort_unstable();
+    assert_eq!(
+        long_indexes,
+        long_items.iter().map(|t| t.index).collect::<Vec<_>>(),
+        "one long-lane embed-segment invocation per item:\n{}",
+        stack.report()
+    );
+    assert_eq!(jobs_of(CONCAT_LONG, &long).len(), 1, "{}", stack.report());
+    assert!(
+        jobs_of(EMBED, &long).is_empty() && jobs_of(CONCAT, &long).is_empty(),
+        "{}",
+        stack.report()
+    );
+    let short_items = items(&stack, &short.job_id);
+    assert_eq!(
+        jobs_of(EMBED, &short).len(),
+        short_items.len(),
+        "{}",
+        stack.report()
+    );
+    assert_eq!(jobs_of(CONCAT, &short).len(), 1, "{}", stack.report());
+    assert!(
+        jobs_of(EMBED_LONG, &short).is_empty() && jobs_of(CONCAT_LONG, &short).is_empty(),
+        "{}",
+        stack.report()
+    );
+    assert!(of(&stack, MARK_FAILED).is_empty());
+    for job in [&long, &short] {
+        assert_eq!(stack.jobs.job(&job.job_id).unwrap().unwrap().stage, Stage::Done);
+    }
+
+    let mut long_embeds = jobs_of(EMBED_LONG, &long);
+    long_embeds.sort_by_key(|i| i.payload["index"].as_u64());
+    let planners = of(&stack, PLANNER);
+    println!(
+        "real-binary timings, lanes (express lane up to 3 s; compact mode into mkv, 640x360; debug builds; \
+         measured at the Lambda front):\n  planner: {} invocations, {} (from the long lane's queue: {})\n  long lane, 6 s video, {} message bytes: embed-segment-long {} segments \
+         in index order, {}; concat-long {}\n  express lane, 2 s video, {} message bytes: embed-segment {}; \
+         concat {}\n  long job end to end, first PUT to execution succeeded: {} ms\n\
+         invocations (start, function, nth, duration, outcome, event):\n{}",
+        planners.len(),
+        millis(&planners),
+        millis(&from_long_lane),
+        long.message.len(),
+        long_embeds.len(),
+        millis(&long_embeds),
+        millis(&jobs_of(CONCAT_LONG, &long)),
+        short.message.len(),
+        millis(&jobs_of(EMBED, &short)),
+        millis(&jobs_of(CONCAT, &short)),
+        long_done.as_millis(),
+        stack.report()
+    );
+}
+
 /// The embed-segment binary's first invocation finds S3 throttling every
 /// request (503 SlowDown from a gate in front of moto, for that invocation
 /// only): the binary classes it `VidStega.Retryable`, the front reports it as
@@ -341,7 +499,7 @@ fn a_retryable_error_from_embed_segment_is_retried_by_the_state_machine_and_the_
         ..Options::default()
     });
     let gate = stack.gate();
-    let embed = stack.binary(EMBED);
+    let embed = stack.name(EMBED);
     let hook_gate = Arc::clone(&gate);
     stack.front.add_hook(Arc::new(move |phase, call| {
         if call.function == embed && call.nth == 1 {
@@ -392,7 +550,7 @@ fn a_retryable_error_from_embed_segment_is_retried_by_the_state_machine_and_the_
 fn a_permanent_error_is_caught_the_job_is_marked_failed_and_nothing_is_written() {
     let _turn = lambda_local::one_at_a_time();
     let stack = Stack::start(Options::default());
-    let embed = stack.binary(EMBED);
+    let embed = stack.name(EMBED);
     let objects = stack.objects.clone();
     stack.front.add_hook(Arc::new(move |phase, call| {
         if phase == Phase::Before && call.function == embed && call.nth == 1 {
@@ -468,7 +626,7 @@ fn a_permanent_error_is_caught_the_job_is_marked_failed_and_nothing_is_written()
     let answer = ureq::post(&format!(
         "http://127.0.0.1:{}/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3A{}/invocations",
         stack.front.port(),
-        stack.binary(EMBED)
+        stack.name(EMBED)
     ))
     .send_string(&embeds[0].payload.to_string())
     .expect("a function error is an HTTP 200");

@@ -378,9 +378,39 @@ pub struct ErrorBody {
     pub error: String,
 }
 
+/// A lane by video length (docs/deploy.md, "Lanes by video length"): the
+/// queue a job is planned from, and the embed-segment and concat functions
+/// its execution runs on (each lane's have their own concurrency).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lane {
+    /// Short videos: the jobs queue, planned at once; the express lane's
+    /// functions.
+    #[default]
+    Express,
+    /// Long videos: their own queue and planner concurrency, and the long
+    /// lane's functions.
+    Long,
+}
+
+impl Lane {
+    /// The name logged, recorded and put in the execution input.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Express => "express",
+            Lane::Long => "long",
+        }
+    }
+}
+
 /// The input of one execution of the state machine.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionInput {
+    /// The lane whose embed-segment and concat functions the execution
+    /// invokes (the state machine maps it to them; an input without one,
+    /// as older planners wrote, runs on the express lane's).
+    #[serde(default)]
+    pub lane: Lane,
     /// The job.
     pub job_id: String,
     /// Bucket of every object of the job.

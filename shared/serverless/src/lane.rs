@@ -1,4 +1,5 @@
-//! Lanes by video length: which planner queue a job is planned from.
+//! Lanes by video length: which planner queue a job is planned from, and
+//! which functions its execution runs on.
 //!
 //! Every job arrives on the jobs queue, the **express lane**. Planning reads
 //! the whole source (ffprobe's packet list; in compact mode every access
@@ -9,6 +10,10 @@
 //! header (one quick ffprobe run), and a job over the threshold is sent on
 //! to the **long lane**'s queue, which has its own event source mapping and
 //! its own `MaximumConcurrency`; short jobs never wait behind long ones.
+//! The planner puts the lane a job was planned on into its execution input
+//! ([`Lane`]), and the state machine runs the job's segments and concat on
+//! that lane's functions, each with its own reserved concurrency: long jobs
+//! that fill their functions cannot throttle a short job's.
 //!
 //! The lane is chosen from the work the header promises, in seconds of
 //! 1080p video: the longer of the duration and the frame count at 30 frames
@@ -28,24 +33,9 @@ pub const REFERENCE_FRAME_RATE: f64 = 30.0;
 /// The express lane's default threshold, in 1080p-equivalent seconds.
 pub const DEFAULT_EXPRESS_MAX_SECONDS: u64 = 120;
 
-/// A planner lane.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lane {
-    /// Short videos: the jobs queue, planned at once.
-    Express,
-    /// Long videos: their own queue and planner concurrency.
-    Long,
-}
-
-impl Lane {
-    /// The name logged and recorded.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Lane::Express => "express",
-            Lane::Long => "long",
-        }
-    }
-}
+/// A lane: defined with the execution input, which names it
+/// ([`vidstega_pipeline::contract::ExecutionInput::lane`]).
+pub use vidstega_pipeline::contract::Lane;
 
 /// The work a header promises, in seconds of 1080p video: the longer of its
 /// duration and its frame count at [`REFERENCE_FRAME_RATE`], times how many

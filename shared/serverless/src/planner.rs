@@ -15,7 +15,8 @@
 //! With [`Lanes`], a job over the express lane's threshold that arrived on
 //! the jobs queue is sent on to the long lane's queue after one quick read
 //! of the video's header, and planned when it comes back from there
-//! ([`crate::lane`]).
+//! ([`crate::lane`]). Each execution's input names the lane its job was
+//! planned on, which chooses the functions it runs on ([`Route`]).
 
 use crate::error::StepError;
 use crate::lane::{lane_for, Lane, Lanes};
@@ -54,6 +55,32 @@ pub enum Outcome {
     Rejected(String),
 }
 
+/// Where a message's jobs are planned, and which lane's functions their
+/// executions run on.
+#[derive(Clone, Copy)]
+pub enum Route<'a> {
+    /// Every job is planned here and runs on this lane's functions: the
+    /// express lane's when there is one lane, the long lane's for a message
+    /// from the long lane's queue.
+    Here(Lane),
+    /// The message arrived on the express lane: a job over the threshold is
+    /// sent on to the long lane; the others are planned here and run on the
+    /// express lane's functions.
+    Express(&'a Lanes<'a>),
+}
+
+impl Route<'_> {
+    /// The route of a message received from `event_source_arn` when the
+    /// planner has `lanes` (`None`: one lane).
+    pub fn of<'a>(lanes: Option<&'a Lanes<'a>>, event_source_arn: Option<&str>) -> Route<'a> {
+        match lanes {
+            None => Route::Here(Lane::Express),
+            Some(l) if l.arrived_on(event_source_arn) == Lane::Long => Route::Here(Lane::Long),
+            Some(l) => Route::Express(l),
+        }
+    }
+}
+
 /// Handles one SQS batch with one lane (every job planned where it
 /// arrives), reporting the messages to retry.
 pub fn handle(event: &SqsEvent, svc: &Services<'_>) -> SqsBatchResponse {
@@ -67,7 +94,7 @@ pub fn handle_in_lanes(event: &SqsEvent, svc: &Services<'_>, lanes: Option<&Lane
     let mut response = SqsBatchResponse::default();
     for record in &event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let route = lanes.filter(|l| l.arrived_on(record.event_source_arn.as_deref()) == Lane::Express);
+        let route = Route::of(lanes, record.event_source_arn.as_deref());
         match handle_body_in_lanes(record.body.as_deref().unwrap_or_default(), svc, route) {
             Ok(outcomes) => {
                 for o in outcomes {
@@ -167,16 +194,16 @@ fn jobs_named(body: &str, svc: &Services<'_>) -> Vec<String> {
 /// Handles one message body with one lane. `Err` means "retry this
 /// message".
 pub fn handle_body(body: &str, svc: &Services<'_>) -> Result<Vec<Outcome>, StepError> {
-    handle_body_in_lanes(body, svc, None)
+    handle_body_in_lanes(body, svc, Route::Here(Lane::Express))
 }
 
-/// Handles one message body that arrived on the express lane, sending the
-/// jobs over the threshold on to `route`'s long lane (`None`: plan every
-/// job here). `Err` means "retry this message".
+/// Handles one message body on `route`: on the express lane, the jobs over
+/// the threshold are sent on to the long lane. `Err` means "retry this
+/// message".
 pub fn handle_body_in_lanes(
     body: &str,
     svc: &Services<'_>,
-    route: Option<&Lanes<'_>>,
+    route: Route<'_>,
 ) -> Result<Vec<Outcome>, StepError> {
     let trigger = parse_trigger(body).map_err(|e| StepError::new(ErrorType::InvalidInput, e))?;
     let messages: Vec<JobMessage> = match trigger {
@@ -242,16 +269,20 @@ fn options(m: &JobMessage, svc: &Services<'_>) -> Result<JobOptions, StepError> 
 /// running job); its execution is started again from the stored items, which
 /// is harmless if it exists.
 pub fn start_job(m: &JobMessage, svc: &Services<'_>) -> Result<Outcome, StepError> {
-    start_job_in_lanes(m, svc, None)
+    start_job_in_lanes(m, svc, Route::Here(Lane::Express))
 }
 
-/// [`start_job`] for a message that arrived on the express lane: once the
-/// job's uploads are all there, a job over `route`'s threshold is sent to
-/// the long lane instead of being planned here (`None`: plan it here).
+/// [`start_job`] on `route`: on the express lane, once the job's uploads
+/// are all there, a job over the threshold is sent to the long lane instead
+/// of being planned here. The execution runs on the lane the job is planned
+/// on; an execution started again from the stored items (on a duplicate or
+/// retried message) runs on the lane its job belongs to, which on the
+/// express lane is read from the video's header again (it is not sent on:
+/// it is planned already).
 pub fn start_job_in_lanes(
     m: &JobMessage,
     svc: &Services<'_>,
-    route: Option<&Lanes<'_>>,
+    route: Route<'_>,
 ) -> Result<Outcome, StepError> {
     if !valid_job_id(&m.job_id) {
         return Err(invalid(format!(
@@ -273,9 +304,13 @@ pub fn start_job_in_lanes(
                         format!("the items of job {id} do not parse: {e}"),
                     )
                 })?;
+            let lane = match route {
+                Route::Here(lane) => lane,
+                Route::Express(lanes) => lane_of_video(&job.video_key, lanes, svc),
+            };
             let new = svc
                 .workflow
-                .start(id, &execution_input(id, items_key, items, svc))?;
+                .start(id, &execution_input(id, lane, items_key, items, svc))?;
             return Ok(Outcome::Started {
                 job_id: id.clone(),
                 new,
@@ -315,12 +350,16 @@ pub fn start_job_in_lanes(
             return Ok(Outcome::Waiting(job.job_id));
         }
     }
-    if let Some(lanes) = route {
-        if lane_of_video(&job.video_key, lanes, svc) == Lane::Long {
-            lanes.send_long(m)?;
-            return Ok(Outcome::SentToLongLane(job.job_id));
+    let lane = match route {
+        Route::Here(lane) => lane,
+        Route::Express(lanes) => {
+            if lane_of_video(&job.video_key, lanes, svc) == Lane::Long {
+                lanes.send_long(m)?;
+                return Ok(Outcome::SentToLongLane(job.job_id));
+            }
+            Lane::Express
         }
-    }
+    };
     let settings = PlanSettings {
         mode,
         max_rate,
@@ -380,9 +419,10 @@ pub fn start_job_in_lanes(
         .collect();
     svc.objects
         .write_bytes(&items_key, &serde_json::to_vec(&items).expect("items serialise"))?;
+    tracing::info!(job_id = %id, lane = lane.as_str(), "starting the execution");
     let new = svc
         .workflow
-        .start(id, &execution_input(id, items_key, items, svc))?;
+        .start(id, &execution_input(id, lane, items_key, items, svc))?;
     Ok(Outcome::Started {
         job_id: id.clone(),
         new,
@@ -420,12 +460,14 @@ fn lane_of_video(video_key: &str, lanes: &Lanes<'_>, svc: &Services<'_>) -> Lane
 /// for the Distributed Map when there are many.
 fn execution_input(
     id: &str,
+    lane: Lane,
     items_key: String,
     items: Vec<SegmentTask>,
     svc: &Services<'_>,
 ) -> ExecutionInput {
     let distributed = items.len() > svc.settings.inline_map_limit;
     ExecutionInput {
+        lane,
         job_id: id.to_string(),
         bucket: svc.settings.bucket.clone(),
         plan_key: Plan::key(id),

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use vidstega_core::{seal, PlacementKey, SealParams};
 use vidstega_local::{FolderStore, SqliteJobStore};
-use vidstega_pipeline::contract::{keys, ExecutionInput, FailureInput, JobRef, OutputMode, SegmentTask};
+use vidstega_pipeline::contract::{
+    keys, ExecutionInput, FailureInput, JobRef, Lane, OutputMode, SegmentTask,
+};
 use vidstega_pipeline::{extract_file, JobStore, NoProgress, ObjectStore, PlanSettings, Stage};
 use vidstega_serverless::planner::{self, Outcome};
 use vidstega_serverless::{
@@ -715,6 +717,7 @@ fn the_sweeper_fails_stuck_jobs_saying_why_and_leaves_moving_ones() {
         )
         .unwrap();
     let input = ExecutionInput {
+        lane: Lane::Express,
         job_id: "job-embedding".into(),
         bucket: "b".into(),
         plan_key: "jobs/job-embedding/plan.json".into(),
@@ -781,6 +784,7 @@ fn presign_answers_429_with_retry_after_while_the_service_is_full() {
     let mut w = World::new();
     w.settings.max_active_jobs = 2;
     let input = ExecutionInput {
+        lane: Lane::Express,
         job_id: "job-a".into(),
         bucket: "b".into(),
         plan_key: "p".into(),

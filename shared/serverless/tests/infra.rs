@@ -19,7 +19,72 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
-fn states_in_scope(machine: &Value, path: &str, errors: &mut Vec<String>, resources: &mut Vec<String>) {
+/// What a Task invokes, as written: `${Sub}` for a fixed function, or
+/// (`FunctionName.$`) a path into the execution's state, resolved through
+/// the enclosing Map's `ItemSelector` (`$.function` → `$.functions.embed`).
+fn function_of_task(state: &Value, selector: Option<&Value>) -> String {
+    let params = &state["Parameters"];
+    if let Some(fixed) = params["FunctionName"].as_str() {
+        return fixed.to_string();
+    }
+    let Some(path) = params["FunctionName.$"].as_str() else {
+        return String::new();
+    };
+    let selected = path
+        .strip_prefix("$.")
+        .and_then(|key| selector?[format!("{key}.$").as_str()].as_str());
+    selected.unwrap_or(path).to_string()
+}
+
+/// The lanes' function tables: each top-level Pass state that sets
+/// `$.functions` (lane state name → `Result`).
+fn lane_tables(machine: &Value) -> Vec<(String, Value)> {
+    machine["States"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, s)| {
+            s["Type"].as_str() == Some("Pass") && s["ResultPath"].as_str() == Some("$.functions")
+        })
+        .map(|(name, s)| (name.as_str().unwrap().to_string(), s["Result"].clone()))
+        .collect()
+}
+
+/// The functions (template logical ids) each Task invokes: (task path,
+/// lane state or `*` for every lane, function). A `$.functions.<k>` task
+/// invokes each lane's `<k>`.
+fn task_functions(machine: &Value) -> Vec<(String, String, String)> {
+    let mut errors = Vec::new();
+    let mut tasks = Vec::new();
+    states_in_scope(machine, "", None, &mut errors, &mut tasks);
+    let lanes = lane_tables(machine);
+    let logical = |sub: &str| -> String {
+        sub.trim_start_matches("${")
+            .trim_end_matches('}')
+            .trim_end_matches("Arn")
+            .to_string()
+    };
+    let mut out = Vec::new();
+    for (task, target) in tasks {
+        if let Some(key) = target.strip_prefix("$.functions.") {
+            for (lane, table) in &lanes {
+                let sub = table[key].as_str().unwrap_or_default();
+                out.push((task.clone(), lane.clone(), logical(sub)));
+            }
+        } else {
+            out.push((task, "*".to_string(), logical(&target)));
+        }
+    }
+    out
+}
+
+fn states_in_scope(
+    machine: &Value,
+    path: &str,
+    selector: Option<&Value>,
+    errors: &mut Vec<String>,
+    resources: &mut Vec<(String, String)>,
+) {
     let states = machine["States"]
         .as_mapping()
         .unwrap_or_else(|| panic!("{path}: no States"));
@@ -59,12 +124,7 @@ fn states_in_scope(machine: &Value, path: &str, errors: &mut Vec<String>, resour
             reachable_targets.insert(t);
         }
         if ty == "Task" {
-            resources.push(
-                state["Parameters"]["FunctionName"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            );
+            resources.push((here.clone(), function_of_task(state, selector)));
             let retried: Vec<&str> = state["Retry"]
                 .as_sequence()
                 .into_iter()
@@ -80,7 +140,13 @@ fn states_in_scope(machine: &Value, path: &str, errors: &mut Vec<String>, resour
             }
         }
         if ty == "Map" {
-            states_in_scope(&state["ItemProcessor"], &here, errors, resources);
+            states_in_scope(
+                &state["ItemProcessor"],
+                &here,
+                state.get("ItemSelector"),
+                errors,
+                resources,
+            );
             if state["MaxConcurrency"].as_str() != Some("${MapMaxConcurrency}") {
                 errors.push(format!(
                     "{here}: MaxConcurrency is not the MapMaxConcurrency parameter"
@@ -104,7 +170,7 @@ fn state_machine_is_consistent_with_the_template() {
     let asl: Value = serde_yaml::from_str(&asl_text).expect("the ASL parses as YAML");
     let mut errors = Vec::new();
     let mut resources = Vec::new();
-    states_in_scope(&asl, "", &mut errors, &mut resources);
+    states_in_scope(&asl, "", None, &mut errors, &mut resources);
 
     let template: Value = serde_yaml::from_str(&read("template.yaml")).expect("template.yaml parses");
     let sm = &template["Resources"]["JobStateMachine"]["Properties"];
@@ -137,15 +203,14 @@ fn state_machine_is_consistent_with_the_template() {
             errors.push(format!("the template substitutes {s}, which the ASL never uses"));
         }
     }
-    // Every Lambda the ASL calls is substituted with a function of the template.
+    // Every Lambda the ASL calls, in every lane, is substituted with a
+    // function of the template.
     let resources_map = template["Resources"].as_mapping().unwrap();
-    for r in resources {
-        let sub = r.trim_start_matches("${").trim_end_matches('}');
-        let function = sub.trim_end_matches("Arn").to_string();
+    for (task, lane, function) in task_functions(&asl) {
         match resources_map.get(Value::String(function.clone())) {
             Some(res) if res["Type"].as_str() == Some("AWS::Serverless::Function") => {}
             _ => errors.push(format!(
-                "{r} should be the ARN of a function {function} in the template"
+                "{task} (lane {lane}) should invoke the ARN of a function of the template, not {function:?}"
             )),
         }
     }
@@ -251,7 +316,7 @@ fn every_function_logs_to_a_group_with_retention() {
             ));
         }
     }
-    assert_eq!(functions, 7, "the template's functions");
+    assert_eq!(functions, 9, "the template's functions");
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
 
@@ -598,6 +663,153 @@ fn each_lane_has_its_own_queue_and_planner_concurrency() {
         "LongJobsQueue",
         "VIDSTEGA_EXPRESS_MAX_SECONDS",
         "VIDSTEGA_LONG_QUEUE_URL",
+    ] {
+        assert!(deploy.contains(name), "docs/deploy.md does not explain {name}");
+    }
+}
+
+/// Each lane runs its executions on functions of its own: the state
+/// machine chooses them by the execution input's `lane` (the planner's
+/// [`vidstega_serverless::Lane`], serialised as the definition compares
+/// it); the embed-segment and concat tasks invoke the lane's function (the
+/// same states, so the same Retry and Catch for both lanes); the long
+/// lane's functions are the express lane's (binary, memory, timeout,
+/// storage, layers, the same policies) but for their reserved concurrency,
+/// a parameter of their own; the state machine's role may invoke exactly
+/// these functions and mark-failed; the deployment guide explains it.
+#[test]
+fn each_lane_runs_its_executions_on_functions_of_its_own() {
+    let asl: Value = serde_yaml::from_str(&read("infra/statemachine.asl.yaml")).unwrap();
+    let template: Value = serde_yaml::from_str(&read("template.yaml")).unwrap();
+    let resources = &template["Resources"];
+
+    // The lane is chosen first, on the input's `lane`, as the code writes it.
+    let start = asl["StartAt"].as_str().unwrap();
+    let choice = &asl["States"][start];
+    assert_eq!(choice["Type"].as_str(), Some("Choice"), "{start}");
+    let rule = serde_yaml::to_string(&choice["Choices"]).unwrap();
+    let long = serde_json::to_value(vidstega_serverless::Lane::Long).unwrap();
+    assert!(
+        rule.contains("$.lane") && rule.contains(&format!("StringEquals: {}", long.as_str().unwrap())),
+        "{start} does not choose on $.lane: {rule}"
+    );
+    let long_state = choice["Choices"][0]["Next"].as_str().unwrap();
+    let express_state = choice["Default"].as_str().unwrap();
+    assert_ne!(long_state, express_state);
+
+    let invoked = task_functions(&asl);
+    let of_lane = |lane: &str| -> BTreeSet<(String, String)> {
+        invoked
+            .iter()
+            .filter(|(_, l, _)| l == lane)
+            .map(|(task, _, f)| (task.clone(), f.clone()))
+            .collect()
+    };
+    let tasks = |pairs: &[(&str, &str)]| -> BTreeSet<(String, String)> {
+        pairs
+            .iter()
+            .map(|(t, f)| (t.to_string(), f.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        of_lane(express_state),
+        tasks(&[
+            ("/EmbedSegments/EmbedSegment", "EmbedSegmentFunction"),
+            ("/EmbedSegmentsFromS3/EmbedSegmentFromS3", "EmbedSegmentFunction"),
+            ("/Concat", "ConcatFunction"),
+        ]),
+        "the express lane's tasks"
+    );
+    assert_eq!(
+        of_lane(long_state),
+        tasks(&[
+            ("/EmbedSegments/EmbedSegment", "EmbedSegmentLongFunction"),
+            (
+                "/EmbedSegmentsFromS3/EmbedSegmentFromS3",
+                "EmbedSegmentLongFunction"
+            ),
+            ("/Concat", "ConcatLongFunction"),
+        ]),
+        "the long lane's tasks"
+    );
+    assert_eq!(
+        of_lane("*"),
+        tasks(&[("/MarkFailed", "MarkFailedFunction")]),
+        "the tasks both lanes share"
+    );
+    // Every Map gives its items the lane's function and the item itself.
+    for map in ["EmbedSegments", "EmbedSegmentsFromS3"] {
+        let selector = &asl["States"][map]["ItemSelector"];
+        assert_eq!(selector["task.$"].as_str(), Some("$$.Map.Item.Value"), "{map}");
+        assert_eq!(
+            selector["function.$"].as_str(),
+            Some("$.functions.embed"),
+            "{map}"
+        );
+    }
+
+    // The long lane's functions are the express lane's but for their
+    // reservation, which is a parameter of their own.
+    let mut reservations = BTreeSet::new();
+    for (express, long) in [
+        ("EmbedSegmentFunction", "EmbedSegmentLongFunction"),
+        ("ConcatFunction", "ConcatLongFunction"),
+    ] {
+        let (e, l) = (&resources[express], &resources[long]);
+        assert_eq!(e["Metadata"], l["Metadata"], "{long}: the binary");
+        for field in [
+            "MemorySize",
+            "Timeout",
+            "EphemeralStorage",
+            "Layers",
+            "Policies",
+            "Environment",
+        ] {
+            assert_eq!(
+                e["Properties"][field], l["Properties"][field],
+                "{long}: {field} differs from {express}'s"
+            );
+        }
+        assert!(l["Properties"]["Policies"]
+            .as_sequence()
+            .is_some_and(|p| !p.is_empty()));
+        for f in [express, long] {
+            let Value::Tagged(reserved) = &resources[f]["Properties"]["ReservedConcurrentExecutions"] else {
+                panic!("{f}: the reservation is not an !If on a parameter");
+            };
+            let param = reference(&reserved.value[1])
+                .unwrap_or_else(|| panic!("{f}: the reservation is not a parameter"));
+            assert!(
+                reservations.insert(param.clone()),
+                "{f} shares the reservation {param}"
+            );
+        }
+    }
+
+    // The state machine may invoke exactly the lanes' functions and mark-failed.
+    let mut may_invoke = BTreeSet::new();
+    for policy in resources["JobStateMachine"]["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+    {
+        if let Some(p) = policy.get("LambdaInvokePolicy") {
+            may_invoke.insert(reference(&p["FunctionName"]).expect("a !Ref to a function"));
+        }
+        let statements = serde_yaml::to_string(policy).unwrap();
+        assert!(
+            !statements.contains("lambda:"),
+            "a Lambda permission outside LambdaInvokePolicy: {statements}"
+        );
+    }
+    let expected: BTreeSet<String> = invoked.iter().map(|(_, _, f)| f.clone()).collect();
+    assert_eq!(may_invoke, expected, "the functions the state machine may invoke");
+
+    let deploy = read("docs/deploy.md");
+    for name in [
+        "EmbedSegmentLongFunction",
+        "ConcatLongFunction",
+        "LongEmbedReservedConcurrency",
+        "LongConcatReservedConcurrency",
     ] {
         assert!(deploy.contains(name), "docs/deploy.md does not explain {name}");
     }

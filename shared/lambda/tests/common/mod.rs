@@ -19,7 +19,7 @@ use vidstega_aws::{create_table, AwsClients, DynamoJobStore, S3Store, SqsQueue, 
 use vidstega_core::{seal, PlacementKey, SealParams};
 use vidstega_lambda::{Function, FunctionConfig, Needs};
 use vidstega_pipeline::contract::{
-    keys, CaughtError, ExecutionInput, FailureInput, JobRef, OutputMode, SegmentTask,
+    keys, CaughtError, ExecutionInput, FailureInput, JobRef, Lane, OutputMode, SegmentTask,
 };
 use vidstega_pipeline::{extract_file, JobStore, NoProgress, ObjectStore, PlanSettings, Stage};
 use vidstega_serverless::planner::Outcome;
@@ -817,7 +817,6 @@ pub fn late_uploads_wait_and_a_retried_planner_reuses_the_stored_plan(cloud: &Cl
 /// and is planned when it arrives from there, not sent on again. Both
 /// executions then run. Timings of the two lanes are printed.
 pub fn lanes_by_video_length(cloud: &Cloud) {
-    use vidstega_serverless::Lane;
     let planner_svc = cloud.svc(Role::Planner);
     let lanes = cloud.lanes(Role::Planner);
     let threshold = cloud.lanes.express_max_seconds;
@@ -874,8 +873,12 @@ pub fn lanes_by_video_length(cloud: &Cloud) {
     for (id, seconds) in &jobs {
         if lane_of(*seconds) == Lane::Long {
             let at = Instant::now();
-            let outcome =
-                planner::start_job_in_lanes(&upload_message(id), &planner_svc, Some(&lanes)).unwrap();
+            let outcome = planner::start_job_in_lanes(
+                &upload_message(id),
+                &planner_svc,
+                planner::Route::Express(&lanes),
+            )
+            .unwrap();
             send_on_ms = Some(at.elapsed().as_millis());
             assert_eq!(outcome, Outcome::SentToLongLane(id.clone()));
         }
@@ -916,6 +919,25 @@ pub fn lanes_by_video_length(cloud: &Cloud) {
             vidstega_aws::ExecutionStatus::Succeeded,
             "{execution:?}"
         );
+        // The execution runs on the functions of the lane the job was
+        // planned on.
+        let described = cloud
+            .rt
+            .block_on(
+                cloud
+                    .sfn
+                    .client()
+                    .describe_execution()
+                    .execution_arn(&execution.execution_arn)
+                    .send(),
+            )
+            .unwrap();
+        let input: ExecutionInput = serde_json::from_str(described.input().unwrap()).unwrap();
+        assert_eq!(
+            input.lane,
+            lane_of(*seconds),
+            "the {seconds}-second video's execution input"
+        );
     }
     println!(
         "lanes (express up to {threshold} s): express lane batch {express_ms} ms; sending a long job on \
@@ -952,6 +974,7 @@ fn planner_outcomes(cloud: &Cloud, svc: &Services<'_>) -> Vec<Outcome> {
 /// through MarkFailed and ends in JobFailed (moto's engine; no handler runs).
 pub fn definition_catch_path_runs_in_the_engine(cloud: &Cloud) {
     let input = ExecutionInput {
+        lane: Lane::Express,
         job_id: "job-00000000deadbeef".into(),
         bucket: cloud.settings.bucket.clone(),
         plan_key: "jobs/job-00000000deadbeef/plan.json".into(),

@@ -18,8 +18,14 @@
 //!   answers the same way, with `x-amzn-RequestId` on every answer.
 //! * **Function names and ARNs.** The definition names functions by ARN
 //!   (`arn:aws:lambda:<region>:<account>:function:<name>[:qualifier]`);
-//!   cargo lambda only knows binary names (an ARN is a 404 "Missing
-//!   function"). Lambda accepts a name, a partial or a full ARN.
+//!   cargo lambda only knows the workspace's binary names (an ARN, or any
+//!   other name, is a 404 "Missing function"). Lambda accepts a name, a
+//!   partial or a full ARN. Each function is served under its own name
+//!   (its slots, its invocation log) and passed on to cargo lambda under
+//!   its binary's ([`Served::upstream`]): the long lane's functions run the
+//!   express lane's binaries, so their invocations share that binary's
+//!   runtime queue in cargo lambda, and any of the binary's instances may
+//!   run them (same binary, environment and role: `infra.rs` checks it).
 //! * **Unknown functions and service failures** answer as Lambda does
 //!   (404 `ResourceNotFoundException`; 500 `ServiceException`, which the
 //!   definition retries as `Lambda.ServiceException`).
@@ -56,7 +62,7 @@ pub enum Phase {
 /// One invocation, as a hook sees it.
 #[derive(Debug)]
 pub struct Call<'a> {
-    /// The function (binary) name.
+    /// The function's (local) name.
     pub function: &'a str,
     /// The event.
     pub payload: &'a Value,
@@ -70,7 +76,7 @@ pub type Hook = dyn Fn(Phase, &Call<'_>) + Send + Sync;
 /// One finished invocation.
 #[derive(Clone, Debug)]
 pub struct Invocation {
-    /// The function (binary) name.
+    /// The function's (local) name.
     pub function: String,
     /// Which of the function's invocations it was (1-based).
     pub nth: usize,
@@ -117,6 +123,7 @@ struct Slots {
     free: Mutex<usize>,
     freed: Condvar,
     timeout: Duration,
+    upstream: String,
 }
 
 struct SlotGuard<'a>(&'a Slots);
@@ -142,12 +149,15 @@ impl Drop for SlotGuard<'_> {
 /// A function the front serves.
 #[derive(Clone, Debug)]
 pub struct Served {
-    /// Its name (the binary's name, which is what cargo lambda serves).
+    /// Its name (its local name, `super::local_name`, which is what cargo
+    /// lambda serves).
     pub name: String,
     /// How many instances run it (invocations in flight at most).
     pub instances: usize,
     /// Its timeout (`Timeout` in the template).
     pub timeout: Duration,
+    /// The name cargo lambda serves its binary as (the binary's name).
+    pub upstream: String,
 }
 
 struct Inner {
@@ -238,6 +248,7 @@ impl Front {
                             free: Mutex::new(f.instances),
                             freed: Condvar::new(),
                             timeout: f.timeout,
+                            upstream: f.upstream.clone(),
                         },
                     )
                 })
@@ -372,7 +383,10 @@ impl Inner {
         self.run_hooks(Phase::Before, &call);
         let started = Instant::now();
         let started_ms = started.duration_since(self.epoch).as_millis() as u64;
-        let url = format!("{}/2015-03-31/functions/{name}/invocations", self.emulator);
+        let url = format!(
+            "{}/2015-03-31/functions/{}/invocations",
+            self.emulator, slots.upstream
+        );
         let result = self
             .agent
             .post(&url)

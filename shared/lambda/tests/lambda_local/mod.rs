@@ -33,11 +33,21 @@
 //!   (Globals and its own), with local names, endpoints and tools substituted.
 //!   Watch mode proper would `cargo run` each function on first use, give
 //!   every function the same `--env-var`s, and rebuild when a file changes.
-//! * The [event source mapping](esm) polls the jobs queue into the planner;
-//!   the [S3 gate](gate) throttles one function's S3 calls on demand. The
-//!   long lane's queue is created and named to the functions, not polled:
-//!   the tests' videos are within the express lane's threshold (the lanes
-//!   are tested in-process, `aws_e2e.rs`).
+//! * One [event source mapping](esm) per SQS event of the template polls
+//!   its queue into the planner: the jobs queue (the express lane) and the
+//!   long lane's queue, each with its `eventSourceARN`. The
+//!   [S3 gate](gate) throttles one function's S3 calls on demand.
+//! * Each function of the template is served by the [front](front) under a
+//!   name of its own, `vidstega-` and its logical id in kebab case without
+//!   `Function` (`EmbedSegmentLongFunction` → `vidstega-embed-segment-long`):
+//!   the binary's name for the functions that have one to themselves, and
+//!   a distinct one for the long lane's functions, which run the same
+//!   binaries; so the invocation log says which function was invoked, and
+//!   each has its own instances and concurrency there. cargo lambda serves
+//!   only binary names, so the front passes an invocation on under the
+//!   binary's name, and every instance of a binary polls that name's
+//!   runtime queue: which process runs a long-lane invocation is not
+//!   separated (same binary, environment and role).
 //!
 //! Not real here: IAM (neither moto nor cargo lambda checks it; the IAM
 //! conformance test covers roles), Function URL auth (`AWS_IAM` is not
@@ -190,8 +200,11 @@ fn logical_of_get_att(v: &Yaml) -> Option<String> {
 pub struct FunctionSpec {
     /// Its logical id (`PlannerFunction`).
     pub logical_id: String,
-    /// Its binary (`vidstega-planner`), which is also its name here.
+    /// Its binary (`vidstega-planner`).
     pub binary: String,
+    /// Its function name here (what the front serves it as and logs it
+    /// by, and the name in its local ARN): [`local_name`] of its logical id.
+    pub name: String,
     /// `MemorySize`, MB.
     pub memory_mb: u64,
     /// `Timeout`.
@@ -201,9 +214,24 @@ pub struct FunctionSpec {
     pub env: BTreeMap<String, String>,
     /// Whether it has a Function URL.
     pub url: bool,
-    /// Its SQS event source: the queue's logical id, `BatchSize`, and
+    /// Its SQS event sources: the queue's logical id, `BatchSize`, and
     /// whether it reports batch item failures.
-    pub sqs: Option<(String, i32, bool)>,
+    pub sqs: Vec<(String, i32, bool)>,
+}
+
+/// The local function name of the function `logical_id`: `vidstega-` and
+/// the id in kebab case without its `Function` suffix
+/// (`MarkFailedFunction` → `vidstega-mark-failed`).
+pub fn local_name(logical_id: &str) -> String {
+    let base = logical_id.strip_suffix("Function").unwrap_or(logical_id);
+    let mut name = String::from("vidstega");
+    for c in base.chars() {
+        if c.is_ascii_uppercase() {
+            name.push('-');
+        }
+        name.push(c.to_ascii_lowercase());
+    }
+    name
 }
 
 /// What the harness reads from `template.yaml`.
@@ -213,7 +241,8 @@ pub struct TemplateModel {
     pub functions: Vec<FunctionSpec>,
     /// The state machine definition's path and its substitutions (resolved).
     definition: (PathBuf, BTreeMap<String, String>),
-    /// The jobs queue's `maxReceiveCount`.
+    /// The jobs queue's `maxReceiveCount` (the long lane's is checked to
+    /// be the same, `shared/serverless/tests/infra.rs`).
     pub max_receive_count: u32,
 }
 
@@ -256,7 +285,7 @@ impl TemplateModel {
                         .and_then(Yaml::as_mapping)
                         .into_iter()
                         .flat_map(|events| events.values())
-                        .find(|e| e["Type"].as_str() == Some("SQS"))
+                        .filter(|e| e["Type"].as_str() == Some("SQS"))
                         .map(|e| {
                             let p = &e["Properties"];
                             let queue = logical_of_get_att(&p["Queue"])
@@ -269,10 +298,12 @@ impl TemplateModel {
                                     t.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures"))
                                 });
                             (queue, batch, report)
-                        });
+                        })
+                        .collect();
                     functions.push(FunctionSpec {
                         logical_id: id.clone(),
                         binary,
+                        name: local_name(&id),
                         memory_mb: number(
                             props
                                 .get("MemorySize")
@@ -306,11 +337,17 @@ impl TemplateModel {
                 _ => {}
             }
         }
-        let planner = functions
-            .iter()
-            .find_map(|f| f.sqs.clone())
-            .expect("a function reads the jobs queue");
-        let queue = &raw["Resources"][planner.0.as_str()]["Properties"];
+        let mut names: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), functions.len(), "two functions have one local name");
+        assert!(
+            functions
+                .iter()
+                .any(|f| f.sqs.iter().any(|(q, _, _)| q == "JobsQueue")),
+            "a function reads the jobs queue"
+        );
+        let queue = &raw["Resources"]["JobsQueue"]["Properties"];
         let max_receive_count = number(at(queue, &["RedrivePolicy", "maxReceiveCount"]), 0) as u32;
         TemplateModel {
             functions,
@@ -450,7 +487,8 @@ impl Default for Options {
 /// Lambda front, cargo lambda, one process per function instance, the event
 /// source mapping, and the bucket, table and queues they use.
 pub struct Stack {
-    esm: Option<esm::EventSource>,
+    /// The running event source mappings, by queue (logical id).
+    esm: Vec<(String, esm::EventSource)>,
     functions: Vec<Proc>,
     emulator: Proc,
     moto: Proc,
@@ -467,11 +505,14 @@ pub struct Stack {
     pub sqs: aws_sdk_sqs::Client,
     /// The jobs queue's URL.
     pub queue_url: String,
+    /// The long lane's queue's URL.
+    pub long_queue_url: String,
     /// The dead-letter queue's URL.
     pub dlq_url: String,
     /// The template as read.
     pub model: TemplateModel,
-    mapping: esm::Mapping,
+    /// The event source mappings of the template, by queue (logical id).
+    mappings: Vec<(String, esm::Mapping)>,
     emulator_url: String,
     rt: tokio::runtime::Runtime,
     /// Logs and scratch space, deleted with the stack.
@@ -659,7 +700,7 @@ impl Localiser {
         map.insert(t.reference("JobsDeadLetterQueue"), r.dlq_url.clone());
         map.insert(t.attribute("JobsDeadLetterQueue", "Arn"), r.dlq_arn.clone());
         for f in &model.functions {
-            map.insert(t.attribute(&f.logical_id, "Arn"), function_arn(&f.binary));
+            map.insert(t.attribute(&f.logical_id, "Arn"), function_arn(&f.name));
         }
         Localiser(map)
     }
@@ -684,9 +725,9 @@ impl Localiser {
     }
 }
 
-/// The local ARN of a function: cargo lambda serves it by its binary name.
-fn function_arn(binary: &str) -> String {
-    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{binary}")
+/// The local ARN of a function: cargo lambda serves it by its local name.
+fn function_arn(name: &str) -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
 }
 
 /// Creates the state machine from the template's definition with its
@@ -736,7 +777,7 @@ fn spawn_function(
     endpoints: &Endpoints<'_>,
     overrides: &[(String, String, String)],
 ) -> Proc {
-    let scratch = dir.join("scratch").join(format!("{}-{instance}", f.binary));
+    let scratch = dir.join("scratch").join(format!("{}-{instance}", f.name));
     std::fs::create_dir_all(&scratch).unwrap();
     let mut cmd = Command::new(bin_dir.join(&f.binary));
     cmd.env_clear();
@@ -756,7 +797,7 @@ fn spawn_function(
         .env("AWS_ENDPOINT_URL_SQS", endpoints.moto)
         .env("AWS_ENDPOINT_URL_SFN", endpoints.moto)
         .env("AWS_ENDPOINT_URL_DYNAMODB", endpoints.dynamodb)
-        .env("AWS_LAMBDA_FUNCTION_NAME", &f.binary)
+        .env("AWS_LAMBDA_FUNCTION_NAME", &f.name)
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", f.memory_mb.to_string())
         .env("AWS_LAMBDA_RUNTIME_API", &endpoints.runtime_api);
@@ -766,9 +807,9 @@ fn spawn_function(
         }
     }
     Proc::spawn(
-        &format!("{} #{instance}", f.binary),
+        &format!("{} #{instance}", f.name),
         cmd,
-        dir.join("logs").join(format!("{}-{instance}.log", f.binary)),
+        dir.join("logs").join(format!("{}-{instance}.log", f.name)),
     )
 }
 
@@ -781,7 +822,9 @@ impl Stack {
         for (id, _, _) in &options.env {
             model.function(id);
         }
-        let binaries: Vec<String> = model.functions.iter().map(|f| f.binary.clone()).collect();
+        let mut binaries: Vec<String> = model.functions.iter().map(|f| f.binary.clone()).collect();
+        binaries.sort();
+        binaries.dedup();
         let bin_dir = built_binaries(&binaries);
         let started = Instant::now();
         let dir = tempfile::Builder::new()
@@ -806,9 +849,10 @@ impl Stack {
             .functions
             .iter()
             .map(|f| Served {
-                name: f.binary.clone(),
+                name: f.name.clone(),
                 instances: options.instances,
                 timeout: f.timeout,
+                upstream: f.binary.clone(),
             })
             .collect();
         let front = Front::start(emulator_url.clone(), &served);
@@ -859,21 +903,32 @@ impl Stack {
             }
         }
 
-        let (function, (_, batch_size, report)) = model
+        let mappings: Vec<(String, esm::Mapping)> = model
             .functions
             .iter()
-            .find_map(|f| f.sqs.clone().map(|s| (f.binary.clone(), s)))
-            .expect("a function reads the jobs queue");
-        let mapping = esm::Mapping {
-            queue_url: r.queue_url.clone(),
-            queue_arn: r.queue_arn.clone(),
-            function,
-            batch_size: options.batch_size.unwrap_or(batch_size),
-            report_batch_item_failures: report,
-            region: REGION.into(),
-        };
+            .flat_map(|f| f.sqs.iter().map(move |s| (f.name.clone(), s.clone())))
+            .map(|(function, (queue, batch_size, report))| {
+                let (queue_url, queue_arn) = match queue.as_str() {
+                    "JobsQueue" => (r.queue_url.clone(), r.queue_arn.clone()),
+                    "LongJobsQueue" => (r.long_queue_url.clone(), r.long_queue_arn.clone()),
+                    other => panic!(
+                        "an SQS event on {other}, which the real-binary harness does not create: \
+                         add it to Resources in shared/lambda/tests/lambda_local/mod.rs"
+                    ),
+                };
+                let mapping = esm::Mapping {
+                    queue_url,
+                    queue_arn,
+                    function,
+                    batch_size: options.batch_size.unwrap_or(batch_size),
+                    report_batch_item_failures: report,
+                    region: REGION.into(),
+                };
+                (queue, mapping)
+            })
+            .collect();
         let mut stack = Stack {
-            esm: None,
+            esm: Vec::new(),
             functions,
             emulator,
             moto,
@@ -884,9 +939,10 @@ impl Stack {
             sfn: StepFunctions::new(sfn_client, &state_machine_arn),
             sqs,
             queue_url: r.queue_url,
+            long_queue_url: r.long_queue_url,
             dlq_url: r.dlq_url,
             model,
-            mapping,
+            mappings,
             emulator_url,
             rt,
             _dir: dir,
@@ -903,21 +959,41 @@ impl Stack {
         stack
     }
 
-    /// Starts polling the jobs queue into the planner (once).
+    /// Starts polling every queue with an event source mapping (the jobs
+    /// queue and the long lane's) into its function (once).
     pub fn start_event_source(&mut self) {
-        if self.esm.is_none() {
-            self.esm = Some(esm::EventSource::start(
-                self.rt.handle().clone(),
-                self.sqs.clone(),
-                self.front.invoker(),
-                self.mapping.clone(),
-            ));
+        if self.esm.is_empty() {
+            self.esm = self
+                .mappings
+                .iter()
+                .map(|(queue, mapping)| {
+                    (
+                        queue.clone(),
+                        esm::EventSource::start(
+                            self.rt.handle().clone(),
+                            self.sqs.clone(),
+                            self.front.invoker(),
+                            mapping.clone(),
+                        ),
+                    )
+                })
+                .collect();
         }
     }
 
-    /// The event source mapping's batches so far.
+    /// The jobs queue's event source mapping's batches so far.
     pub fn batches(&self) -> Vec<esm::Batch> {
-        self.esm.as_ref().map(|e| e.batches()).unwrap_or_default()
+        self.batches_of("JobsQueue")
+    }
+
+    /// The batches so far of the event source mapping on the queue
+    /// `queue` (a logical id: `JobsQueue`, `LongJobsQueue`).
+    pub fn batches_of(&self, queue: &str) -> Vec<esm::Batch> {
+        self.esm
+            .iter()
+            .filter(|(q, _)| q == queue)
+            .flat_map(|(_, e)| e.batches())
+            .collect()
     }
 
     /// The S3 gate (with `gate_s3_of`).
@@ -938,9 +1014,10 @@ impl Stack {
         format!("{}/lambda-url/{}", self.emulator_url, f.binary)
     }
 
-    /// The binary (function name) of `logical_id`.
-    pub fn binary(&self, logical_id: &str) -> String {
-        self.model.function(logical_id).binary.clone()
+    /// The local function name of `logical_id` (what the invocation log
+    /// names it by).
+    pub fn name(&self, logical_id: &str) -> String {
+        self.model.function(logical_id).name.clone()
     }
 
     /// Every finished invocation.
@@ -957,7 +1034,7 @@ impl Stack {
             .filter_map(|p| p.check().err())
             .collect();
         problems.extend(self.front.problems());
-        if let Some(e) = &self.esm {
+        for (_, e) in &self.esm {
             problems.extend(e.problems());
         }
         assert!(
@@ -1074,7 +1151,7 @@ pub fn summary(payload: &serde_json::Value) -> String {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        if let Some(e) = &self.esm {
+        for (_, e) in &self.esm {
             e.signal_stop();
         }
         if std::thread::panicking() {
@@ -1094,6 +1171,6 @@ impl Drop for Stack {
             p.kill();
         }
         self.emulator.kill();
-        self.esm.take();
+        self.esm.clear();
     }
 }
