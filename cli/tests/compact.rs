@@ -236,6 +236,53 @@ fn mp4_cabac_b_pyramid_with_aac_keeps_every_other_packet() {
 }
 
 #[test]
+fn carriers_of_several_gops_are_decoded_by_one_ffmpeg() {
+    // One segment (--jobs 1) whose carriers lie in several closed GOPs: one
+    // ffmpeg decodes them all from the GOPs' packets piped to it, and the
+    // covers are the pictures a decode of the file gives (checked ±1).
+    let dir = tempdir();
+    let cover = clip(
+        dir.path(),
+        "cover.mp4",
+        "640x360",
+        4.0,
+        &x264("bframes=2:keyint=25:open-gop=0"),
+        &["-c:a", "aac", "-pix_fmt", "yuv420p"],
+    );
+    // An ffmpeg that notes how it is run.
+    let log = dir.path().join("ffmpeg.log");
+    let noting = dir.path().join("ffmpeg");
+    std::fs::write(
+        &noting,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec ffmpeg \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&noting, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let stego = dir.path().join("stego.mp4");
+    let message = random_bytes(30_000, "several gops");
+    let file = dir.path().join("message.bin");
+    std::fs::write(&file, &message).unwrap();
+    let mut args = embed_args(&cover, &stego, &["--mode", "compact", "--jobs", "1"]);
+    args.extend_from_slice(&["--message-file", file.to_str().unwrap()]);
+    let mut c = command(&args);
+    c.env("VIDSTEGA_FFMPEG", &noting);
+    let summary = run_command(c, None).ok().json();
+    assert!(summary["carriers"].as_u64().unwrap() >= 3, "{summary}");
+    assert_compact_faithful(&cover, &stego, &summary, "yuv420p");
+    assert_eq!(extract_ok(&stego), message);
+    let runs = std::fs::read_to_string(&log).unwrap();
+    let decodes: Vec<&str> = runs.lines().filter(|l| l.contains("rawvideo")).collect();
+    assert_eq!(decodes.len(), 1, "{runs}");
+    assert!(decodes[0].contains("pipe:0"), "{runs}");
+}
+
+#[test]
 fn mkv_cavlc_without_b_frames_uses_the_last_picture_of_each_gop() {
     let dir = tempdir();
     let cover = clip(

@@ -450,7 +450,7 @@ fn seek_target(display_pts: &[i64], s: usize) -> f64 {
 }
 
 /// Fills `buf` from `reader`; returns how many bytes were read before EOF.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
@@ -466,7 +466,7 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// From showinfo's per-frame line
 /// `[Parsed_showinfo_1 @ 0x..] n:   0 pts:  12800 pts_time:1 ...`, the pts
 /// (`Some(None)` for `NOPTS`); `None` for any other line.
-fn parse_showinfo_pts(line: &str) -> Option<Option<i64>> {
+pub(crate) fn parse_showinfo_pts(line: &str) -> Option<Option<i64>> {
     if !line.contains("Parsed_showinfo") {
         return None;
     }

@@ -30,6 +30,7 @@ mod concat;
 mod decode;
 mod encode;
 mod error;
+mod piped;
 mod pixel;
 mod probe;
 mod process;
@@ -45,6 +46,7 @@ pub use concat::{
 pub use decode::FrameReader;
 pub use encode::{EncodeSettings, EncodedSegment, FrameWriter, SegmentCodec, X264Preset, SEGMENT_EXTENSION};
 pub use error::{MediaError, StderrTail};
+pub use piped::PipedFrameReader;
 pub use pixel::{choose_raw_format, PlanarFormat, RawFormat, RawFormatChoice};
 pub use probe::{
     check_video, detect_variable_frame_rate, is_url, network_failure, probe, probe_header,
