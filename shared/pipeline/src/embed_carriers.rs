@@ -24,6 +24,11 @@ use vidstega_h264::nal::join_length_prefixed;
 use vidstega_h264::{write_carrier, AccessUnitKind};
 use vidstega_media::{FrameReader, MediaInfo, PipedFrameReader};
 
+/// Bytes per read of the readers that fetch samples near a carrier (its
+/// own, its parameter sets, its GOP's first pictures): far smaller than a
+/// whole-file scan's blocks, to keep memory (and ranged reads) small.
+const SAMPLE_BLOCK: u64 = 1 << 20;
+
 /// The decoder threads each cover decode gets when `concurrent` segments
 /// run side by side on `cores` cores: an equal share, at least one.
 ///
@@ -96,8 +101,10 @@ pub fn embed_carriers(
         plan.plane_set(),
         plan.carriers.len() as u64,
     )?;
-    let mut reader = ObjectReader::open(objects, plan.source())?;
-    let track = open_track(&mut reader)?;
+    let track = open_track(&mut ObjectReader::open(objects, plan.source())?)?;
+    // The carriers' own samples (and their GOPs' first ones) are read
+    // where they lie, a few at a time: small blocks.
+    let mut reader = ObjectReader::open_with_block(objects, plan.source(), SAMPLE_BLOCK)?;
 
     // Carriers decoded from the same keyframe share one decoder run.
     carriers.sort_by_key(|c| c.display);
@@ -109,6 +116,13 @@ pub fn embed_carriers(
             _ => groups.push(vec![c]),
         }
     }
+    // Several GOPs: one ffmpeg fed just their packets, when they are
+    // closed GOPs (see `cover_stream_plan`).
+    let cover_stream = (groups.len() > 1)
+        .then(|| cover_stream_plan(&mut reader, media, &track, &groups))
+        .transpose()?
+        .flatten();
+    // One frame buffer for the segment, whichever way it is decoded.
     let mut frame = vec![0u8; format.frame_len()];
     // Embeds a carrier's bits into its decoded cover in `frame` and stores
     // its access unit; returns the samples changed.
@@ -134,23 +148,17 @@ pub fn embed_carriers(
         progress.frames(index, 1);
         Ok(changed)
     };
-    // Several GOPs: one ffmpeg fed just their packets, when they are
-    // closed GOPs (see `cover_stream_plan`); a failure there (an unusual
-    // stream) falls back to one decode per GOP, which rewrites the same
-    // carriers.
-    let batched = match (groups.len() > 1)
-        .then(|| cover_stream_plan(objects, plan.source(), media, &track, &groups))
-        .transpose()?
-        .flatten()
-    {
+    // A failure of the one decode (an unusual stream) falls back to one
+    // decode per GOP, which rewrites the same carriers.
+    let batched = match cover_stream {
         Some(stream) => {
             match decode_cover_stream(
-                objects,
-                plan.source(),
+                ObjectReader::open_with_block(objects, plan.source(), SAMPLE_BLOCK)?,
                 &track,
                 &stream,
                 format,
                 decoder_threads,
+                &mut frame,
                 |c, f| store(c, f),
             ) {
                 Ok(changed) => Some(changed),
@@ -222,8 +230,7 @@ struct CoverStream {
 /// configuration, and a GOP's display span must fit Matroska's 16-bit
 /// block timestamps.
 fn cover_stream_plan(
-    objects: &dyn ObjectStore,
-    source: &str,
+    reader: &mut ObjectReader<'_>,
     media: &MediaInfo,
     track: &H264Track,
     groups: &[Vec<&CarrierRecord>],
@@ -239,7 +246,6 @@ fn cover_stream_plan(
             None => return Ok(None),
         }
     }
-    let mut reader = ObjectReader::open(objects, source)?;
     let mut gops = Vec::with_capacity(groups.len());
     let mut next_free = 0usize;
     for group in groups {
@@ -258,7 +264,7 @@ fn cover_stream_plan(
             return Ok(None);
         };
         let sample = track
-            .read_sample(&mut reader, first)
+            .read_sample(reader, first)
             .map_err(|e| reader.take_error().unwrap_or(e))?;
         if !AccessUnitKind::from_nal_units(&track.nal_units(&sample)?).is_idr {
             return Ok(None);
@@ -274,33 +280,33 @@ fn cover_stream_plan(
 }
 
 /// Decodes the carriers' covers of `stream` in one ffmpeg, fed the GOPs'
-/// packets on its standard input from a second thread, and hands each to
-/// `store` (in display order). Returns the sum of what `store` returned.
+/// packets (read through `samples`) on its standard input from a second
+/// thread, and hands each, decoded into `frame`, to `store` (in display
+/// order). Returns the sum of what `store` returned.
 fn decode_cover_stream(
-    objects: &dyn ObjectStore,
-    source: &str,
+    samples: ObjectReader<'_>,
     track: &H264Track,
     stream: &CoverStream,
     format: vidstega_media::RawFormat,
     threads: Option<NonZeroUsize>,
+    frame: &mut [u8],
     mut store: impl FnMut(&CarrierRecord, &mut [u8]) -> Result<u64>,
 ) -> Result<u64> {
     let wanted: Vec<i64> = stream.carriers.iter().map(|c| c.display as i64).collect();
     let (mut decoder, stdin) = PipedFrameReader::start("matroska", &wanted, format, threads)?;
     std::thread::scope(|scope| {
-        let writer = scope.spawn(move || write_cover_stream(objects, source, track, stream, stdin));
-        let mut frame = vec![0u8; format.frame_len()];
+        let writer = scope.spawn(move || write_cover_stream(samples, track, stream, stdin));
         let mut changed = 0u64;
         let mut carriers = stream.carriers.iter();
         let read = (|| -> Result<u64> {
-            while let Some(pts) = decoder.read_frame(&mut frame)? {
+            while let Some(pts) = decoder.read_frame(frame)? {
                 let carrier = carriers
                     .next()
                     .filter(|c| c.display as i64 == pts)
                     .ok_or_else(|| {
                         PipelineError::Mismatch(format!("the decoder delivered frame {pts}, not a carrier"))
                     })?;
-                changed += store(carrier, &mut frame)?;
+                changed += store(carrier, frame)?;
             }
             Ok(changed)
         })();
@@ -315,20 +321,18 @@ fn decode_cover_stream(
     })
 }
 
-/// Writes `stream` (its header, then a Cluster per GOP) to ffmpeg's
-/// standard input, and closes it.
+/// Writes `stream` (its header, then a Cluster per GOP, the samples read
+/// through `reader`) to ffmpeg's standard input, and closes it.
 fn write_cover_stream(
-    objects: &dyn ObjectStore,
-    source: &str,
+    mut reader: ObjectReader<'_>,
     track: &H264Track,
     stream: &CoverStream,
     stdin: std::process::ChildStdin,
 ) -> Result<()> {
     use std::io::Write;
     let broken = |e| PipelineError::io("writing the carriers' GOPs to ffmpeg", e);
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdin);
+    let mut out = std::io::BufWriter::with_capacity(256 << 10, stdin);
     out.write_all(&stream.header).map_err(broken)?;
-    let mut reader = ObjectReader::open(objects, source)?;
     for (samples, displays) in &stream.gops {
         let base = displays.iter().copied().min().unwrap_or(0);
         let mut timestamp = Vec::new();

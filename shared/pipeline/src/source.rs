@@ -62,6 +62,15 @@ impl<'a> ObjectReader<'a> {
         })
     }
 
+    /// Opens `key` (which must exist), read in blocks of `block_len` bytes
+    /// (at least 64 KiB): smaller blocks than [`ObjectReader::open`]'s for a
+    /// reader that reads a few nearby samples, keeping its memory small.
+    pub fn open_with_block(objects: &'a dyn ObjectStore, key: &str, block_len: u64) -> Result<Self> {
+        let mut reader = Self::open(objects, key)?;
+        reader.block_len = block_len.max(64 << 10);
+        Ok(reader)
+    }
+
     /// Opens a local file, read in 1 MiB blocks.
     pub fn file(path: &std::path::Path) -> Result<ObjectReader<'static>> {
         let file = std::fs::File::open(path)
