@@ -273,6 +273,52 @@ fn reader_matches_write_to_and_checks_lengths() {
     assert!(matches!(e, ContainerError::Replacement { sample: 0, .. }), "{e}");
 }
 
+#[test]
+fn file_to_file_splice_matches_write_to_and_checks_lengths() {
+    for name in ["faststart.mp4", "ffmpeg.mkv"] {
+        let src = fixture(name);
+        let track = read_video_track(&mut File::open(&src).unwrap()).unwrap();
+        let reps = h264_replacements(&src, &track);
+        let splice = plan_splice(&mut File::open(&src).unwrap(), &track, &sizes_of(&reps)).unwrap();
+        let mut a = Vec::new();
+        splice
+            .write_to(
+                File::open(&src).unwrap(),
+                |i| Ok(Box::new(&reps[&i][..]) as Box<dyn Read>),
+                &mut a,
+            )
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let written = splice
+            .write_file_to(
+                &File::open(&src).unwrap(),
+                |i| Ok(Box::new(&reps[&i][..]) as Box<dyn Read>),
+                &File::create(&out).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(written, splice.len());
+        assert!(fs::read(&out).unwrap() == a, "{name}: the outputs differ");
+        let first = *reps.keys().next().unwrap();
+        let short = |i: usize| Ok(Box::new(&reps[&i][1..]) as Box<dyn Read>);
+        let e = splice
+            .write_file_to(&File::open(&src).unwrap(), short, &File::create(&out).unwrap())
+            .unwrap_err();
+        assert!(
+            matches!(e, ContainerError::Replacement { sample, .. } if sample == first),
+            "{e}"
+        );
+        let long = |i: usize| Ok(Box::new(Cursor::new([&reps[&i][..], b"x"].concat())) as Box<dyn Read>);
+        let e = splice
+            .write_file_to(&File::open(&src).unwrap(), long, &File::create(&out).unwrap())
+            .unwrap_err();
+        assert!(
+            matches!(e, ContainerError::Replacement { sample, .. } if sample == first),
+            "{e}"
+        );
+    }
+}
+
 /// The timestamps read from the MP4 tables equal ffprobe's packet
 /// timestamps with edit lists ignored (`-ignore_editlist 1`, as compact
 /// mode reads a source): every sample's pts and the time base, on the

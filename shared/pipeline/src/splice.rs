@@ -11,7 +11,7 @@ use crate::carriers::open_track;
 use crate::contract::keys;
 use crate::error::{PipelineError, Result};
 use crate::plan::Plan;
-use crate::ports::{JobStore, ObjectStore};
+use crate::ports::{JobStore, MediaSource, ObjectStore};
 use crate::records::Stage;
 use crate::source::ObjectReader;
 use sha2::{Digest, Sha256};
@@ -172,10 +172,22 @@ pub fn splice_to_file(
     let planned = plan_carrier_splice(objects, jobs, plan)?;
     let file = std::fs::File::create(output)
         .map_err(|e| PipelineError::io(format!("cannot create {}", output.display()), e))?;
-    let source = ObjectReader::open(objects, plan.source())?;
-    let written = planned
-        .splice
-        .write_to(source, carrier_bytes(objects, &plan.job_id), file)?;
+    // A local source is copied by the kernel; any other through the store.
+    let written = match objects.media_source(plan.source())? {
+        MediaSource::Path(path) => {
+            let source = std::fs::File::open(&path)
+                .map_err(|e| PipelineError::io(format!("cannot read {}", path.display()), e))?;
+            planned
+                .splice
+                .write_file_to(&source, carrier_bytes(objects, &plan.job_id), &file)?
+        }
+        MediaSource::Url(_) => {
+            let source = ObjectReader::open(objects, plan.source())?;
+            planned
+                .splice
+                .write_to(source, carrier_bytes(objects, &plan.job_id), file)?
+        }
+    };
     if written != planned.len() {
         return Err(PipelineError::Mismatch(format!(
             "wrote {written} bytes of a {}-byte output",
