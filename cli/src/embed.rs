@@ -27,8 +27,8 @@ use vidstega_core::{
 };
 use vidstega_local::{FolderStore, SqliteJobStore};
 use vidstega_media::{
-    choose_raw_format, ensure_tools, joins_in_one_pass, locate_tools, probe, probe_header_report, MediaInfo,
-    OutputContainer, ProbeOptions, SegmentCodec, VideoHeader, X264Preset,
+    choose_raw_format, ensure_tools, joins_in_one_pass, locate_tools, probe, probe_header_report, MediaError,
+    MediaInfo, OutputContainer, ProbeOptions, SegmentCodec, StreamReport, VideoHeader, X264Preset,
 };
 use vidstega_pipeline::{
     carrier_capacity, geometry_of, gop_segments, run_embed, target_frames, JobRecord, ObjectStore,
@@ -247,6 +247,36 @@ fn check_disk(output_given: &Path, output_dir: &Path, work: &Path, needs: Needs,
     .into())
 }
 
+/// The input check running in the background (compact mode's stream
+/// report), if any.
+type HeaderCheck = std::thread::JoinHandle<Result<(VideoHeader, StreamReport), MediaError>>;
+
+/// Waits for the input check's verdict.
+fn join_check(check: HeaderCheck) -> Result<(VideoHeader, StreamReport), MediaError> {
+    check
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// `result`, unless the input check in the background finds a problem
+/// with the input video: that is reported first, as if it had been checked
+/// before. On an error the check is waited for; on success it keeps
+/// running.
+fn input_first<T>(check: &mut Option<HeaderCheck>, result: Result<T>) -> Result<T> {
+    if result.is_ok() {
+        return result;
+    }
+    match check.take().map(join_check) {
+        Some(Err(input)) => Err(input.into()),
+        Some(Ok(done)) => {
+            // Not needed any more: the run ends with `result`'s error.
+            drop(done);
+            result
+        }
+        None => result,
+    }
+}
+
 /// Runs `vidstega embed`.
 pub fn run(args: EmbedArgs) -> Result<()> {
     let started = Instant::now();
@@ -293,27 +323,37 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     // it) and leave nothing behind (the guard removes the folder holding
     // only the lock). Compact mode copies timestamps, so a
     // variable frame rate is fine there. A tool problem is reported first.
-    let (media, header, source_report) = match args.layout.mode {
+    let (media, mut header_check) = match args.layout.mode {
         Mode::Lossless | Mode::Robust => {
             ensure_tools()?;
             let media = probe(&args.input)?;
             media.require_constant_frame_rate()?;
-            (Some(media), None, None)
+            (Some(media), None)
         }
         // The planner reads the rest. Compact mode needs no encoder (a
         // transcode reports a missing libx264 itself): the tools are only
         // located here, not run, and an FFmpeg too old is reported when it
         // first refuses an option. The header is read the way the planner
         // probes the source (edit lists ignored), so the planner can use
-        // this stream report instead of running ffprobe again.
+        // this stream report instead of running ffprobe again. That ffprobe
+        // (a process start, ~0.1 s) runs while the message is read and
+        // sealed; its verdict is still given before any other problem and
+        // before anything in the work folder changes (`input_first`).
         Mode::Compact => {
             locate_tools()?;
-            let (header, report) = probe_header_report(&args.input, ProbeOptions { raw_timeline: true })?;
-            (None, Some(header), Some(report))
+            let path = args.input.clone();
+            let check = std::thread::Builder::new()
+                .name("input-check".into())
+                .spawn(move || probe_header_report(&path, ProbeOptions { raw_timeline: true }))
+                .context("cannot start a thread")?;
+            (None, Some(check))
         }
     };
-    let input = std::fs::canonicalize(&args.input)
-        .with_context(|| format!("cannot read the input video {}", args.input.display()))?;
+    let input = input_first(
+        &mut header_check,
+        std::fs::canonicalize(&args.input)
+            .with_context(|| format!("cannot read the input video {}", args.input.display())),
+    )?;
     let partial = partial_name(&output);
     crate::report::name_paths(&work, &partial, &input, &args.input, &args.output);
     crate::interrupt::watch(work.clone(), holds_finished_work);
@@ -343,15 +383,26 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     if args.message.is_some() {
         note(MESSAGE_FLAG_WARNING);
     }
-    let message = secrets::message(args.message.as_deref(), args.message_file.as_deref(), &mut room)?;
+    let message = input_first(
+        &mut header_check,
+        secrets::message(args.message.as_deref(), args.message_file.as_deref(), &mut room),
+    )?;
     if message.is_empty() {
-        return Err(CoreError::EmptyMessage.into());
+        return input_first(&mut header_check, Err(CoreError::EmptyMessage.into()));
     }
-    let password = secrets::password(&args.password, true)?;
+    // A prompt waits for the user: say what is wrong with the input first.
+    let checked = match header_check.take() {
+        Some(check) if !secrets::password_is_given(&args.password) => Some(join_check(check)?),
+        pending => {
+            header_check = pending;
+            None
+        }
+    };
+    let password = input_first(&mut header_check, secrets::password(&args.password, true))?;
     // From here on, Ctrl-C says what is kept and how to resume (before,
     // there is nothing to keep: the default action applies).
     crate::interrupt::install();
-    let id = job_id(&input, &output, &args)?;
+    let id = input_first(&mut header_check, job_id(&input, &output, &args))?;
 
     let marker = work.join("job-id");
     let envelope_key = format!("jobs/{id}/payload.sealed");
@@ -363,7 +414,35 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         .and_then(|store| store.read_all(&envelope_key).ok())
         .and_then(|b| Envelope::parse(&b).ok())
         .filter(|env| unseal(env, &password).map(|m| m == *message).unwrap_or(false));
-    if previous.is_none() {
+    let resuming = previous.is_some();
+    // Compact and lossless mode salt the placement key with the payload's
+    // own salt, which every carrying picture holds; robust mode's pictures
+    // keep no sample exact, so it uses the fixed-salt key.
+    let sealed = match (previous, args.layout.mode) {
+        (Some(env), Mode::Robust) => Ok((PlacementKey::derive(&password), env, false)),
+        (Some(env), Mode::Compact | Mode::Lossless) => {
+            Ok((PlacementKey::derive_for(&password, env.header()), env, false))
+        }
+        (None, Mode::Robust) => {
+            // Robust mode's own LDPC code repairs bit errors: its envelope
+            // takes one parity shard (see `robust_seal_params`).
+            let params = vidstega_robust::robust_seal_params(message.len() as u64, args.kdf_iterations);
+            let (key, env) = rayon::join(
+                || PlacementKey::derive(&password),
+                || seal(&message, &password, &params),
+            );
+            env.map(|env| (key, env, true))
+        }
+        (None, Mode::Compact | Mode::Lossless) => {
+            seal_for_placement(&message, &password, &params).map(|(key, env)| (key, env, true))
+        }
+    };
+    let (key, envelope, sealed_now) = input_first(&mut header_check, sealed.map_err(anyhow::Error::from))?;
+    let (header, source_report) = match header_check.take().map(join_check).transpose()?.or(checked) {
+        Some((header, report)) => (Some(header), Some(report)),
+        None => (None, None),
+    };
+    if !resuming {
         work_guard.clear()?;
     }
     let settings = PlanSettings {
@@ -384,29 +463,6 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         },
         source_report,
         ..PlanSettings::default()
-    };
-    // Compact and lossless mode salt the placement key with the payload's
-    // own salt, which every carrying picture holds; robust mode's pictures
-    // keep no sample exact, so it uses the fixed-salt key.
-    let (key, envelope, sealed_now) = match (previous, args.layout.mode) {
-        (Some(env), Mode::Robust) => (PlacementKey::derive(&password), env, false),
-        (Some(env), Mode::Compact | Mode::Lossless) => {
-            (PlacementKey::derive_for(&password, env.header()), env, false)
-        }
-        (None, Mode::Robust) => {
-            // Robust mode's own LDPC code repairs bit errors: its envelope
-            // takes one parity shard (see `robust_seal_params`).
-            let params = vidstega_robust::robust_seal_params(message.len() as u64, args.kdf_iterations);
-            let (key, env) = rayon::join(
-                || PlacementKey::derive(&password),
-                || seal(&message, &password, &params),
-            );
-            (key, env?, true)
-        }
-        (None, Mode::Compact | Mode::Lossless) => {
-            let (key, env) = seal_for_placement(&message, &password, &params)?;
-            (key, env, true)
-        }
     };
     // Nothing is written to the work folder before the disk is known to
     // hold the output and the work (the lock file is all there is).

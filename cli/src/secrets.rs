@@ -60,6 +60,12 @@ impl std::ops::Deref for Password {
     }
 }
 
+/// Whether the password comes from `--password-env` or `--password-file`
+/// (not a prompt, which waits for the user).
+pub fn password_is_given(args: &PasswordArgs) -> bool {
+    args.password_env.is_some() || args.password_file.is_some()
+}
+
 /// Reads the password, normalised (see [`Password`]). `confirm` asks twice
 /// at a prompt (when embedding), and asks again, up to three times, when
 /// the two differ.

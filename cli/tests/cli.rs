@@ -514,6 +514,22 @@ fn text_file_is_not_a_video() {
             &["notes.mp4"],
         );
     }
+    // Compact mode checks the input while it reads the message: the
+    // input's problem is still the one reported.
+    for message in [
+        &["--message", ""][..],
+        &["--message-file", "/nonexistent/message"],
+    ] {
+        let mut args = embed_args(&input, &stego, &["--mode", "compact"]);
+        args.extend_from_slice(message);
+        assert_rejected(
+            &vidstega(&args),
+            3,
+            &["notes.mp4", "not a media file"],
+            dir.path(),
+            &["notes.mp4"],
+        );
+    }
     let run = extract(&input, &[]);
     assert_rejected(
         &run,
