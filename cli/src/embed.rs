@@ -31,8 +31,8 @@ use vidstega_media::{
     MediaInfo, OutputContainer, ProbeOptions, SegmentCodec, StreamReport, VideoHeader, X264Preset,
 };
 use vidstega_pipeline::{
-    carrier_capacity, geometry_of, gop_segments, run_embed, target_frames, JobRecord, ObjectStore,
-    PlanSettings,
+    analyse_local_source, carrier_capacity, geometry_of, gop_segments, run_embed, target_frames, JobRecord,
+    ObjectStore, PlanSettings, SourceAnalysis,
 };
 
 /// Above this share of a picture's samples carrying a bit, the embedding is
@@ -249,10 +249,16 @@ fn check_disk(output_given: &Path, output_dir: &Path, work: &Path, needs: Needs,
 
 /// The input check running in the background (compact mode's stream
 /// report), if any.
-type HeaderCheck = std::thread::JoinHandle<Result<(VideoHeader, StreamReport), MediaError>>;
+type HeaderCheck = std::thread::JoinHandle<Result<CheckedInput, MediaError>>;
+
+/// What the input check in the background found: the header, ffprobe's
+/// stream report, and, when the video can be used as it is, the plan's
+/// analysis of it (a read of the whole file, done while the payload is
+/// sealed).
+type CheckedInput = (VideoHeader, StreamReport, Option<SourceAnalysis>);
 
 /// Waits for the input check's verdict.
-fn join_check(check: HeaderCheck) -> Result<(VideoHeader, StreamReport), MediaError> {
+fn join_check(check: HeaderCheck) -> Result<CheckedInput, MediaError> {
     check
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -344,7 +350,11 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             let path = args.input.clone();
             let check = std::thread::Builder::new()
                 .name("input-check".into())
-                .spawn(move || probe_header_report(&path, ProbeOptions { raw_timeline: true }))
+                .spawn(move || {
+                    let (header, report) = probe_header_report(&path, ProbeOptions { raw_timeline: true })?;
+                    let analysis = analyse_local_source(&path, Some(container), Some(&report));
+                    Ok((header, report, analysis))
+                })
                 .context("cannot start a thread")?;
             (None, Some(check))
         }
@@ -438,10 +448,11 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         }
     };
     let (key, envelope, sealed_now) = input_first(&mut header_check, sealed.map_err(anyhow::Error::from))?;
-    let (header, source_report) = match header_check.take().map(join_check).transpose()?.or(checked) {
-        Some((header, report)) => (Some(header), Some(report)),
-        None => (None, None),
-    };
+    let (header, source_report, source_analysis) =
+        match header_check.take().map(join_check).transpose()?.or(checked) {
+            Some((header, report, analysis)) => (Some(header), Some(report), analysis),
+            None => (None, None, None),
+        };
     if !resuming {
         work_guard.clear()?;
     }
@@ -462,6 +473,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             Mode::Lossless | Mode::Robust => workers(args.jobs),
         },
         source_report,
+        source_analysis,
         ..PlanSettings::default()
     };
     // Nothing is written to the work folder before the disk is known to

@@ -15,7 +15,7 @@ use crate::plan::{
     stored_plan, Plan, PlanSettings, Planned,
 };
 use crate::plan::{TranscodePolicy, DEFAULT_MAX_RATE, MAX_CARRIERS_PER_SEGMENT};
-use crate::ports::{JobStore, ObjectStore};
+use crate::ports::{JobStore, MediaSource, ObjectStore};
 use crate::progress::Progress;
 use crate::records::{CarrierRecord, JobRecord, SegmentRecord};
 use crate::source::ObjectReader;
@@ -116,6 +116,7 @@ fn family(container: OutputContainer) -> ContainerKind {
 }
 
 /// A source ready for compact mode: probed, its track scanned.
+#[derive(Clone)]
 struct Analysed {
     media: MediaInfo,
     scan: Scan,
@@ -275,6 +276,74 @@ fn analyse(
     })
 }
 
+/// A local video analysed for compact mode before the plan needs it
+/// ([`analyse_local_source`]), so that the analysis (a read of the whole
+/// file) can run while the caller does other work, such as sealing the
+/// payload. The plan uses it ([`PlanSettings::source_analysis`]) only for
+/// the same file, unchanged, asked in the same container family.
+#[derive(Clone)]
+pub struct SourceAnalysis {
+    /// The file analysed (canonical path), its size and modification time.
+    path: std::path::PathBuf,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    /// The container family the output is asked in.
+    wanted: Option<ContainerKind>,
+    analysed: std::sync::Arc<Analysed>,
+}
+
+impl SourceAnalysis {
+    /// The analysis, if it describes the file at `path` as it is now, for
+    /// an output in the `wanted` family.
+    fn for_file(&self, path: &Path, wanted: Option<ContainerKind>) -> Option<Analysed> {
+        let meta = std::fs::metadata(path).ok()?;
+        (self.path == path
+            && self.wanted == wanted
+            && self.len == meta.len()
+            && self.modified == meta.modified().ok())
+        .then(|| (*self.analysed).clone())
+    }
+}
+
+impl PartialEq for SourceAnalysis {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.analysed, &other.analysed)
+    }
+}
+
+impl std::fmt::Debug for SourceAnalysis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceAnalysis")
+            .field("path", &self.path)
+            .field("frames", &self.analysed.media.video.frame_count)
+            .field("candidates", &self.analysed.scan.candidates.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Analyses the local video at `path` as the compact-mode plan would for
+/// an output in `container` (`report`: ffprobe's stream report of it, if
+/// made already): `None` when it cannot be used as it is (it needs a
+/// stream copy or a transcode, or cannot be read; the plan then finds and
+/// reports that itself).
+pub fn analyse_local_source(
+    path: &Path,
+    container: Option<OutputContainer>,
+    report: Option<&StreamReport>,
+) -> Option<SourceAnalysis> {
+    let path = std::fs::canonicalize(path).ok()?;
+    let meta = std::fs::metadata(&path).ok()?;
+    let wanted = container.map(family);
+    let analysed = analyse(Source::File(&path), wanted, report).ok()?;
+    Some(SourceAnalysis {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        path,
+        wanted,
+        analysed: std::sync::Arc::new(analysed),
+    })
+}
+
 /// Makes a copy of the upload for compact mode — a stream copy into
 /// `container` (`transcode` false) or a transcode to H.264 — stored once
 /// under `key`.
@@ -332,8 +401,17 @@ fn choose_source(
              once (leave out --transcode never), or use --mode lossless"
         ))
     };
+    let ready = settings
+        .source_analysis
+        .as_ref()
+        .and_then(|a| match objects.media_source(&job.video_key) {
+            Ok(MediaSource::Path(path)) => a.for_file(&path, wanted),
+            _ => None,
+        });
     let first = if settings.transcode == TranscodePolicy::Always {
         Err(Unfit::Transcode("a transcode was asked for".into()))
+    } else if let Some(analysed) = ready {
+        Ok(analysed)
     } else {
         analyse(
             Source::Object(objects, &job.video_key),

@@ -31,7 +31,10 @@ mod source;
 mod splice;
 mod track;
 
-pub use carriers::{carrier_capacity, carrier_format, open_track, probe_source, CarrierCapacity};
+pub use carriers::{
+    analyse_local_source, carrier_capacity, carrier_format, open_track, probe_source, CarrierCapacity,
+    SourceAnalysis,
+};
 pub use concat::{concat_segments, joinable_segments};
 pub use embed::{embed_in_one_pass, embed_segment, SegmentOutcome, FRAME_BUFFERS};
 pub use embed_carriers::{decoder_threads_per_segment, embed_carriers};

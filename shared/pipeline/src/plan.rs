@@ -128,6 +128,11 @@ pub struct PlanSettings {
     /// ffprobe again if it describes the very file the upload's key points
     /// at (a local file); otherwise it is ignored.
     pub source_report: Option<StreamReport>,
+    /// Compact mode: the upload already analysed by the caller
+    /// ([`crate::analyse_local_source`], e.g. while it sealed the payload);
+    /// used instead of analysing it again when it describes the very file
+    /// the upload's key points at, unchanged, for the same container family.
+    pub source_analysis: Option<crate::SourceAnalysis>,
 }
 
 impl Default for PlanSettings {
@@ -145,6 +150,7 @@ impl Default for PlanSettings {
             max_segment_frames: 900,
             limits: Limits::default(),
             source_report: None,
+            source_analysis: None,
         }
     }
 }

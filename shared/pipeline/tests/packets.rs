@@ -2,6 +2,7 @@
 //! tables instead of ffprobe's packet listing: the probe must come out
 //! exactly as with the listing (the decoder checks every frame's timestamp
 //! against it), and anything the tables cannot vouch for falls back to it.
+//! A source analysed ahead of the plan is used for that file only.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -138,4 +139,67 @@ fn packets_the_tables_cannot_vouch_for_are_listed_by_ffprobe() {
     // Matroska: block timestamps are not read from the tables (yet).
     let mkv = clip(dir.path(), "b.mkv", "25", "bframes=2:keyint=30", &[]);
     assert!(track(&mkv).container_packets().is_none());
+}
+
+#[test]
+fn a_source_analysed_ahead_is_used_only_for_the_same_file() {
+    use crate::job::{settings, LocalJob};
+    use vidstega_pipeline::contract::OutputMode;
+    use vidstega_pipeline::{
+        analyse_local_source, plan_job, MediaSource, NoProgress, ObjectStore, PlanSettings,
+    };
+
+    let job = LocalJob::new("ahead", b"analysed while sealing");
+    let upload = match job.store.media_source(&job.job.video_key).unwrap() {
+        MediaSource::Path(path) => path,
+        MediaSource::Url(_) => unreachable!("a folder store gives paths"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let other = clip(dir.path(), "other.mp4", "25", "bframes=2:keyint=25", &[]);
+    // Another file's analysis is not taken for the upload's.
+    let elsewhere = analyse_local_source(&other, None, None).expect("an MP4 usable as it is");
+    let planned = plan_job(
+        &job.store,
+        &job.jobs,
+        &job.scratch,
+        &job.job,
+        &job.key,
+        &PlanSettings {
+            source_analysis: Some(elsewhere),
+            ..settings(OutputMode::Compact)
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!((planned.plan.width, planned.plan.height), (160, 120));
+    assert_eq!(planned.media.path, upload);
+    // A job's own upload analysed ahead: the plan is made from it.
+    let second = LocalJob::new("ahead-2", b"analysed while sealing");
+    let upload = match second.store.media_source(&second.job.video_key).unwrap() {
+        MediaSource::Path(path) => path,
+        MediaSource::Url(_) => unreachable!("a folder store gives paths"),
+    };
+    let ahead = analyse_local_source(&upload, None, None).expect("the upload is usable as it is");
+    let planned = plan_job(
+        &second.store,
+        &second.jobs,
+        &second.scratch,
+        &second.job,
+        &second.key,
+        &PlanSettings {
+            source_analysis: Some(ahead),
+            ..settings(OutputMode::Compact)
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    let fresh = vidstega_pipeline::carrier_capacity(
+        &upload,
+        vidstega_core::PlaneSet::All,
+        0.25,
+        &vidstega_core::SealParams::default(),
+    )
+    .unwrap();
+    assert_eq!(planned.plan.candidates, fresh.candidates);
+    assert_eq!(planned.media.path, upload);
 }
