@@ -463,7 +463,8 @@ pub struct Options {
     pub batch_size: Option<i32>,
     /// Whether the event source mapping starts with the stack.
     pub start_event_source: bool,
-    /// The function (logical id) whose S3 calls go through an [`S3Gate`].
+    /// The function (logical id) whose S3 calls go through an [`S3Gate`]:
+    /// every process of its binary (a lane's twin shares its runtime queue).
     pub gate_s3_of: Option<String>,
     /// Environment variables set on top of the template's:
     /// (function logical id, name, value).
@@ -878,10 +879,19 @@ impl Stack {
             .gate_s3_of
             .as_ref()
             .map(|_| Arc::new(S3Gate::start(SocketAddr::from(([127, 0, 0, 1], moto_port)))));
+        // The gate stands before every process of the gated function's
+        // binary: the lanes' twins (EmbedSegmentFunction and
+        // EmbedSegmentLongFunction) poll one runtime queue, the binary's,
+        // so either may take the gated function's call.
+        let gated_binary = options
+            .gate_s3_of
+            .as_ref()
+            .and_then(|id| model.functions.iter().find(|f| f.logical_id == *id))
+            .map(|f| f.binary.clone());
         let mut functions = Vec::new();
         for f in &model.functions {
-            let s3_url = match (&gate, &options.gate_s3_of) {
-                (Some(g), Some(id)) if *id == f.logical_id => g.url(),
+            let s3_url = match (&gate, &gated_binary) {
+                (Some(g), Some(binary)) if *binary == f.binary => g.url(),
                 _ => moto_url.clone(),
             };
             let endpoints = Endpoints {
