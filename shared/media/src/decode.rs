@@ -39,7 +39,7 @@ use ffmpeg_sidecar::child::FfmpegChild;
 use crate::error::{MediaError, StderrTail};
 use crate::pixel::RawFormat;
 use crate::probe::{MediaInfo, TimestampSource};
-use crate::process::{kill_and_reap, StderrDrain};
+use crate::process::{ffmpeg_exit, kill_and_reap, StderrDrain};
 use crate::tools::{check_not_too_old, ffmpeg_command, spawn_ffmpeg, Tool};
 
 /// How long to wait for ffmpeg's log line about a frame that has already
@@ -396,20 +396,7 @@ impl FrameReader {
             self.range.end,
             self.path.display()
         );
-        match status {
-            Ok(s) if s.success() => Ok(()),
-            Ok(s) => Err(MediaError::ProcessFailed {
-                tool: Tool::Ffmpeg,
-                action,
-                status: s.to_string(),
-                stderr,
-            }),
-            Err(source) => Err(MediaError::Pipe {
-                action,
-                source,
-                stderr,
-            }),
-        }
+        ffmpeg_exit(status, action, stderr)
     }
 }
 

@@ -22,7 +22,7 @@ use ffmpeg_sidecar::child::FfmpegChild;
 use crate::decode::{parse_showinfo_pts, read_full};
 use crate::error::MediaError;
 use crate::pixel::RawFormat;
-use crate::process::{kill_and_reap, StderrDrain};
+use crate::process::{ffmpeg_exit, kill_and_reap, StderrDrain};
 use crate::tools::{check_not_too_old, ffmpeg_command, spawn_ffmpeg, Tool};
 
 /// How long to wait for ffmpeg's log line about a frame already read.
@@ -179,20 +179,7 @@ impl PipedFrameReader {
             self.wanted.len(),
             self.input_format
         );
-        match status {
-            Ok(s) if s.success() => Ok(()),
-            Ok(s) => Err(MediaError::ProcessFailed {
-                tool: Tool::Ffmpeg,
-                action,
-                status: s.to_string(),
-                stderr,
-            }),
-            Err(source) => Err(MediaError::Pipe {
-                action,
-                source,
-                stderr,
-            }),
-        }
+        ffmpeg_exit(status, action, stderr)
     }
 
     /// Kills ffmpeg (if running) and returns its stderr tail.

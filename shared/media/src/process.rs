@@ -13,7 +13,8 @@ use std::thread::JoinHandle;
 
 use ffmpeg_sidecar::child::FfmpegChild;
 
-use crate::error::StderrTail;
+use crate::error::{MediaError, StderrTail};
+use crate::tools::Tool;
 
 /// How many stderr lines errors quote.
 pub(crate) const TAIL_LINES: usize = 20;
@@ -96,6 +97,30 @@ pub(crate) fn tail_of(text: &str) -> String {
 pub(crate) fn kill_and_reap(child: &mut FfmpegChild) {
     let _ = child.kill();
     let _ = child.as_inner_mut().wait();
+}
+
+/// How an ffmpeg run that was waited for ended: `Ok` on success, else
+/// [`MediaError::ProcessFailed`] with its status, or [`MediaError::Pipe`]
+/// when waiting failed; `action` says what it was doing.
+pub(crate) fn ffmpeg_exit(
+    status: std::io::Result<std::process::ExitStatus>,
+    action: String,
+    stderr: StderrTail,
+) -> Result<(), MediaError> {
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(MediaError::ProcessFailed {
+            tool: Tool::Ffmpeg,
+            action,
+            status: s.to_string(),
+            stderr,
+        }),
+        Err(source) => Err(MediaError::Pipe {
+            action,
+            source,
+            stderr,
+        }),
+    }
 }
 
 #[cfg(test)]
