@@ -332,15 +332,7 @@ impl FrameReader {
         let stderr = child.take_stderr().expect("ffmpeg-sidecar pipes stderr");
         drop(child.take_stdin());
         let (pts, drain) = if by_pts {
-            let (tx, rx) = mpsc::channel();
-            let drain = StderrDrain::start(stderr, move |line| match parse_showinfo_pts(line) {
-                Some(pts) => {
-                    let _ = tx.send(pts);
-                    false
-                }
-                // showinfo's second line per frame (colour info) is noise too.
-                None => !line.contains("Parsed_showinfo"),
-            });
+            let (rx, drain) = drain_showinfo(stderr);
             (Some(rx), drain)
         } else {
             (None, StderrDrain::plain(stderr))
@@ -448,6 +440,22 @@ pub(crate) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Resu
         }
     }
     Ok(filled)
+}
+
+/// Drains ffmpeg's `stderr`, sending each frame's pts from showinfo's
+/// lines (see [`parse_showinfo_pts`]) and keeping showinfo's lines out of
+/// the tail.
+pub(crate) fn drain_showinfo<R: Read + Send + 'static>(stderr: R) -> (Receiver<Option<i64>>, StderrDrain) {
+    let (tx, rx) = mpsc::channel();
+    let drain = StderrDrain::start(stderr, move |line| match parse_showinfo_pts(line) {
+        Some(pts) => {
+            let _ = tx.send(pts);
+            false
+        }
+        // showinfo's second line per frame (colour info) is noise too.
+        None => !line.contains("Parsed_showinfo"),
+    });
+    (rx, drain)
 }
 
 /// From showinfo's per-frame line

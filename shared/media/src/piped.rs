@@ -14,12 +14,12 @@
 use std::io::Read;
 use std::num::NonZeroUsize;
 use std::process::ChildStdin;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use ffmpeg_sidecar::child::FfmpegChild;
 
-use crate::decode::{parse_showinfo_pts, read_full};
+use crate::decode::{drain_showinfo, read_full};
 use crate::error::MediaError;
 use crate::pixel::RawFormat;
 use crate::process::{ffmpeg_exit, kill_and_reap, StderrDrain};
@@ -84,14 +84,7 @@ impl PipedFrameReader {
         let stdin = child.take_stdin().expect("ffmpeg-sidecar pipes stdin");
         let stdout = child.take_stdout().expect("ffmpeg-sidecar pipes stdout");
         let stderr = child.take_stderr().expect("ffmpeg-sidecar pipes stderr");
-        let (tx, rx) = mpsc::channel();
-        let drain = StderrDrain::start(stderr, move |line| match parse_showinfo_pts(line) {
-            Some(pts) => {
-                let _ = tx.send(pts);
-                false
-            }
-            None => !line.contains("Parsed_showinfo"),
-        });
+        let (rx, drain) = drain_showinfo(stderr);
         let reader = PipedFrameReader {
             child: Some(child),
             stdout,
