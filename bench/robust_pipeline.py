@@ -33,7 +33,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,18 +41,8 @@ PASSWORD_ENV = "VIDSTEGA_BENCH_PASSWORD"
 
 # The clips and the channels of bench/robust.py's channel table (docs/robust.md §11).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pipeline import run  # noqa: E402
 from robust import CHANNELS, make_clip as make_bench_clip  # noqa: E402
-
-
-def run(cmd, **kw):
-    """Runs a command, returning (seconds, stdout); fails loudly."""
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, **kw)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr.decode(errors="replace")[-3000:])
-        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(map(str, cmd))}")
-    return seconds, proc.stdout
 
 
 def channel(exe, env, stego: Path, name: str, message: bytes, work: Path) -> dict:
